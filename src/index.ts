@@ -10,9 +10,10 @@
  * ```
  * @module
  */
+
+export * as bfp from './bfp/index.js';
 export * from './common/index.js';
 export * from './common/io/index.js';
-export * as bfp from './bfp/index.js';
 export * as kivi from './kivi/index.js';
 export * as mambaquant from './mambaquant/index.js';
 export * as mwq from './mwq/index.js';

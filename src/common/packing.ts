@@ -21,7 +21,8 @@
 import { check, fail } from './errors.js';
 
 function checkBits(bits: number, who: string): void {
-  if (!Number.isInteger(bits) || bits < 1 || bits > 8) fail('E_CONFIG', `${who}: bits must be an integer in 1..8, got ${bits}`);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 8)
+    fail('E_CONFIG', `${who}: bits must be an integer in 1..8, got ${bits}`);
 }
 
 /**
@@ -70,7 +71,8 @@ export function packBits(codes: ArrayLike<number>, bits: number, out?: Uint32Arr
   const max = (1 << bits) - 1;
   for (let i = 0; i < n; i++) {
     const c = codes[i]!;
-    if (!(c >= 0 && c <= max && (c | 0) === c)) fail('E_CONFIG', `packBits: code ${i} is ${c}, expected an integer in 0..${max}`);
+    if (!(c >= 0 && c <= max && (c | 0) === c))
+      fail('E_CONFIG', `packBits: code ${i} is ${c}, expected an integer in 0..${max}`);
   }
   let i = 0;
   for (let w = 0; w < words; w++) {
@@ -95,7 +97,11 @@ export function unpackBits(words: Uint32Array, bits: number, n: number, out?: Ui
   const k = (32 / bits) | 0;
   const need = Math.ceil(n / k);
   check(Number.isSafeInteger(n) && n >= 0, 'E_CONFIG', `unpackBits: n must be a non-negative integer, got ${n}`);
-  check(words.length >= need, 'E_SHAPE', () => `unpackBits: ${n} codes of ${bits} bits need ${need} words, got ${words.length}`);
+  check(
+    words.length >= need,
+    'E_SHAPE',
+    () => `unpackBits: ${n} codes of ${bits} bits need ${need} words, got ${words.length}`,
+  );
   const dst = out ?? new Uint8Array(n);
   check(dst.length >= n, 'E_SHAPE', () => `unpackBits: out has ${dst.length} elements, ${n} needed`);
   const mask = (1 << bits) - 1;

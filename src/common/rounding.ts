@@ -128,13 +128,7 @@ export function createRng(seed = 0): () => number {
 export function normalizeRounding(r: Rounding | undefined): { mode: RoundingMode; seed: number } {
   const mode = r === undefined ? 'half-even' : typeof r === 'string' ? r : r?.mode;
   const seed = typeof r === 'object' && r !== null && r.seed !== undefined ? r.seed : 0;
-  if (
-    mode !== 'half-even' &&
-    mode !== 'half-away' &&
-    mode !== 'half-up' &&
-    mode !== 'floor' &&
-    mode !== 'stochastic'
-  ) {
+  if (mode !== 'half-even' && mode !== 'half-away' && mode !== 'half-up' && mode !== 'floor' && mode !== 'stochastic') {
     fail(
       'E_CONFIG',
       `rounding: unknown mode ${JSON.stringify(mode)}; expected 'half-even', 'half-away', 'half-up', 'floor' or 'stochastic'`,

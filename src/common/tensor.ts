@@ -108,7 +108,8 @@ export function shapeSize(shape: readonly number[]): number {
   let n = 1;
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i]!;
-    if (!Number.isSafeInteger(d) || d < 0) fail('E_SHAPE', `shape [${shape.join(', ')}]: dimension ${i} is ${d}, expected a non-negative integer`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      fail('E_SHAPE', `shape [${shape.join(', ')}]: dimension ${i} is ${d}, expected a non-negative integer`);
     n *= d;
     if (!Number.isSafeInteger(n)) fail('E_LIMIT', `shape [${shape.join(', ')}]: element count overflows 2^53`);
   }
@@ -161,7 +162,11 @@ export function tensor<D extends DType>(dtype: D, data: TypedArrayOf[D], shape: 
   if (Ctor === undefined) fail('E_DTYPE', `tensor: unknown dtype ${JSON.stringify(dtype)}`);
   check(data instanceof Ctor, 'E_DTYPE', () => `tensor: dtype '${dtype}' needs a ${Ctor.name}, got ${describe(data)}`);
   const n = shapeSize(shape);
-  check(data.length === n, 'E_SHAPE', () => `tensor: shape [${shape.join(', ')}] holds ${n} elements, data has ${data.length}`);
+  check(
+    data.length === n,
+    'E_SHAPE',
+    () => `tensor: shape [${shape.join(', ')}] holds ${n} elements, data has ${data.length}`,
+  );
   return { dtype, data, shape: Object.freeze([...shape]) };
 }
 
@@ -230,7 +235,11 @@ export function assertShape(
   if (opts.dims !== undefined) {
     const want = opts.dims;
     const ok = want.length === r && want.every((d, i) => d < 0 || d === t.shape[i]);
-    if (!ok) fail('E_SHAPE', `${who}: expected shape [${want.map((d) => (d < 0 ? '*' : d)).join(', ')}], got [${t.shape.join(', ')}]`);
+    if (!ok)
+      fail(
+        'E_SHAPE',
+        `${who}: expected shape [${want.map((d) => (d < 0 ? '*' : d)).join(', ')}], got [${t.shape.join(', ')}]`,
+      );
   }
 }
 

@@ -1,0 +1,88 @@
+/**
+ * Tiny benchmark harness: medians of repeated runs after warm-up, reported as GB/s of input bytes and
+ * elements/s, beside a same-process memory copy of the same number of bytes (the physical limit).
+ * `LOWBIT_BENCH_QUICK=1` (CI smoke) shrinks sizes and repetitions so every benchmark still executes.
+ */
+import { cpus, platform, release } from 'node:os';
+
+/** One measured variant. */
+export interface BenchCase {
+  name: string;
+  /** The work; called once per run. */
+  fn: () => unknown;
+}
+
+export interface BenchGroup {
+  title: string;
+  /** Input bytes one run reads (used for GB/s and for the copy baseline). */
+  bytes: number;
+  /** Elements one run processes. */
+  elements: number;
+  cases: BenchCase[];
+  /** Runs per case (default 15, quick 3). */
+  runs?: number;
+}
+
+export const QUICK = process.env.LOWBIT_BENCH_QUICK === '1' || process.env.CI === 'true';
+
+let sink = 0;
+
+function time(fn: () => unknown): number {
+  const t0 = process.hrtime.bigint();
+  const r = fn();
+  const t1 = process.hrtime.bigint();
+  if (r !== undefined && r !== null) sink ^= 1;
+  return Number(t1 - t0) / 1e9;
+}
+
+function quantile(sorted: number[], q: number): number {
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** Print the machine line once per process. */
+let printedMachine = false;
+export function machineLine(): string {
+  const cpu = cpus();
+  return `node ${process.version}, ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length} cores, ${platform()} ${release()}, 1 thread${QUICK ? ', QUICK sizes' : ''}`;
+}
+
+/** Measure a group and print a table; returns the rows. */
+export function runGroup(g: BenchGroup): { name: string; medianS: number; gbps: number; eps: number }[] {
+  if (!printedMachine) {
+    console.log(`\n# ${machineLine()}`);
+    printedMachine = true;
+  }
+  const runs = g.runs ?? (QUICK ? 3 : 15);
+  const src = new Uint8Array(g.bytes);
+  const dst = new Uint8Array(g.bytes);
+  for (let i = 0; i < src.length; i += 4096) src[i] = i & 255;
+  const all: BenchCase[] = [{ name: 'memcpy (dst.set(src))', fn: () => dst.set(src) }, ...g.cases];
+  const rows: { name: string; medianS: number; gbps: number; eps: number; p75: number; p99: number }[] = [];
+  for (const c of all) {
+    for (let w = 0; w < (QUICK ? 1 : 3); w++) time(c.fn);
+    const t: number[] = [];
+    for (let r = 0; r < runs; r++) t.push(time(c.fn));
+    t.sort((a, b) => a - b);
+    const med = quantile(t, 0.5);
+    rows.push({
+      name: c.name,
+      medianS: med,
+      gbps: g.bytes / med / 1e9,
+      eps: g.elements / med,
+      p75: quantile(t, 0.75),
+      p99: quantile(t, 0.99),
+    });
+  }
+  const copy = rows[0]!.gbps;
+  console.log(`\n## ${g.title}  (${(g.bytes / 1e6).toFixed(1)} MB input, ${g.elements} elements, median of ${runs})`);
+  console.log('| variant | median ms | p75 ms | p99 ms | GB/s | Melem/s | ÷ copy |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.name} | ${(r.medianS * 1e3).toFixed(2)} | ${(r.p75 * 1e3).toFixed(2)} | ${(r.p99 * 1e3).toFixed(2)} | ${r.gbps.toFixed(3)} | ${(r.eps / 1e6).toFixed(1)} | ${(r.gbps / copy).toFixed(3)} |`,
+    );
+  }
+  if (sink === 42) console.log('');
+  return rows;
+}
