@@ -3,10 +3,11 @@
  * tensor at a time without ever holding the whole file. In-memory only; the file-backed source is in
  * `file-source.ts` (Node).
  *
- * Exposed: ByteSource, memorySource, TensorInfo.
+ * Exposed: ByteSource, memorySource, TensorInfo, TensorFile, TensorFileFormat.
  * @module
  */
 import { check } from '../errors.js';
+import type { Float32Tensor, Tensor } from '../tensor.js';
 
 /**
  * A random-access byte source. `read` returns exactly `length` bytes starting at `offset` (a fresh
@@ -78,4 +79,32 @@ export interface TensorInfo {
   readonly shape: readonly number[];
   readonly byteOffset: number;
   readonly byteLength: number;
+}
+
+/** The container formats lowbit reads. */
+export type TensorFileFormat = 'npy' | 'npz' | 'safetensors' | 'gguf';
+
+/**
+ * A lazily read tensor file: the header is parsed and validated on open; `read` fetches one tensor's
+ * bytes (positional reads through a {@link ByteSource}) and decodes them. `read` returns the natural
+ * lowbit dtype (fp16/bf16 as `Uint16Array` bits, F8 as `uint8` bits, ggml quantized blocks decoded to
+ * float32); `readFloat32` converts any of them to float32.
+ *
+ * @example
+ * ```ts
+ * const f = openTensorFile('model.safetensors');
+ * for (const name of f.names) console.log(name, f.info(name).shape);
+ * const w = f.readFloat32('layers.0.wq');
+ * f.close();
+ * ```
+ */
+export interface TensorFile {
+  readonly format: TensorFileFormat;
+  readonly names: readonly string[];
+  /** Format metadata (safetensors `__metadata__`, GGUF key/values, npy header fields). */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  info(name: string): TensorInfo;
+  read(name: string): Tensor;
+  readFloat32(name: string): Float32Tensor;
+  close(): void;
 }
