@@ -20,5 +20,6 @@ export default defineConfig({
   splitting: true,
   clean: true,
   sourcemap: true,
+  shims: true,
   external: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-wasm', 'fast-check'],
 });
