@@ -246,6 +246,37 @@ export class LlamaModel {
     return Array.from({ length: this.config.nLayers }, (_, l) => f(l, this.config));
   }
 
+  /**
+   * Teacher-forced logits of a whole sequence from a fresh cache: `[T, vocab]`, row t predicting token t+1.
+   *
+   * @example
+   * ```ts
+   * const logits = model.logitsOf([1, 403, 407]); // Float32Array(3 * 512)
+   * ```
+   */
+  logitsOf(tokens: readonly number[]): Float32Array {
+    this.reset();
+    const V = this.config.vocabSize;
+    const out = new Float32Array(tokens.length * V);
+    for (let t = 0; t < tokens.length; t++) out.set(this.forward(tokens[t]!), t * V);
+    return out;
+  }
+
+  /**
+   * A model with the same config and other weights or options (e.g. fake-quantized weights, another KV cache).
+   *
+   * @example
+   * ```ts
+   * const q = model.with({ weights: quantizedWeights, kvCache: myCacheFactory });
+   * ```
+   */
+  with(change: { weights?: LlamaWeights; kvCache?: KvCacheFactory; hooks?: LlamaHooks }): LlamaModel {
+    const opts: LlamaOptions = { ...this.opts };
+    if (change.kvCache !== undefined) opts.kvCache = change.kvCache;
+    if (change.hooks !== undefined) opts.hooks = change.hooks;
+    return new LlamaModel(this.config, change.weights ?? this.weights, opts);
+  }
+
   /** Start a new sequence (fresh caches, position 0). */
   reset(): void {
     this.caches = this.makeCaches();
