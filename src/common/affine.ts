@@ -1,1 +1,573 @@
-export {};
+/**
+ * Affine (uniform) quantization with granularity as data.
+ *
+ * **Granularity.** `axis` is the reduction axis: a group is a run of `groupSize` consecutive elements
+ * along `axis`, with every other index fixed.
+ * - no `axis`: the tensor is flattened; one group over everything (per-tensor), or, with `groupSize`,
+ *   consecutive groups of the flattened data;
+ * - `axis: a` without `groupSize`: one group per full line along `a` (per-channel / per-token);
+ * - `axis: a, groupSize: G`: lines along `a` are cut into groups of G; the last group of a line is
+ *   **ragged** (shorter) when G does not divide `shape[a]`.
+ * Any rank and any axis (negative axes count from the end).
+ *
+ * **Group layout.** `scales` (and `zeros`) have shape `scaleShape` = `shape` with `shape[axis]`
+ * replaced by the number of groups `ng = ceil(shape[axis] / groupSize)`, row-major; element
+ * `(…, l, …)` (index `l` on `axis`) uses parameter `(…, floor(l / groupSize), …)`. With no axis,
+ * `scaleShape = [ng]`. `codes` has the shape of the input, row-major.
+ *
+ * **Schemes** (b = bits; every arithmetic step is rounded to float32, as marked by `Math.fround` in
+ * {@link quantizeAffineRef}; `round` is the chosen rounding policy, applied after the clamp):
+ * - asymmetric, `zeroPoint: 'float'` (**default**, KIVI convention, kivi.md §1): qmax = 2^b − 1,
+ *   `s = f32(f32(max − min) / qmax)`, `q = round(clamp(f32(f32(x − min) / s), 0, qmax))`,
+ *   `x̂ = f32(f32(q·s) + min)`; `zeros` holds the float `min`. In range, |x − x̂| ≤ s/2 (+ float32 rounding).
+ * - asymmetric, `zeroPoint: 'int'` (torch / mwq.md convention): the range is first widened to
+ *   include 0 (`min' = min(min, 0)`, `max' = max(max, 0)`, so 0 is exact), `s = f32(f32(max' − min') / qmax)`,
+ *   `z = clamp(roundHalfEven(f32(−min' / s)), 0, qmax)` (always half-even, whatever `rounding` is),
+ *   `q = round(clamp(f32(f32(x / s) + z), 0, qmax))`, `x̂ = f32(s·(q − z))`; `zeros` holds z (integers
+ *   stored as float32). Because z is rounded, elements at the ends of the range can be off by up to s.
+ * - symmetric: qmax = 2^(b−1) − 1, `s = f32(absmax / qmax)`, `q = round(clamp(f32(x / s), −qmax, qmax))`,
+ *   `x̂ = f32(q·s)`. The code −2^(b−1) is **not** used (the grid is symmetric). Needs b ≥ 2. `zeros` is
+ *   empty.
+ *
+ * **Zero scale.** When a group's scale is 0 (a constant group in the float mode; an all-zero group
+ * otherwise; or a range so tiny that the scale underflows), every code of the group is 0 and code 0
+ * decodes to `min` (float mode, so constant groups are reconstructed exactly) or to 0. No random
+ * number is drawn for such elements in stochastic mode.
+ *
+ * **Stochastic rounding** draws one number per element from `createRng(seed)` in row-major element
+ * order, so results are reproducible by seed and identical between the fast path and the Ref.
+ *
+ * **Non-finite policy.** NaN or ±Inf anywhere in the input throws `E_NONFINITE` (naming the first flat
+ * index); so does a group whose range `max − min` overflows float32.
+ *
+ * bits 1..16 (symmetric 2..16). Codes are `Uint8Array` / `Int8Array` up to 8 bits, `Uint16Array` /
+ * `Int16Array` above.
+ *
+ * Exposed: quantizeAffine, quantizeAffineRef, dequantizeAffine, dequantizeAffineRef, AffineOptions,
+ * AffineQuantized, AffineCodes, ZeroPointMode.
+ * @module
+ */
+import { check, fail } from './errors.js';
+import { normalizeRounding, type Rounding, type RoundingMode, rounder, roundHalfEven } from './rounding.js';
+import { type Float32Tensor, shapeSize, tensor } from './tensor.js';
+
+/** Zero-point convention of asymmetric quantization (see the module notes). */
+export type ZeroPointMode = 'float' | 'int';
+
+/**
+ * Options of {@link quantizeAffine}.
+ *
+ * @example
+ * ```ts
+ * const opts: AffineOptions = { bits: 4, axis: -1, groupSize: 128 };
+ * ```
+ */
+export interface AffineOptions {
+  /** Bit width, 1..16 (symmetric: 2..16). */
+  readonly bits: number;
+  /** Signed symmetric grid around 0 (default false: asymmetric min–max). */
+  readonly symmetric?: boolean;
+  /** Reduction axis (groups run along it); omitted = the flattened tensor. */
+  readonly axis?: number;
+  /** Elements per group along `axis` (default: the whole axis / whole tensor). */
+  readonly groupSize?: number;
+  /** Rounding policy of the codes (default `'half-even'`). */
+  readonly rounding?: Rounding;
+  /** Asymmetric zero-point convention (default `'float'`). Not allowed with `symmetric`. */
+  readonly zeroPoint?: ZeroPointMode;
+}
+
+/** Code storage: unsigned for asymmetric, signed for symmetric; 8-bit arrays up to 8 bits. */
+export type AffineCodes = Uint8Array | Int8Array | Uint16Array | Int16Array;
+
+/**
+ * A quantized tensor (plain data; see the module notes for the layout).
+ *
+ * @example
+ * ```ts
+ * const q: AffineQuantized = quantizeAffine(float32([1, 2, 3, 4], [2, 2]), { bits: 8, axis: 1 });
+ * q.scaleShape; // [2, 1]
+ * ```
+ */
+export interface AffineQuantized {
+  readonly bits: number;
+  readonly symmetric: boolean;
+  /** `'float'` (zeros = mins), `'int'` (zeros = integer zero points) or `'none'` (symmetric). */
+  readonly zeroPoint: ZeroPointMode | 'none';
+  /** Normalised (non-negative) reduction axis, or `null` for the flattened tensor. */
+  readonly axis: number | null;
+  /** Effective group size along the axis (the full length when none was given). */
+  readonly groupSize: number;
+  readonly shape: readonly number[];
+  readonly scaleShape: readonly number[];
+  readonly codes: AffineCodes;
+  readonly scales: Float32Array;
+  /** Mins (`'float'`), zero points (`'int'`), or empty (symmetric). */
+  readonly zeros: Float32Array;
+  readonly rounding: { readonly mode: RoundingMode; readonly seed: number };
+}
+
+const fround = Math.fround;
+/** 1.5·2^52: `(t + M) − M` rounds |t| < 2^51 half to even. */
+const M = 6755399441055744;
+
+interface Geometry {
+  n: number;
+  axis: number | null;
+  outer: number;
+  len: number;
+  inner: number;
+  gs: number;
+  ng: number;
+  scaleShape: number[];
+}
+
+function geometry(
+  who: string,
+  shape: readonly number[],
+  axisIn: number | null | undefined,
+  gsIn: number | undefined,
+): Geometry {
+  const n = shapeSize(shape);
+  const rank = shape.length;
+  let axis: number | null = null;
+  let outer = 1;
+  let len = n;
+  let inner = 1;
+  if (axisIn !== undefined && axisIn !== null) {
+    if (!Number.isInteger(axisIn) || axisIn < -rank || axisIn >= rank)
+      fail('E_CONFIG', `${who}: axis ${axisIn} is out of range for shape [${shape.join(', ')}] (rank ${rank})`);
+    axis = axisIn < 0 ? axisIn + rank : axisIn;
+    for (let d = 0; d < axis; d++) outer *= shape[d]!;
+    len = shape[axis]!;
+    for (let d = axis + 1; d < rank; d++) inner *= shape[d]!;
+  }
+  if (gsIn !== undefined && !(Number.isSafeInteger(gsIn) && gsIn >= 1))
+    fail('E_CONFIG', `${who}: groupSize must be a positive integer, got ${gsIn}`);
+  const gs = gsIn ?? Math.max(len, 1);
+  const ng = len === 0 ? 0 : Math.ceil(len / gs);
+  const scaleShape = axis === null ? [ng] : shape.map((d, i) => (i === axis ? ng : d));
+  return { n, axis, outer, len, inner, gs, ng, scaleShape };
+}
+
+interface Config {
+  bits: number;
+  symmetric: boolean;
+  zeroPoint: ZeroPointMode | 'none';
+  /** 0 = float zero, 1 = int zero, 2 = symmetric. */
+  kind: 0 | 1 | 2;
+  qmax: number;
+  lo: number;
+  rounding: { mode: RoundingMode; seed: number };
+  geo: Geometry;
+}
+
+function resolve(who: string, x: Float32Tensor, opts: AffineOptions): Config {
+  check(
+    x !== null && typeof x === 'object' && x.data instanceof Float32Array && x.dtype === 'float32',
+    'E_DTYPE',
+    () => `${who}: expected a float32 tensor { dtype: 'float32', data: Float32Array, shape }`,
+  );
+  check(opts !== null && typeof opts === 'object', 'E_CONFIG', `${who}: options { bits, ... } are required`);
+  const { bits } = opts;
+  const symmetric = opts.symmetric ?? false;
+  check(
+    typeof symmetric === 'boolean',
+    'E_CONFIG',
+    () => `${who}: symmetric must be a boolean, got ${String(symmetric)}`,
+  );
+  const minBits = symmetric ? 2 : 1;
+  check(
+    Number.isInteger(bits) && bits >= minBits && bits <= 16,
+    'E_CONFIG',
+    () =>
+      `${who}: bits must be an integer in ${minBits}..16${symmetric ? ' for symmetric quantization' : ''}, got ${bits}`,
+  );
+  if (symmetric && opts.zeroPoint !== undefined)
+    fail('E_CONFIG', `${who}: zeroPoint applies to asymmetric quantization only (symmetric has no zero point)`);
+  const zp = opts.zeroPoint ?? 'float';
+  if (zp !== 'float' && zp !== 'int')
+    fail('E_CONFIG', `${who}: zeroPoint must be 'float' or 'int', got ${JSON.stringify(zp)}`);
+  const geo = geometry(who, x.shape, opts.axis, opts.groupSize);
+  check(
+    x.data.length === geo.n,
+    'E_SHAPE',
+    () => `${who}: shape [${x.shape.join(', ')}] holds ${geo.n} elements, data has ${x.data.length}`,
+  );
+  const rounding = normalizeRounding(opts.rounding);
+  if (symmetric) {
+    const qmax = 2 ** (bits - 1) - 1;
+    return { bits, symmetric, zeroPoint: 'none', kind: 2, qmax, lo: -qmax, rounding, geo };
+  }
+  return { bits, symmetric, zeroPoint: zp, kind: zp === 'float' ? 0 : 1, qmax: 2 ** bits - 1, lo: 0, rounding, geo };
+}
+
+function allocCodes(bits: number, symmetric: boolean, n: number): AffineCodes {
+  if (bits <= 8) return symmetric ? new Int8Array(n) : new Uint8Array(n);
+  return symmetric ? new Int16Array(n) : new Uint16Array(n);
+}
+
+function nonFinite(who: string, e: number, v: number): never {
+  return fail('E_NONFINITE', `${who}: element ${e} is ${v}; affine quantization needs finite inputs`);
+}
+
+function rangeOverflow(who: string, p: number, lo: number, hi: number): never {
+  return fail(
+    'E_NONFINITE',
+    `${who}: group ${p} has range [${lo}, ${hi}] whose width overflows float32; expected max − min ≤ 3.4e38`,
+  );
+}
+
+/**
+ * Group parameters from the group's min/max (asymmetric) or min/max (symmetric: absmax = max(|min|, |max|)).
+ * Writes `scales[p]` and, for asymmetric, `zeros[p]`. Shared by both paths (a few operations per group).
+ */
+function setParams(
+  who: string,
+  c: Config,
+  p: number,
+  lo: number,
+  hi: number,
+  scales: Float32Array,
+  zeros: Float32Array,
+): void {
+  const qmax = c.qmax;
+  if (c.kind === 2) {
+    const am = Math.max(-lo, hi);
+    scales[p] = fround(am / qmax);
+    return;
+  }
+  if (c.kind === 0) {
+    const d = fround(hi - lo);
+    if (d === Number.POSITIVE_INFINITY) rangeOverflow(who, p, lo, hi);
+    scales[p] = fround(d / qmax);
+    zeros[p] = lo;
+    return;
+  }
+  const mn = lo < 0 ? lo : 0;
+  const mx = hi > 0 ? hi : 0;
+  const d = fround(mx - mn);
+  if (d === Number.POSITIVE_INFINITY) rangeOverflow(who, p, lo, hi);
+  const s = fround(d / qmax);
+  scales[p] = s;
+  if (s === 0) {
+    zeros[p] = 0;
+    return;
+  }
+  let z = roundHalfEven(fround(-mn / s));
+  if (!(z > 0))
+    z = 0; // also turns −0 into +0
+  else if (z > qmax) z = qmax;
+  zeros[p] = z;
+}
+
+/**
+ * Quantize a float32 tensor with an affine (uniform) grid: per-tensor, per-axis or per-group along any
+ * axis (see the module notes for the exact arithmetic and layout). Fast path: contiguous per-group
+ * loops, bit-identical to {@link quantizeAffineRef}. Throws `E_CONFIG` (bad option), `E_DTYPE`,
+ * `E_SHAPE`, `E_NONFINITE`. The input is never modified.
+ *
+ * @example
+ * ```ts
+ * import { float32, quantizeAffine, dequantizeAffine } from 'lowbit/common';
+ * const x = float32([0, 1, 2, 3, -4, 0, 4, 8], [2, 4]);
+ * const q = quantizeAffine(x, { bits: 2, axis: 1 }); // per row, KIVI-style float min
+ * q.codes; // Uint8Array [0, 1, 2, 3, 0, 1, 2, 3]
+ * dequantizeAffine(q).data; // Float32Array [0, 1, 2, 3, -4, 0, 4, 8]
+ * const g = quantizeAffine(x, { bits: 4, symmetric: true, axis: 0, groupSize: 1 });
+ * ```
+ */
+export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQuantized {
+  const who = 'quantizeAffine';
+  const c = resolve(who, x, opts);
+  const { n, outer, len, inner, gs, ng } = c.geo;
+  const data = x.data;
+  const P = outer * ng * inner;
+  const scales = new Float32Array(P);
+  const zeros = new Float32Array(c.kind === 2 ? 0 : P);
+  const codes = allocCodes(c.bits, c.symmetric, n);
+  const rne = c.rounding.mode === 'half-even';
+  const round = rounder(c.rounding);
+  const kind = c.kind;
+  const qmax = c.qmax;
+  const qlo = c.lo;
+  const mn = new Float32Array(inner);
+  const mx = new Float32Array(inner);
+  for (let o = 0; o < outer; o++) {
+    for (let g = 0; g < ng; g++) {
+      const l0 = g * gs;
+      const rows = Math.min(len, l0 + gs) - l0;
+      const base = (o * len + l0) * inner;
+      const pb = (o * ng + g) * inner;
+      if (inner === 1) {
+        // contiguous group [base, base + rows)
+        const end = base + rows;
+        let lo = data[base]!;
+        if (lo - lo !== 0) nonFinite(who, base, lo);
+        let hi = lo;
+        for (let e = base + 1; e < end; e++) {
+          const v = data[e]!;
+          if (v - v !== 0) nonFinite(who, e, v);
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        setParams(who, c, pb, lo, hi, scales, zeros);
+        const s = scales[pb]!;
+        if (s === 0) continue; // codes already 0
+        const a = kind === 2 ? 0 : zeros[pb]!;
+        for (let e = base; e < end; e++) {
+          const v = data[e]!;
+          let t = kind === 0 ? fround(fround(v - a) / s) : kind === 1 ? fround(fround(v / s) + a) : fround(v / s);
+          if (t < qlo) t = qlo;
+          else if (t > qmax) t = qmax;
+          codes[e] = rne ? t + M - M : round(t);
+        }
+      } else {
+        // rows of `inner` contiguous elements; one parameter per column i
+        for (let i = 0; i < inner; i++) {
+          const v = data[base + i]!;
+          if (v - v !== 0) nonFinite(who, base + i, v);
+          mn[i] = v;
+          mx[i] = v;
+        }
+        for (let r = 1; r < rows; r++) {
+          const rb = base + r * inner;
+          for (let i = 0; i < inner; i++) {
+            const v = data[rb + i]!;
+            if (v - v !== 0) nonFinite(who, rb + i, v);
+            if (v < mn[i]!) mn[i] = v;
+            if (v > mx[i]!) mx[i] = v;
+          }
+        }
+        for (let i = 0; i < inner; i++) setParams(who, c, pb + i, mn[i]!, mx[i]!, scales, zeros);
+        for (let r = 0; r < rows; r++) {
+          const rb = base + r * inner;
+          for (let i = 0; i < inner; i++) {
+            const s = scales[pb + i]!;
+            if (s === 0) continue;
+            const v = data[rb + i]!;
+            const a = kind === 2 ? 0 : zeros[pb + i]!;
+            let t = kind === 0 ? fround(fround(v - a) / s) : kind === 1 ? fround(fround(v / s) + a) : fround(v / s);
+            if (t < qlo) t = qlo;
+            else if (t > qmax) t = qmax;
+            codes[rb + i] = rne ? t + M - M : round(t);
+          }
+        }
+      }
+    }
+  }
+  return result(c, x.shape, codes, scales, zeros);
+}
+
+function result(
+  c: Config,
+  shape: readonly number[],
+  codes: AffineCodes,
+  scales: Float32Array,
+  zeros: Float32Array,
+): AffineQuantized {
+  return {
+    bits: c.bits,
+    symmetric: c.symmetric,
+    zeroPoint: c.zeroPoint,
+    axis: c.geo.axis,
+    groupSize: c.geo.gs,
+    shape: Object.freeze([...shape]),
+    scaleShape: Object.freeze(c.geo.scaleShape),
+    codes,
+    scales,
+    zeros,
+    rounding: Object.freeze({ ...c.rounding }),
+  };
+}
+
+/** Parameter index of flat element e (plain arithmetic; Ref only). */
+function paramIndexRef(e: number, g: Geometry): number {
+  const i = e % g.inner;
+  const l = Math.floor(e / g.inner) % g.len;
+  const o = Math.floor(e / (g.inner * g.len));
+  return (o * g.ng + Math.floor(l / g.gs)) * g.inner + i;
+}
+
+/**
+ * Reference twin of {@link quantizeAffine}: one element at a time in row-major order, the parameter
+ * index recomputed per element, every float32 rounding point marked with `Math.fround`, rounding
+ * through {@link rounder}. Bit-identical to the fast path (tests check this).
+ *
+ * @example
+ * ```ts
+ * const q = quantizeAffineRef(float32([1, 2, 3, 4]), { bits: 3 });
+ * ```
+ */
+export function quantizeAffineRef(x: Float32Tensor, opts: AffineOptions): AffineQuantized {
+  const who = 'quantizeAffineRef';
+  const c = resolve(who, x, opts);
+  const g = c.geo;
+  const P = g.outer * g.ng * g.inner;
+  const lo = new Array<number>(P).fill(Number.POSITIVE_INFINITY);
+  const hi = new Array<number>(P).fill(Number.NEGATIVE_INFINITY);
+  const data = x.data;
+  for (let e = 0; e < g.n; e++) {
+    const v = data[e]!;
+    if (!Number.isFinite(v)) nonFinite(who, e, v);
+    const p = paramIndexRef(e, g);
+    if (v < lo[p]!) lo[p] = v;
+    if (v > hi[p]!) hi[p] = v;
+  }
+  const scales = new Float32Array(P);
+  const zeros = new Float32Array(c.kind === 2 ? 0 : P);
+  for (let p = 0; p < P; p++) {
+    const mn = lo[p]!;
+    const mx = hi[p]!;
+    if (c.kind === 2) {
+      scales[p] = Math.fround(Math.max(Math.abs(mn), Math.abs(mx)) / c.qmax);
+    } else if (c.kind === 0) {
+      const d = Math.fround(mx - mn);
+      if (!Number.isFinite(d)) rangeOverflow(who, p, mn, mx);
+      scales[p] = Math.fround(d / c.qmax);
+      zeros[p] = mn;
+    } else {
+      const mn0 = Math.min(mn, 0);
+      const mx0 = Math.max(mx, 0);
+      const d = Math.fround(mx0 - mn0);
+      if (!Number.isFinite(d)) rangeOverflow(who, p, mn, mx);
+      const s = Math.fround(d / c.qmax);
+      scales[p] = s;
+      zeros[p] = s === 0 ? 0 : Math.min(c.qmax, Math.max(0, roundHalfEven(Math.fround(-mn0 / s))));
+    }
+  }
+  const codes = allocCodes(c.bits, c.symmetric, g.n);
+  const round = rounder(c.rounding);
+  for (let e = 0; e < g.n; e++) {
+    const p = paramIndexRef(e, g);
+    const s = scales[p]!;
+    if (s === 0) {
+      codes[e] = 0;
+      continue;
+    }
+    const v = data[e]!;
+    let t: number;
+    if (c.kind === 0) t = Math.fround(Math.fround(v - zeros[p]!) / s);
+    else if (c.kind === 1) t = Math.fround(Math.fround(v / s) + zeros[p]!);
+    else t = Math.fround(v / s);
+    t = Math.min(c.qmax, Math.max(c.lo, t));
+    codes[e] = round(t);
+  }
+  return result(c, x.shape, codes, scales, zeros);
+}
+
+function checkQuantized(who: string, q: AffineQuantized): { c: Config; geo: Geometry } {
+  check(q !== null && typeof q === 'object', 'E_CONFIG', `${who}: expected the object returned by quantizeAffine`);
+  const symmetric = q.symmetric === true;
+  const bits = q.bits;
+  const minBits = symmetric ? 2 : 1;
+  check(
+    Number.isInteger(bits) && bits >= minBits && bits <= 16,
+    'E_CONFIG',
+    () => `${who}: bits must be an integer in ${minBits}..16, got ${bits}`,
+  );
+  const zp = q.zeroPoint;
+  check(
+    symmetric ? zp === 'none' : zp === 'float' || zp === 'int',
+    'E_CONFIG',
+    () => `${who}: zeroPoint ${JSON.stringify(zp)} does not fit symmetric = ${symmetric}`,
+  );
+  check(Array.isArray(q.shape), 'E_SHAPE', `${who}: shape must be an array`);
+  const geo = geometry(who, q.shape, q.axis, q.groupSize);
+  const want8 = symmetric ? Int8Array : Uint8Array;
+  const want16 = symmetric ? Int16Array : Uint16Array;
+  const Want = bits <= 8 ? want8 : want16;
+  check(q.codes instanceof Want, 'E_DTYPE', () => `${who}: ${bits}-bit codes must be a ${Want.name}`);
+  check(
+    q.codes.length === geo.n,
+    'E_SHAPE',
+    () => `${who}: shape [${q.shape.join(', ')}] needs ${geo.n} codes, got ${q.codes.length}`,
+  );
+  const P = geo.outer * geo.ng * geo.inner;
+  check(
+    q.scales instanceof Float32Array && q.scales.length === P,
+    'E_SHAPE',
+    () => `${who}: expected ${P} float32 scales, got ${q.scales?.length}`,
+  );
+  const nz = symmetric ? 0 : P;
+  check(
+    q.zeros instanceof Float32Array && q.zeros.length === nz,
+    'E_SHAPE',
+    () => `${who}: expected ${nz} float32 zeros, got ${q.zeros?.length}`,
+  );
+  const qmax = symmetric ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+  const kind: 0 | 1 | 2 = symmetric ? 2 : zp === 'float' ? 0 : 1;
+  const c: Config = {
+    bits,
+    symmetric,
+    zeroPoint: zp,
+    kind,
+    qmax,
+    lo: symmetric ? -qmax : 0,
+    rounding: { mode: 'half-even', seed: 0 },
+    geo,
+  };
+  return { c, geo };
+}
+
+/**
+ * Reconstruct the float32 tensor from {@link quantizeAffine}'s result (`x̂ = f32(f32(q·s) + min)`,
+ * `f32(s·(q − z))` or `f32(q·s)`). Throws `E_CONFIG` / `E_SHAPE` / `E_DTYPE` for an inconsistent
+ * object. Codes are used as stored (not range-checked).
+ *
+ * @example
+ * ```ts
+ * const xhat = dequantizeAffine(quantizeAffine(x, { bits: 8, axis: -1, groupSize: 64 }));
+ * ```
+ */
+export function dequantizeAffine(q: AffineQuantized): Float32Tensor {
+  const { c, geo } = checkQuantized('dequantizeAffine', q);
+  const { n, outer, len, inner, gs, ng } = geo;
+  const out = new Float32Array(n);
+  const codes = q.codes;
+  const scales = q.scales;
+  const zeros = q.zeros;
+  const kind = c.kind;
+  for (let o = 0; o < outer; o++) {
+    for (let g = 0; g < ng; g++) {
+      const l0 = g * gs;
+      const rows = Math.min(len, l0 + gs) - l0;
+      const base = (o * len + l0) * inner;
+      const pb = (o * ng + g) * inner;
+      for (let r = 0; r < rows; r++) {
+        const rb = base + r * inner;
+        for (let i = 0; i < inner; i++) {
+          const s = scales[pb + i]!;
+          const k = codes[rb + i]!;
+          if (kind === 0) out[rb + i] = fround(k * s) + zeros[pb + i]!;
+          else if (kind === 1) out[rb + i] = s * (k - zeros[pb + i]!);
+          else out[rb + i] = k * s;
+        }
+      }
+    }
+  }
+  return tensor('float32', out, q.shape);
+}
+
+/**
+ * Reference twin of {@link dequantizeAffine}: per element, parameter index recomputed, explicit
+ * `Math.fround` at every float32 point.
+ *
+ * @example
+ * ```ts
+ * const xhat = dequantizeAffineRef(quantizeAffineRef(x, { bits: 4 }));
+ * ```
+ */
+export function dequantizeAffineRef(q: AffineQuantized): Float32Tensor {
+  const { c, geo } = checkQuantized('dequantizeAffineRef', q);
+  const out = new Float32Array(geo.n);
+  for (let e = 0; e < geo.n; e++) {
+    const p = paramIndexRef(e, geo);
+    const s = q.scales[p]!;
+    const k = q.codes[e]!;
+    if (c.kind === 0) out[e] = Math.fround(Math.fround(k * s) + q.zeros[p]!);
+    else if (c.kind === 1) out[e] = Math.fround(s * Math.fround(k - q.zeros[p]!));
+    else out[e] = Math.fround(k * s);
+  }
+  return tensor('float32', out, q.shape);
+}
