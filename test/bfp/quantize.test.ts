@@ -59,7 +59,9 @@ describe('MX reference vectors (microxcaling), bit for bit', () => {
         const rounding = mode === 'even' ? 'half-even' : 'half-away';
         // all 12 blocks in one tensor [12, 32], blocks along the last axis
         const x = new Float32Array(12 * 32);
-        fx.inputs.forEach((h, i) => x.set(f32FromHex(h), 32 * i));
+        fx.inputs.forEach((h, i) => {
+          x.set(f32FromHex(h), 32 * i);
+        });
         for (const q of [quantizeBlocks, quantizeBlocksRef]) {
           const b = q(t32(x, [12, 32]), { format, rounding });
           expect(b.scaleShape).toEqual([12, 1]);
