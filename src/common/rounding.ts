@@ -80,7 +80,8 @@ export function roundHalfAway(v: number): number {
  */
 export function roundHalfUp(v: number): number {
   const f = Math.floor(v);
-  return v - f >= 0.5 ? f + 1 : f;
+  if (v - f >= 0.5) return f === -1 ? -0 : f + 1; // −0.5 ≤ v < 0 rounds to −0, like the other modes
+  return f;
 }
 
 /**
