@@ -23,11 +23,11 @@ describe('narrow float decoders', () => {
     // NaN payloads are not specified: compare NaN-ness for NaN codes, bits otherwise
     for (let c = 0; c < want.length; c++) {
       const w = want[c]!;
-      const isNaN = (Number.parseInt(w, 16) & 0x7fffffff) > 0x7f800000;
-      if (isNaN) expect(Number.isNaN(table[c]!), `${fmt} code ${c}`).toBe(true);
+      const nanCode = (Number.parseInt(w, 16) & 0x7fffffff) > 0x7f800000;
+      if (nanCode) expect(Number.isNaN(table[c]!), `${fmt} code ${c}`).toBe(true);
       else expect(got[c], `${fmt} code ${c}`).toBe(w);
       const scalar = miniFloatToF32(c, fmt);
-      if (isNaN) expect(Number.isNaN(scalar)).toBe(true);
+      if (nanCode) expect(Number.isNaN(scalar)).toBe(true);
       else expect(Object.is(Math.fround(scalar), table[c])).toBe(true);
     }
   });
