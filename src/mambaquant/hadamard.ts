@@ -104,24 +104,24 @@ export function hadamardMatrix(n: number, opts: { transpose?: boolean } = {}): F
   const had = m === 1 ? undefined : hadTable(m);
   const inv = 1 / Math.sqrt(n);
   const out = new Float64Array(n * n);
-  const tr = opts.transpose === true;
-  for (let i = 0; i < n; i++) {
-    const a = (i / p) | 0;
-    const b = i - a * p;
-    for (let j = 0; j < n; j++) {
-      const a2 = (j / p) | 0;
-      const b2 = j - a2 * p;
-      let bits = b & b2;
-      let par = 0;
-      while (bits !== 0) {
-        par ^= 1;
-        bits &= bits - 1;
+  const parity = new Uint8Array(p); // parity[v] = popcount(v) mod 2
+  for (let v = 1; v < p; v++) parity[v] = parity[v >>> 1]! ^ (v & 1);
+  for (let a = 0; a < m; a++)
+    for (let b = 0; b < p; b++) {
+      const ro = (a * p + b) * n;
+      for (let a2 = 0; a2 < m; a2++) {
+        const v = had === undefined ? inv : had[a * m + a2]! * inv;
+        const o = ro + a2 * p;
+        for (let b2 = 0; b2 < p; b2++) out[o + b2] = parity[b & b2] === 0 ? v : -v;
       }
-      const hm = had === undefined ? 1 : had[a * m + a2]!;
-      const v = par === 0 ? hm * inv : -hm * inv;
-      if (tr) out[j * n + i] = v;
-      else out[i * n + j] = v;
     }
+  if (opts.transpose === true && had !== undefined) {
+    for (let i = 0; i < n; i++)
+      for (let j = i + 1; j < n; j++) {
+        const t = out[i * n + j]!;
+        out[i * n + j] = out[j * n + i]!;
+        out[j * n + i] = t;
+      }
   }
   return out;
 }
