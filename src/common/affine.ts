@@ -31,11 +31,11 @@
  *
  * **Zero scale.** When a group's scale is 0 (a constant group in the float mode; an all-zero group
  * otherwise; or a range so tiny that the scale underflows), every code of the group is 0 and code 0
- * decodes to `min` (float mode, so constant groups are reconstructed exactly) or to 0. No random
- * number is drawn for such elements in stochastic mode.
+ * decodes to `min` (float mode, so constant groups are reconstructed exactly) or to 0.
  *
- * **Stochastic rounding** draws one number per element from `createRng(seed)` in row-major element
- * order, so results are reproducible by seed and identical between the fast path and the Ref.
+ * **Stochastic rounding** draws one number per element (zero-scale groups included) from
+ * `createRng(seed)` in row-major element order, so results are reproducible by seed and identical
+ * between the fast path and the Ref.
  *
  * **Non-finite policy.** NaN or ±Inf anywhere in the input throws `E_NONFINITE` (naming the first flat
  * index); so does a group whose range `max − min` overflows float32.
@@ -264,7 +264,8 @@ function setParams(
 /**
  * Quantize a float32 tensor with an affine (uniform) grid: per-tensor, per-axis or per-group along any
  * axis (see the module notes for the exact arithmetic and layout). Fast path: contiguous per-group
- * loops, bit-identical to {@link quantizeAffineRef}. Throws `E_CONFIG` (bad option), `E_DTYPE`,
+ * loops (whole rows at a time when the axis is not the last), a hoisted reciprocal per group and
+ * inline half-even rounding; bit-identical to {@link quantizeAffineRef}, which divides. Throws `E_CONFIG` (bad option), `E_DTYPE`,
  * `E_SHAPE`, `E_NONFINITE`. The input is never modified.
  *
  * @example
@@ -286,11 +287,13 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
   const scales = new Float32Array(P);
   const zeros = new Float32Array(c.kind === 2 ? 0 : P);
   const codes = allocCodes(c.bits, c.symmetric, n);
+  // Kernels store through an unsigned view (Int8/Int16 codes are written as their two's complement
+  // bits), so each store site sees at most two array types.
+  const out = c.bits <= 8 ? new Uint8Array(codes.buffer) : new Uint16Array(codes.buffer);
   const rne = c.rounding.mode === 'half-even';
   const round = rounder(c.rounding);
-  const kind = c.kind;
-  const qmax = c.qmax;
-  const qlo = c.lo;
+  const inv = new Float64Array(inner);
+  const add = new Float64Array(inner);
   const mn = new Float32Array(inner);
   const mx = new Float32Array(inner);
   for (let o = 0; o < outer; o++) {
@@ -300,7 +303,6 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
       const base = (o * len + l0) * inner;
       const pb = (o * ng + g) * inner;
       if (inner === 1) {
-        // contiguous group [base, base + rows)
         const end = base + rows;
         let lo = data[base]!;
         if (lo - lo !== 0) nonFinite(who, base, lo);
@@ -309,54 +311,126 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
           const v = data[e]!;
           if (v - v !== 0) nonFinite(who, e, v);
           if (v < lo) lo = v;
-          if (v > hi) hi = v;
+          else if (v > hi) hi = v;
         }
         setParams(who, c, pb, lo, hi, scales, zeros);
-        const s = scales[pb]!;
-        if (s === 0) continue; // codes already 0
-        const a = kind === 2 ? 0 : zeros[pb]!;
-        for (let e = base; e < end; e++) {
-          const v = data[e]!;
-          let t = kind === 0 ? fround(fround(v - a) / s) : kind === 1 ? fround(fround(v / s) + a) : fround(v / s);
-          if (t < qlo) t = qlo;
-          else if (t > qmax) t = qmax;
-          codes[e] = rne ? t + M - M : round(t);
-        }
+        const sc = scales[pb]!;
+        quantRun(
+          data,
+          out,
+          base,
+          end,
+          c.kind,
+          sc === 0 ? 0 : 1 / sc,
+          c.kind === 2 ? 0 : zeros[pb]!,
+          c.lo,
+          c.qmax,
+          rne,
+          round,
+        );
       } else {
-        // rows of `inner` contiguous elements; one parameter per column i
+        scanRows(who, data, base, rows, inner, mn, mx);
         for (let i = 0; i < inner; i++) {
-          const v = data[base + i]!;
-          if (v - v !== 0) nonFinite(who, base + i, v);
-          mn[i] = v;
-          mx[i] = v;
+          setParams(who, c, pb + i, mn[i]!, mx[i]!, scales, zeros);
+          const sc = scales[pb + i]!;
+          inv[i] = sc === 0 ? 0 : 1 / sc;
+          add[i] = c.kind === 2 ? 0 : zeros[pb + i]!;
         }
-        for (let r = 1; r < rows; r++) {
-          const rb = base + r * inner;
-          for (let i = 0; i < inner; i++) {
-            const v = data[rb + i]!;
-            if (v - v !== 0) nonFinite(who, rb + i, v);
-            if (v < mn[i]!) mn[i] = v;
-            if (v > mx[i]!) mx[i] = v;
-          }
-        }
-        for (let i = 0; i < inner; i++) setParams(who, c, pb + i, mn[i]!, mx[i]!, scales, zeros);
-        for (let r = 0; r < rows; r++) {
-          const rb = base + r * inner;
-          for (let i = 0; i < inner; i++) {
-            const s = scales[pb + i]!;
-            if (s === 0) continue;
-            const v = data[rb + i]!;
-            const a = kind === 2 ? 0 : zeros[pb + i]!;
-            let t = kind === 0 ? fround(fround(v - a) / s) : kind === 1 ? fround(fround(v / s) + a) : fround(v / s);
-            if (t < qlo) t = qlo;
-            else if (t > qmax) t = qmax;
-            codes[rb + i] = rne ? t + M - M : round(t);
-          }
-        }
+        quantRows(data, out, base, rows, inner, c.kind, inv, add, c.lo, c.qmax, rne, round);
       }
     }
   }
   return result(c, x.shape, codes, scales, zeros);
+}
+
+/*
+ * Why the fast path may multiply by a double reciprocal where the definition divides in float32:
+ * for float32 x and s, the double product x·(1/s) is within 2^-52 (relative) of x/s, while a quotient
+ * of two 24-bit significands that is not exactly halfway between two float32 values is at least
+ * 2^-49 (relative) away from every halfway point; an exact halfway quotient needs s to be a power of
+ * two, where 1/s and the product are exact. So fround(x·(1/s)) = fround(x/s) for every quotient in
+ * the normal range; a subnormal quotient (|t| < 2^-126) rounds to code 0 either way. The tests compare
+ * the codes with the dividing Ref bit for bit. With s = 0 the reciprocal is 0, which gives t = 0 and
+ * code 0, exactly as the Ref's explicit zero-scale rule.
+ */
+
+/** Min/max per column over `rows` rows of `inner` contiguous elements. */
+function scanRows(
+  who: string,
+  data: Float32Array,
+  base: number,
+  rows: number,
+  inner: number,
+  mn: Float32Array,
+  mx: Float32Array,
+): void {
+  for (let i = 0; i < inner; i++) {
+    const v = data[base + i]!;
+    if (v - v !== 0) nonFinite(who, base + i, v);
+    mn[i] = v;
+    mx[i] = v;
+  }
+  for (let r = 1; r < rows; r++) {
+    const rb = base + r * inner;
+    for (let i = 0; i < inner; i++) {
+      const v = data[rb + i]!;
+      if (v - v !== 0) nonFinite(who, rb + i, v);
+      if (v < mn[i]!) mn[i] = v;
+      else if (v > mx[i]!) mx[i] = v;
+    }
+  }
+}
+
+/** Codes of one contiguous group [start, end) with a single (1/s, zero). */
+function quantRun(
+  data: Float32Array,
+  out: Uint8Array | Uint16Array,
+  start: number,
+  end: number,
+  kind: number,
+  inv: number,
+  a: number,
+  qlo: number,
+  qmax: number,
+  rne: boolean,
+  round: (v: number) => number,
+): void {
+  for (let e = start; e < end; e++) {
+    const v = data[e]!;
+    let t = kind === 0 ? fround(fround(v - a) * inv) : kind === 1 ? fround(fround(v * inv) + a) : fround(v * inv);
+    if (t < qlo) t = qlo;
+    else if (t > qmax) t = qmax;
+    out[e] = rne ? t + M - M : round(t);
+  }
+}
+
+/** Codes of `rows` rows of `inner` contiguous elements, column i using (inv[i], add[i]). */
+function quantRows(
+  data: Float32Array,
+  out: Uint8Array | Uint16Array,
+  base: number,
+  rows: number,
+  inner: number,
+  kind: number,
+  inv: Float64Array,
+  add: Float64Array,
+  qlo: number,
+  qmax: number,
+  rne: boolean,
+  round: (v: number) => number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const rb = base + r * inner;
+    for (let i = 0; i < inner; i++) {
+      const v = data[rb + i]!;
+      const iv = inv[i]!;
+      const a = add[i]!;
+      let t = kind === 0 ? fround(fround(v - a) * iv) : kind === 1 ? fround(fround(v * iv) + a) : fround(v * iv);
+      if (t < qlo) t = qlo;
+      else if (t > qmax) t = qmax;
+      out[rb + i] = rne ? t + M - M : round(t);
+    }
+  }
 }
 
 function result(
@@ -441,13 +515,10 @@ export function quantizeAffineRef(x: Float32Tensor, opts: AffineOptions): Affine
   for (let e = 0; e < g.n; e++) {
     const p = paramIndexRef(e, g);
     const s = scales[p]!;
-    if (s === 0) {
-      codes[e] = 0;
-      continue;
-    }
     const v = data[e]!;
     let t: number;
-    if (c.kind === 0) t = Math.fround(Math.fround(v - zeros[p]!) / s);
+    if (s === 0) t = 0;
+    else if (c.kind === 0) t = Math.fround(Math.fround(v - zeros[p]!) / s);
     else if (c.kind === 1) t = Math.fround(Math.fround(v / s) + zeros[p]!);
     else t = Math.fround(v / s);
     t = Math.min(c.qmax, Math.max(c.lo, t));

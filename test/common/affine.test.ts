@@ -267,6 +267,23 @@ describe('quantizeAffine fast path ≡ quantizeAffineRef (bit-exact)', () => {
       { numRuns: 400 },
     );
   });
+  it('many small groups with unrelated scales (the fast path multiplies by 1/s, the Ref divides)', () => {
+    const rnd = createRng(4242);
+    const n = 96 * 1024;
+    const d = new Float32Array(n);
+    for (let i = 0; i < n; i++) d[i] = (rnd() - 0.3) * 2 ** Math.floor(rnd() * 40 - 20);
+    const x = float32(d, [96, 1024]);
+    for (const bits of [2, 3, 4, 8, 16]) {
+      for (const o of [{}, { zeroPoint: 'int' }, { symmetric: true }] as AffineOptions[]) {
+        const opts = { ...o, bits, axis: 1, groupSize: 3 };
+        const a = quantizeAffine(x, opts).codes;
+        const b = quantizeAffineRef(x, opts).codes;
+        let bad = 0;
+        for (let i = 0; i < n; i++) if (a[i] !== b[i]) bad++;
+        expect(bad).toBe(0);
+      }
+    }
+  });
   it('KIVI-like and weight-like shapes', () => {
     const k = randomTensor([2, 48, 16], 9);
     for (const opts of [
