@@ -16,6 +16,7 @@ import { check, fail } from '../common/errors.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import type { NestedScheme, ResidualBase } from './config.js';
 import { unpackPlanes } from './planes.js';
+import { decodeNested, encodeNested } from './serialize.js';
 import { type SliceVariant, slicePlanes, sliceValue, sliceValueTable } from './slice.js';
 
 /**
@@ -326,6 +327,33 @@ export class NestedWeights {
       zeros: d.zeros.slice(),
       levelScales,
     };
+  }
+
+  /**
+   * Serialize to the versioned `LBMW` v1 blob (see serialize.ts): header, metadata, then planes in
+   * prefix order, so level r is the first `32 + bytesRead(r)` bytes.
+   *
+   * @example
+   * ```ts
+   * const blob = nw.serialize(); // Uint8Array
+   * NestedWeights.deserialize(blob).dequantize(4); // bit-identical to nw.dequantize(4)
+   * ```
+   */
+  serialize(): Uint8Array {
+    return encodeNested(this.data);
+  }
+
+  /**
+   * Load a blob written by {@link NestedWeights.serialize}; `E_FORMAT` for a wrong magic or version, a
+   * truncated or padded blob, a checksum mismatch or inconsistent contents.
+   *
+   * @example
+   * ```ts
+   * const nw2 = NestedWeights.deserialize(blob);
+   * ```
+   */
+  static deserialize(bytes: Uint8Array): NestedWeights {
+    return new NestedWeights(decodeNested(bytes));
   }
 
   /**

@@ -133,7 +133,7 @@ export function quantizeSlicingCodesRef(
     }
     let a = Math.fround(Math.fround(mx - mn) / qmax);
     if (!Number.isFinite(a)) a = Math.fround((mx - mn) / qmax);
-    const z = a === 0 ? 0 : rne(Math.fround(-mn / a));
+    const z = a === 0 ? 0 : rne(Math.fround(-mn / a)) + 0; // + 0: store −0 as +0
     scales[g] = a;
     zeros[g] = z;
     for (let j = 0; j < G; j++) {
