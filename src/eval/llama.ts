@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { check, fail } from '../common/errors.js';
 import type { Float32Tensor } from '../common/tensor.js';
+import { readLlama2Checkpoint } from './checkpoint.js';
 import { Sampler } from './sampler.js';
 import { parseTokenizer, type Tokenizer } from './tokenizer.js';
 
@@ -460,69 +461,8 @@ export function evalTokens(model: LlamaModel, opts: { sequences: number; length:
  * ```
  */
 export function llamaFromLlama2c(bytes: Uint8Array, opts: LlamaOptions = {}): LlamaModel {
-  check(
-    bytes.length >= 28,
-    'E_FORMAT',
-    `llama2.c checkpoint: ${bytes.length} bytes is shorter than the 28-byte header`,
-  );
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const h = Array.from({ length: 7 }, (_, i) => dv.getInt32(i * 4, true));
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = h as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const vocabSize = Math.abs(vocabRaw);
-  const shared = vocabRaw > 0;
-  const sane = [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen].every((v) => v > 0 && v < 1 << 20);
-  check(
-    sane && dim % nHeads === 0 && nHeads % nKvHeads === 0 && (dim / nHeads) % 2 === 0,
-    'E_FORMAT',
-    () => `llama2.c checkpoint: implausible header [${h.join(', ')}]`,
-  );
-  const headDim = dim / nHeads;
-  const kvDim = nKvHeads * headDim;
-  const perLayer = dim + dim * dim + 2 * kvDim * dim + dim * dim + dim + 3 * hiddenDim * dim;
-  const floats = vocabSize * dim + nLayers * perLayer + dim + seqLen * headDim + (shared ? 0 : vocabSize * dim);
-  check(
-    bytes.length === 28 + 4 * floats,
-    'E_FORMAT',
-    () => `llama2.c checkpoint: expected ${28 + 4 * floats} bytes for header [${h.join(', ')}], got ${bytes.length}`,
-  );
-  const f = new Float32Array(floats);
-  new Uint8Array(f.buffer).set(bytes.subarray(28, 28 + 4 * floats));
-  let o = 0;
-  const take = (n: number): Float32Array => f.subarray(o, (o += n));
-  const per = (n: number): Float32Array[] => Array.from({ length: nLayers }, () => take(n));
-  const tokenEmbedding = take(vocabSize * dim);
-  const rmsAtt = per(dim);
-  const wq = per(dim * dim);
-  const wk = per(kvDim * dim);
-  const wv = per(kvDim * dim);
-  const wo = per(dim * dim);
-  const rmsFfn = per(dim);
-  const w1 = per(hiddenDim * dim);
-  const w2 = per(dim * hiddenDim);
-  const w3 = per(hiddenDim * dim);
-  const rmsFinal = take(dim);
-  take(seqLen * headDim); // legacy freq_cis_real / freq_cis_imag (unused)
-  const wcls = shared ? tokenEmbedding : take(vocabSize * dim);
-  const config: LlamaConfig = {
-    dim,
-    hiddenDim,
-    nLayers,
-    nHeads,
-    nKvHeads,
-    vocabSize,
-    seqLen,
-    ropeTheta: 10000,
-    normEps: 1e-5,
-  };
-  return new LlamaModel(config, { tokenEmbedding, rmsAtt, wq, wk, wv, wo, rmsFfn, w1, w2, w3, rmsFinal, wcls }, opts);
+  const ckpt = readLlama2Checkpoint(bytes);
+  return new LlamaModel(ckpt.config, ckpt.weights, opts);
 }
 
 /**
