@@ -214,7 +214,9 @@ export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBl
   const w = t.elementBits;
   const unpacked = new Uint16Array(n);
   const rand = modeId === 3 ? createRng(seed) : null;
-  encodeElements(data, bits, scales, g, blockSize, t, modeId, rand, unpacked);
+  if (g.inner === 1 && rand === null)
+    encodeContiguous(data, bits, scales, g.outer, g.len, g.nb, blockSize, t, modeId, unpacked);
+  else encodeElements(data, bits, scales, g, blockSize, t, modeId, rand, unpacked);
   const codes = packCodes(unpacked, w, n);
   return result(opts, t, shape, g, blockSize, scales, codes, n);
 }
@@ -223,6 +225,7 @@ export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBl
 function computeScales(bits: Uint32Array, g: Geometry, n: number, emax: number, scales: Uint8Array): void {
   const { outer, len, inner, nb } = g;
   const amax = new Uint32Array(inner);
+  const fl = floorLog2F32Bits;
   for (let o = 0; o < outer; o++) {
     for (let b = 0; b < nb; b++) {
       amax.fill(0);
@@ -252,7 +255,7 @@ function computeScales(bits: Uint32Array, g: Geometry, n: number, emax: number, 
         if (m >= 0x7f800000) byte = 0xff;
         else if (m === 0) byte = 0;
         else {
-          let se = floorLog2F32Bits(m) - emax;
+          let se = fl(m) - emax;
           if (se < -127) se = -127;
           else if (se > 127) se = 127;
           byte = se + 127;
@@ -286,6 +289,8 @@ function encodeElements(
   const signBit = 1 << (t.elementBits - 1);
   const full = 1 << t.elementBits;
   const M = 6755399441055744;
+  const P2 = POW2;
+  const OFF = POW2_OFFSET;
   for (let o = 0; o < outer; o++) {
     for (let l = 0; l < len; l++) {
       const base = (o * len + l) * inner;
@@ -305,11 +310,12 @@ function encodeElements(
         let e = 0;
         let m: number;
         if (fp) {
-          e = floorLog2F32Bits(ab) - se;
+          const be = ab >>> 23;
+          e = (be !== 0 ? be - 127 : -118 - Math.clz32(ab)) - se;
           if (e < emin) e = emin;
-          m = av * POW2[POW2_OFFSET + mbits - e - se]!;
+          m = av * P2[OFF + mbits - e - se]!;
         } else {
-          m = av * POW2[POW2_OFFSET + mbits - se]!;
+          m = av * P2[OFF + mbits - se]!;
         }
         let r: number;
         if (mode === 0) r = m + M - M;
@@ -322,6 +328,79 @@ function encodeElements(
         if (code > maxCode) code = maxCode;
         if (code !== 0 && ub >>> 31 === 1) code = twos ? full - code : code | signBit;
         out[idx] = code;
+      }
+    }
+  }
+}
+
+/** Pass 2, contiguous fast path (blocks along the last axis, deterministic rounding): per-block constants hoisted. */
+function encodeContiguous(
+  data: Float32Array,
+  bits: Uint32Array,
+  scales: Uint8Array,
+  outer: number,
+  len: number,
+  nb: number,
+  n: number,
+  t: FormatTraits,
+  mode: number,
+  out: Uint16Array,
+): void {
+  const fp = t.kind === 'fp';
+  const twos = t.kind === 'int';
+  const mbits = t.mbits;
+  const bias = t.bias;
+  const emin = 1 - bias;
+  const one = 1 << mbits;
+  const maxCode = t.maxCode;
+  const signBit = 1 << (t.elementBits - 1);
+  const full = 1 << t.elementBits;
+  const M = 6755399441055744;
+  const P2 = POW2; // local alias: module bindings may be getters under some loaders
+  for (let o = 0; o < outer; o++) {
+    const row = o * len;
+    for (let b = 0; b < nb; b++) {
+      const i0 = row + b * n;
+      const i1 = row + Math.min(len, (b + 1) * n);
+      const byte = scales[o * nb + b]!;
+      if (byte === 0xff || byte === 0) {
+        // NaN block, or an all-zero block (a nonzero block with byte 0 is handled below)
+        let zero = true;
+        if (byte === 0) for (let i = i0; i < i1; i++) if ((bits[i]! & 0x7fffffff) !== 0) zero = false;
+        if (zero) {
+          out.fill(0, i0, i1);
+          continue;
+        }
+      }
+      const se = byte - 127;
+      const off = POW2_OFFSET + mbits - se;
+      const mult = P2[off]!;
+      for (let i = i0; i < i1; i++) {
+        const ub = bits[i]!;
+        const ab = ub & 0x7fffffff;
+        if (ab === 0) {
+          out[i] = 0;
+          continue;
+        }
+        const av = Math.abs(data[i]!);
+        let m: number;
+        let e = 0;
+        if (fp) {
+          const be = ab >>> 23;
+          e = (be !== 0 ? be - 127 : -118 - Math.clz32(ab)) - se;
+          if (e < emin) e = emin;
+          m = av * P2[off - e]!;
+        } else m = av * mult;
+        let r: number;
+        if (mode === 0) r = m + M - M;
+        else if (mode === 1) {
+          r = Math.floor(m);
+          if (m - r >= 0.5) r += 1;
+        } else r = Math.floor(m);
+        let code = fp ? ((e + bias) << mbits) + r - one : r;
+        if (code > maxCode) code = maxCode;
+        if (code !== 0 && ub >>> 31 === 1) code = twos ? full - code : code | signBit;
+        out[i] = code;
       }
     }
   }
@@ -476,17 +555,31 @@ export function dequantizeBlocks(b: BlockTensor, out?: Float32Array): Float32Ten
   check(dst.length === n, 'E_SHAPE', () => `dequantizeBlocks: out has ${dst.length} elements, expected ${n}`);
   const table = elementTable(b.format);
   const w = t.elementBits;
-  const codes = w === 8 ? b.codes : unpackCodes(b.codes, w, n);
+  const codes = unpackCodes(b.codes, w, n); // one concrete array type for the loops below
   const { outer, len, inner, nb } = g;
   const bs = b.blockSize;
   const scales = b.scales;
+  const P2 = POW2;
+  const OFF = POW2_OFFSET;
+  if (inner === 1) {
+    for (let o = 0; o < outer; o++) {
+      const row = o * len;
+      for (let k = 0; k < nb; k++) {
+        const byte = scales[o * nb + k]!;
+        const s = byte === 0xff ? Number.NaN : P2[OFF + byte - 127]!;
+        const i1 = row + Math.min(len, (k + 1) * bs);
+        for (let i = row + k * bs; i < i1; i++) dst[i] = table[codes[i]!]! * s;
+      }
+    }
+    return { dtype: 'float32', data: dst, shape: Object.freeze([...b.shape]) };
+  }
   for (let o = 0; o < outer; o++) {
     for (let l = 0; l < len; l++) {
       const base = (o * len + l) * inner;
       const sbase = (o * nb + ((l / bs) | 0)) * inner;
       for (let i = 0; i < inner; i++) {
         const byte = scales[sbase + i]!;
-        const s = byte === 0xff ? Number.NaN : POW2[POW2_OFFSET + byte - 127]!;
+        const s = byte === 0xff ? Number.NaN : P2[OFF + byte - 127]!;
         dst[base + i] = table[codes[base + i]!]! * s;
       }
     }
