@@ -1,0 +1,12 @@
+/**
+ * The registry of `lowbit` subcommands. Each command lives in its own file and is added here; `main`
+ * dispatches on the first argument. (Later issues add `eval`, `eval-model` and `generate`.)
+ *
+ * Exposed: COMMANDS.
+ * @module
+ */
+import { inspectCommand } from './inspect.js';
+import type { CliCommand } from './io.js';
+
+/** Every subcommand, in the order `lowbit --help` lists them. */
+export const COMMANDS: readonly CliCommand[] = [inspectCommand];
