@@ -17,7 +17,14 @@
  */
 import { fail } from '../common/errors.js';
 
-/** Named formats. MX formats default to blocks of 32; BFP formats too. */
+/**
+ * Named formats. MX formats default to blocks of 32; BFP formats too.
+ *
+ * @example
+ * ```ts
+ * const f: FormatName = 'mxfp8_e4m3';
+ * ```
+ */
 export type FormatName =
   | 'mxfp8_e4m3'
   | 'mxfp8_e5m2'
@@ -30,16 +37,37 @@ export type FormatName =
   | 'bfp16'
   | 'bfp24';
 
-/** A BFP format with any element width `mantissaBits` = p in 2..16 (BFP{p+8}). */
+/**
+ * A BFP format with any element width `mantissaBits` = p in 2..16 (BFP{p+8}).
+ *
+ * @example
+ * ```ts
+ * const bfp13: BfpFormat = { kind: 'bfp', mantissaBits: 5 };
+ * ```
+ */
 export interface BfpFormat {
   readonly kind: 'bfp';
   readonly mantissaBits: number;
 }
 
-/** A format: a name or a `{ kind: 'bfp', mantissaBits }` descriptor. */
+/**
+ * A format: a name or a `{ kind: 'bfp', mantissaBits }` descriptor.
+ *
+ * @example
+ * ```ts
+ * const formats: BlockFormat[] = ['mxfp4', 'bfp12', { kind: 'bfp', mantissaBits: 3 }];
+ * ```
+ */
 export type BlockFormat = FormatName | BfpFormat;
 
-/** The traits that drive every kernel (one record per format). */
+/**
+ * The traits that drive every kernel (one record per format).
+ *
+ * @example
+ * ```ts
+ * const t: FormatTraits = formatTraits('mxfp6_e3m2'); // { emax: 4, maxNormal: 28, elementBits: 6, ... }
+ * ```
+ */
 export interface FormatTraits {
   /** Canonical name (`'bfp{p+8}'` for BFP descriptors, e.g. `'bfp10'` for p = 2). */
   readonly name: string;
@@ -129,6 +157,12 @@ function intTraits(name: string, kind: 'int' | 'bfp', p: number): FormatTraits {
  * | mxfp4 | E2M1 | 2 | 6 | 4.25 |
  * | mxint8 | int8 two's complement / 64 | 0 | 127/64 | 8.25 |
  * | bfp12, bfp14, bfp16, bfp24 | p = 4, 6, 8, 16 sign-magnitude / 2^(p−2) | 0 | (2^(p−1)−1)/2^(p−2) | p + 0.25 |
+ *
+ * @example
+ * ```ts
+ * FORMAT_TRAITS.mxfp8_e4m3.maxNormal; // 448
+ * FORMAT_TRAITS.bfp12.elementBits; // 4
+ * ```
  */
 export const FORMAT_TRAITS: Readonly<Record<FormatName, FormatTraits>> = Object.freeze({
   mxfp8_e4m3: fpTraits('mxfp8_e4m3', 4, 3, 'nan'),

@@ -17,10 +17,24 @@ import { decodeGgml as decodeCommon, encodeGgml as encodeCommon } from '../commo
 import { type Float32Tensor, shapeSize } from '../common/tensor.js';
 import { normalizeInput } from './quantize.js';
 
-/** The ggml block types handled here. */
+/**
+ * The ggml block types handled here.
+ *
+ * @example
+ * ```ts
+ * const t: GgmlBlockType = 'q4_0';
+ * ```
+ */
 export type GgmlBlockType = 'q8_0' | 'q4_0' | 'q4_1' | 'mxfp4';
 
-/** Bytes per 32-element block of each type. */
+/**
+ * Bytes per 32-element block of each type.
+ *
+ * @example
+ * ```ts
+ * GGML_BLOCK_BYTES.mxfp4; // 17
+ * ```
+ */
 export const GGML_BLOCK_BYTES: Readonly<Record<GgmlBlockType, number>> = Object.freeze({
   q8_0: 34,
   q4_0: 18,

@@ -27,10 +27,26 @@ import type { Float32Tensor } from '../common/tensor.js';
 import { checkBlockSize } from './formats.js';
 import { normalizeInput } from './quantize.js';
 
-/** RoPE pair layout: none, interleaved pairs (2i, 2i+1), or half pairs (i, i + D/2). */
+/**
+ * RoPE pair layout: none, interleaved pairs (2i, 2i+1) as in llama2.c / Meta, or half pairs (i, i + D/2)
+ * as in HF `rotate_half`.
+ *
+ * @example
+ * ```ts
+ * const layout: RopeLayout = 'interleaved';
+ * ```
+ */
 export type RopeLayout = 'none' | 'interleaved' | 'half';
 
-/** A channel permutation for K (and Q) channels. Plain data. */
+/**
+ * A channel permutation for K (and Q) channels. Plain data.
+ *
+ * @example
+ * ```ts
+ * const order: ChannelOrder = calibrateChannelOrder(keys, { blockSize: 4 });
+ * order.perm[0]; // the original channel stored in slot 0
+ * ```
+ */
 export interface ChannelOrder {
   readonly scope: 'head' | 'layer';
   readonly rope: RopeLayout;
@@ -49,7 +65,14 @@ export interface ChannelOrder {
   readonly pairPerm: Int32Array | null;
 }
 
-/** Options of {@link calibrateChannelOrder}. */
+/**
+ * Options of {@link calibrateChannelOrder}.
+ *
+ * @example
+ * ```ts
+ * const opts: CalibrateOptions = { blockSize: 8, scope: 'layer', statistic: 'absmax' };
+ * ```
+ */
 export interface CalibrateOptions {
   /** Block size of the K quantizer (integer ≥ 1). */
   readonly blockSize: number;
@@ -387,7 +410,14 @@ export function ropeFrequencies(headDim: number, theta = 10000): Float64Array {
   return f;
 }
 
-/** Inputs of {@link permuteProjections}. Matrices are `[out, in]` (row = output channel, y = W·x). */
+/**
+ * Inputs of {@link permuteProjections}. Matrices are `[out, in]` (row = output channel, y = W·x).
+ *
+ * @example
+ * ```ts
+ * const input: PermuteProjectionsInput = { wq, wk, numHeads: 8, numKvHeads: 4, headDim: 8, order };
+ * ```
+ */
 export interface PermuteProjectionsInput {
   readonly wq: Float32Tensor;
   readonly wk: Float32Tensor;
@@ -401,7 +431,14 @@ export interface PermuteProjectionsInput {
   readonly freqs?: ArrayLike<number>;
 }
 
-/** Result of {@link permuteProjections}. */
+/**
+ * Result of {@link permuteProjections}.
+ *
+ * @example
+ * ```ts
+ * const { wq: wq2, wk: wk2, freqs } = permuteProjections(input);
+ * ```
+ */
 export interface PermutedProjections {
   readonly wq: Float32Tensor;
   readonly wk: Float32Tensor;

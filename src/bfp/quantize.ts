@@ -43,7 +43,16 @@ import {
 } from './formats.js';
 import { packCodes, packCodesRef, packedBytes, unpackCodes, unpackCodesRef } from './pack.js';
 
-/** A block-quantized tensor. Plain data: safe to serialize field by field. */
+/**
+ * A block-quantized tensor. Plain data: safe to serialize field by field.
+ *
+ * @example
+ * ```ts
+ * const b: BlockTensor = quantizeBlocks(float32(new Float32Array(64), [2, 32]), { format: 'mxfp4' });
+ * b.scaleShape; // [2, 1]
+ * b.codes.length; // 32 (two FP4 codes per byte)
+ * ```
+ */
 export interface BlockTensor {
   /** The element format (a name, or a normalized `{ kind: 'bfp', mantissaBits }`). */
   readonly format: BlockFormat;
@@ -63,7 +72,14 @@ export interface BlockTensor {
   readonly storageBits: number;
 }
 
-/** Options of {@link quantizeBlocks}. */
+/**
+ * Options of {@link quantizeBlocks}.
+ *
+ * @example
+ * ```ts
+ * const opts: QuantizeBlocksOptions = { format: 'bfp12', blockSize: 16, axis: 0, rounding: { mode: 'stochastic', seed: 1 } };
+ * ```
+ */
 export interface QuantizeBlocksOptions {
   /** Element format. */
   readonly format: BlockFormat;
