@@ -459,8 +459,9 @@ export function serializeNpy(t: Tensor): Uint8Array {
 }
 
 /**
- * Convert any lowbit tensor to float32 (a copy): float16/bfloat16 bits are decoded, float64 and integers
- * are rounded to the nearest float32 (64-bit integers via float64), bool gives 0/1. Internal.
+ * Convert any lowbit tensor to float32: float16/bfloat16 bits are decoded, float64 and integers are
+ * rounded to the nearest float32 (64-bit integers via float64), bool gives 0/1. A float32 input is copied
+ * unless `fresh` says the caller owns it (then it is returned as is). Internal.
  */
 export function tensorToFloat32(t: Tensor, fresh = false): Float32Tensor {
   const shape = t.shape;
