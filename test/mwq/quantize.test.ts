@@ -1,12 +1,16 @@
-import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LowbitError } from '../../src/common/errors.js';
 import type { Float32Tensor } from '../../src/common/tensor.js';
 import { dequantizeRef, type NestedOptions, quantizeNested, quantizeNestedRef } from '../../src/mwq/index.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/mwq/golden.json', import.meta.url), 'utf8'));
-const W: Float32Tensor = { dtype: 'float32', data: Float32Array.from(golden.w as number[]), shape: [golden.rows, golden.cols] };
+const W: Float32Tensor = {
+  dtype: 'float32',
+  data: Float32Array.from(golden.w as number[]),
+  shape: [golden.rows, golden.cols],
+};
 
 function f32(a: ArrayLike<number>): number[] {
   return Array.from(Float32Array.from(a as number[]));
@@ -65,9 +69,21 @@ describe('slicing schemes vs numpy golden', () => {
 describe('residual scheme vs numpy golden', () => {
   for (const key of Object.keys(golden.residual)) {
     it(key, () => {
-      const [bits, baseBits, base, planeScales] = key.split(':') as [string, string, 'minmax' | 'midrise', 'fit' | 'pow2'];
+      const [bits, baseBits, base, planeScales] = key.split(':') as [
+        string,
+        string,
+        'minmax' | 'midrise',
+        'fit' | 'pow2',
+      ];
       const g = golden.residual[key];
-      const nw = quantizeNested(W, { scheme: 'residual', bits: +bits, baseBits: +baseBits, base, planeScales, groupSize: 16 });
+      const nw = quantizeNested(W, {
+        scheme: 'residual',
+        bits: +bits,
+        baseBits: +baseBits,
+        base,
+        planeScales,
+        groupSize: 16,
+      });
       const bp = nw.toBitPlanes();
       expect(Array.from(bp.scales)).toEqual(f32(g.scales));
       expect(Array.from(bp.zeros)).toEqual(f32(g.zeros));
@@ -96,7 +112,9 @@ describe('fast vs reference twins (bit-exact)', () => {
         fc.constantFrom(8, 9, 12, 32, 40),
         fc.integer({ min: 1, max: 3 }),
         fc.constantFrom(...allSchemes),
-        fc.constantFrom('half-even', 'half-away', 'half-up', 'floor', 'stochastic') as fc.Arbitrary<NestedOptions['rounding']>,
+        fc.constantFrom('half-even', 'half-away', 'half-up', 'floor', 'stochastic') as fc.Arbitrary<
+          NestedOptions['rounding']
+        >,
         fc.integer({ min: 0, max: 1e6 }),
         (rows, G, mult, opts, rounding, seed) => {
           const cols = G * mult;
@@ -139,7 +157,12 @@ describe('behaviour', () => {
 
   it('error trend: weight MSE falls as the level rises (Gaussian weights, every scheme)', () => {
     const w: Float32Tensor = { dtype: 'float32', data: rand(11, 64 * 128, 0.02), shape: [64, 128] };
-    for (const o of [{ scheme: 'matquant' }, { scheme: 'truncate' }, { scheme: 'residual', base: 'midrise', planeScales: 'pow2' }, { scheme: 'residual' }] as NestedOptions[]) {
+    for (const o of [
+      { scheme: 'matquant' },
+      { scheme: 'truncate' },
+      { scheme: 'residual', base: 'midrise', planeScales: 'pow2' },
+      { scheme: 'residual' },
+    ] as NestedOptions[]) {
       const nw = quantizeNested(w, o);
       let prev = Infinity;
       for (const r of nw.levels) {
@@ -189,7 +212,13 @@ describe('errors', () => {
     expectErr(() => quantizeNested(w, { scheme: 'truncate', groupSize: 24 }), 'E_SHAPE');
     expectErr(() => quantizeNested({ ...w, shape: [256] }, { scheme: 'truncate' }), 'E_SHAPE');
     expectErr(() => quantizeNested({ ...w, shape: [4, 63] }, { scheme: 'truncate' }), 'E_SHAPE');
-    expectErr(() => quantizeNested({ dtype: 'float64', data: new Float64Array(256), shape: [4, 64] } as never, { scheme: 'truncate' }), 'E_DTYPE');
+    expectErr(
+      () =>
+        quantizeNested({ dtype: 'float64', data: new Float64Array(256), shape: [4, 64] } as never, {
+          scheme: 'truncate',
+        }),
+      'E_DTYPE',
+    );
   });
   it('non-finite weights or activations → E_NONFINITE', () => {
     for (const bad of [Number.NaN, Infinity, -Infinity]) {
@@ -198,13 +227,20 @@ describe('errors', () => {
       expectErr(() => quantizeNested({ ...w, data: d }, { scheme: 'matquant' }), 'E_NONFINITE');
       const x = new Float32Array(3 * 64);
       x[5] = bad;
-      expectErr(() => quantizeNested(w, { scheme: 'residual', calibration: { dtype: 'float32', data: x, shape: [3, 64] } }), 'E_NONFINITE');
+      expectErr(
+        () => quantizeNested(w, { scheme: 'residual', calibration: { dtype: 'float32', data: x, shape: [3, 64] } }),
+        'E_NONFINITE',
+      );
     }
   });
   it('calibration on slicing schemes → E_CONFIG; calibration width mismatch → E_SHAPE', () => {
     const X: Float32Tensor = { dtype: 'float32', data: new Float32Array(3 * 64), shape: [3, 64] };
     expectErr(() => quantizeNested(w, { scheme: 'truncate', calibration: X }), 'E_CONFIG');
-    expectErr(() => quantizeNested(w, { scheme: 'residual', calibration: { ...X, data: new Float32Array(96), shape: [3, 32] } }), 'E_SHAPE');
+    expectErr(
+      () =>
+        quantizeNested(w, { scheme: 'residual', calibration: { ...X, data: new Float32Array(96), shape: [3, 32] } }),
+      'E_SHAPE',
+    );
   });
   it('level not served → E_CONFIG', () => {
     const nw = quantizeNested(w, { scheme: 'residual', bits: 6, baseBits: 3 });
