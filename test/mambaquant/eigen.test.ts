@@ -17,7 +17,7 @@ const np = fixture<{
 /** A random orthogonal Q (product of n Householder reflections) — independent of the code under test. */
 function randomOrthogonal(n: number, seed: number): Float64Array {
   const g = randn(seed);
-  let q = new Float64Array(n * n);
+  let q: Float64Array = new Float64Array(n * n);
   for (let i = 0; i < n; i++) q[i * n + i] = 1;
   for (let r = 0; r < Math.min(n, 12); r++) {
     const v = new Float64Array(n).map(() => g());

@@ -37,7 +37,7 @@ export function matmul(a: ArrayLike<number>, b: ArrayLike<number>, r: number, k:
     for (let t = 0; t < k; t++) {
       const v = a[i * k + t]!;
       if (v === 0) continue;
-      for (let j = 0; j < c; j++) out[i * c + j] += v * b[t * c + j]!;
+      for (let j = 0; j < c; j++) out[i * c + j] = out[i * c + j]! + v * b[t * c + j]!;
     }
   return out;
 }
