@@ -51,7 +51,16 @@ import { check, fail } from './errors.js';
 import { normalizeRounding, type Rounding, type RoundingMode, rounder, roundHalfEven } from './rounding.js';
 import { type Float32Tensor, shapeSize, tensor } from './tensor.js';
 
-/** Zero-point convention of asymmetric quantization (see the module notes). */
+/**
+ * Zero-point convention of asymmetric quantization (see the module notes): `'float'` stores the group
+ * minimum (KIVI, default), `'int'` an integer zero point (torch / MatQuant).
+ *
+ * @example
+ * ```ts
+ * const zp: ZeroPointMode = 'int';
+ * quantizeAffine(x, { bits: 8, axis: -1, groupSize: 64, zeroPoint: zp });
+ * ```
+ */
 export type ZeroPointMode = 'float' | 'int';
 
 /**
@@ -77,7 +86,14 @@ export interface AffineOptions {
   readonly zeroPoint?: ZeroPointMode;
 }
 
-/** Code storage: unsigned for asymmetric, signed for symmetric; 8-bit arrays up to 8 bits. */
+/**
+ * Code storage: unsigned for asymmetric, signed for symmetric; 8-bit arrays up to 8 bits, 16-bit above.
+ *
+ * @example
+ * ```ts
+ * const codes: AffineCodes = quantizeAffine(x, { bits: 4, symmetric: true }).codes; // an Int8Array
+ * ```
+ */
 export type AffineCodes = Uint8Array | Int8Array | Uint16Array | Int16Array;
 
 /**
@@ -244,8 +260,8 @@ function setParams(
     zeros[p] = lo;
     return;
   }
-  const mn = lo < 0 ? lo : 0;
-  const mx = hi > 0 ? hi : 0;
+  const mn = Math.min(lo, 0);
+  const mx = Math.max(hi, 0);
   const d = fround(mx - mn);
   if (d === Number.POSITIVE_INFINITY) rangeOverflow(who, p, lo, hi);
   const s = fround(d / qmax);
@@ -292,6 +308,8 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
   const out = c.bits <= 8 ? new Uint8Array(codes.buffer) : new Uint16Array(codes.buffer);
   const rne = c.rounding.mode === 'half-even';
   const round = rounder(c.rounding);
+  const kind = c.kind;
+  const qmax = c.qmax;
   const inv = new Float64Array(inner);
   const add = new Float64Array(inner);
   const mn = new Float32Array(inner);
@@ -315,19 +333,10 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
         }
         setParams(who, c, pb, lo, hi, scales, zeros);
         const sc = scales[pb]!;
-        quantRun(
-          data,
-          out,
-          base,
-          end,
-          c.kind,
-          sc === 0 ? 0 : 1 / sc,
-          c.kind === 2 ? 0 : zeros[pb]!,
-          c.lo,
-          c.qmax,
-          rne,
-          round,
-        );
+        const iv = sc === 0 ? 0 : 1 / sc;
+        if (kind === 0) runFloat(data, out, base, end, iv, zeros[pb]!, qmax, rne, round);
+        else if (kind === 1) runInt(data, out, base, end, iv, zeros[pb]!, qmax, rne, round);
+        else runSym(data, out, base, end, iv, qmax, rne, round);
       } else {
         scanRows(who, data, base, rows, inner, mn, mx);
         for (let i = 0; i < inner; i++) {
@@ -336,7 +345,7 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
           inv[i] = sc === 0 ? 0 : 1 / sc;
           add[i] = c.kind === 2 ? 0 : zeros[pb + i]!;
         }
-        quantRows(data, out, base, rows, inner, c.kind, inv, add, c.lo, c.qmax, rne, round);
+        quantRows(data, out, base, rows, inner, kind, inv, add, qmax, rne, round);
       }
     }
   }
@@ -381,48 +390,127 @@ function scanRows(
   }
 }
 
-/** Codes of one contiguous group [start, end) with a single (1/s, zero). */
-function quantRun(
-  data: Float32Array,
-  out: Uint8Array | Uint16Array,
-  start: number,
-  end: number,
-  kind: number,
+type Out = Uint8Array | Uint16Array;
+type Round = (v: number) => number;
+
+// One specialised loop per scheme × {inline half-even, policy function}: the scheme and rounding
+// tests stay out of the element loops.
+
+/** Float zero point, one contiguous group: t = f32(f32(x − min)·(1/s)). */
+function runFloat(
+  d: Float32Array,
+  out: Out,
+  i0: number,
+  i1: number,
   inv: number,
   a: number,
-  qlo: number,
   qmax: number,
   rne: boolean,
-  round: (v: number) => number,
+  round: Round,
 ): void {
-  for (let e = start; e < end; e++) {
-    const v = data[e]!;
-    let t = kind === 0 ? fround(fround(v - a) * inv) : kind === 1 ? fround(fround(v * inv) + a) : fround(v * inv);
-    if (t < qlo) t = qlo;
-    else if (t > qmax) t = qmax;
-    out[e] = rne ? t + M - M : round(t);
+  if (rne) {
+    for (let e = i0; e < i1; e++) {
+      let t = fround(fround(d[e]! - a) * inv);
+      if (t < 0) t = 0;
+      else if (t > qmax) t = qmax;
+      out[e] = t + M - M;
+    }
+  } else {
+    for (let e = i0; e < i1; e++) {
+      let t = fround(fround(d[e]! - a) * inv);
+      if (t < 0) t = 0;
+      else if (t > qmax) t = qmax;
+      out[e] = round(t);
+    }
   }
 }
 
-/** Codes of `rows` rows of `inner` contiguous elements, column i using (inv[i], add[i]). */
+/** Integer zero point, one contiguous group: t = f32(f32(x·(1/s)) + z). */
+function runInt(
+  d: Float32Array,
+  out: Out,
+  i0: number,
+  i1: number,
+  inv: number,
+  z: number,
+  qmax: number,
+  rne: boolean,
+  round: Round,
+): void {
+  if (rne) {
+    for (let e = i0; e < i1; e++) {
+      let t = fround(fround(d[e]! * inv) + z);
+      if (t < 0) t = 0;
+      else if (t > qmax) t = qmax;
+      out[e] = t + M - M;
+    }
+  } else {
+    for (let e = i0; e < i1; e++) {
+      let t = fround(fround(d[e]! * inv) + z);
+      if (t < 0) t = 0;
+      else if (t > qmax) t = qmax;
+      out[e] = round(t);
+    }
+  }
+}
+
+/** Symmetric, one contiguous group: t = f32(x·(1/s)) clamped to ±qmax (negative codes stored as two's complement). */
+function runSym(
+  d: Float32Array,
+  out: Out,
+  i0: number,
+  i1: number,
+  inv: number,
+  qmax: number,
+  rne: boolean,
+  round: Round,
+): void {
+  const qlo = -qmax;
+  if (rne) {
+    for (let e = i0; e < i1; e++) {
+      let t = fround(d[e]! * inv);
+      if (t < qlo) t = qlo;
+      else if (t > qmax) t = qmax;
+      out[e] = t + M - M;
+    }
+  } else {
+    for (let e = i0; e < i1; e++) {
+      let t = fround(d[e]! * inv);
+      if (t < qlo) t = qlo;
+      else if (t > qmax) t = qmax;
+      out[e] = round(t);
+    }
+  }
+}
+
+/** Rows of `inner` contiguous elements, column i using (inv[i], add[i]) (axis not last). */
 function quantRows(
-  data: Float32Array,
-  out: Uint8Array | Uint16Array,
+  d: Float32Array,
+  out: Out,
   base: number,
   rows: number,
   inner: number,
   kind: number,
   inv: Float64Array,
   add: Float64Array,
-  qlo: number,
   qmax: number,
   rne: boolean,
-  round: (v: number) => number,
+  round: Round,
 ): void {
+  const qlo = kind === 2 ? -qmax : 0;
   for (let r = 0; r < rows; r++) {
     const rb = base + r * inner;
+    if (kind === 0 && rne) {
+      for (let i = 0; i < inner; i++) {
+        let t = fround(fround(d[rb + i]! - add[i]!) * inv[i]!);
+        if (t < 0) t = 0;
+        else if (t > qmax) t = qmax;
+        out[rb + i] = t + M - M;
+      }
+      continue;
+    }
     for (let i = 0; i < inner; i++) {
-      const v = data[rb + i]!;
+      const v = d[rb + i]!;
       const iv = inv[i]!;
       const a = add[i]!;
       let t = kind === 0 ? fround(fround(v - a) * iv) : kind === 1 ? fround(fround(v * iv) + a) : fround(v * iv);

@@ -27,6 +27,11 @@ import { check } from './errors.js';
  * - `maxAbsError`: max |ref − approx|;
  * - `cosine`: Σ ref·approx / (‖ref‖·‖approx‖);
  * - `n`: number of elements.
+ *
+ * @example
+ * ```ts
+ * const r: ErrorReport = errorReport([1, -1], [1, 0]); // { mse: 0.5, nmse: 0.5, sqnrDb: 3.01…, maxAbsError: 1, cosine: 0.707…, n: 2 }
+ * ```
  */
 export interface ErrorReport {
   readonly mse: number;
