@@ -29,7 +29,14 @@
  */
 import { check, fail } from '../errors.js';
 
-/** The narrow float formats lowbit decodes. */
+/**
+ * The narrow float formats lowbit decodes (see the module table).
+ *
+ * @example
+ * ```ts
+ * const f: MiniFloatFormat = 'f8_e5m2';
+ * ```
+ */
 export type MiniFloatFormat =
   | 'f8_e4m3'
   | 'f8_e5m2'

@@ -22,8 +22,8 @@
  * bytes, else 2.0 — byte-identical to `np.save` of the same array. `bfloat16` has no NumPy dtype
  * (`E_DTYPE`).
  *
- * Exposed: parseNpy, serializeNpy, openNpy, readNpyHeader, NpyHeader, NPY_MAX_HEADER_LEN.
- * Internal: decodeNpyData, tensorToFloat32, npyDescrOf.
+ * Exposed: parseNpy, serializeNpy, openNpy, readNpyHeader, NpyHeader, NPY_MAX_HEADER_LEN, decodeNpyData,
+ * tensorToFloat32, npyDescrOf.
  * @module
  */
 import { check, fail, LowbitError } from '../errors.js';
@@ -31,12 +31,28 @@ import { bf16ToF32Array, f16ToF32Array } from '../half.js';
 import { type DType, type Float32Tensor, shapeSize, type Tensor, type TypedArrayOf } from '../tensor.js';
 import { type ByteSource, memorySource, type TensorFile, type TensorInfo } from './source.js';
 
-/** NumPy's default cap on the header length (`max_header_size`), which lowbit enforces on read. */
+/**
+ * NumPy's default cap on the header length (`max_header_size`), which lowbit enforces on read.
+ *
+ * @example
+ * ```ts
+ * NPY_MAX_HEADER_LEN; // 10000
+ * ```
+ */
 export const NPY_MAX_HEADER_LEN = 10_000;
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-/** The parsed header of a `.npy` file. `dataOffset` is relative to the start of the `.npy` bytes. */
+/**
+ * The parsed header of a `.npy` file. `dataOffset` is relative to the start of the `.npy` bytes.
+ *
+ * @example
+ * ```ts
+ * const h: NpyHeader = readNpyHeader(memorySource(bytes));
+ * h.descr; // '<f4'
+ * h.dataOffset; // 128
+ * ```
+ */
 export interface NpyHeader {
   readonly version: '1.0' | '2.0' | '3.0';
   readonly descr: string;
@@ -95,7 +111,15 @@ const CTOR: Readonly<Record<DType, new (n: number) => TypedArrayOf[DType]>> = {
   bool: Uint8Array,
 };
 
-/** `.npy` descriptor of a lowbit dtype (little-endian). Internal. */
+/**
+ * The `.npy` descriptor of a lowbit dtype (little-endian); `E_DTYPE` for `bfloat16`.
+ *
+ * @example
+ * ```ts
+ * npyDescrOf('float16'); // '<f2'
+ * npyDescrOf('bool'); // '|b1'
+ * ```
+ */
 export function npyDescrOf(dtype: DType): string {
   const d = DESCR[dtype];
   if (d === undefined)
@@ -340,7 +364,13 @@ export function readNpyHeader(src: ByteSource): NpyHeader {
 
 /**
  * Decode raw `.npy` data bytes (exactly `header.dataLength` of them) into a row-major tensor: copies (so
- * misaligned input is fine), byte-swaps big-endian data and transposes Fortran-order data. Internal.
+ * misaligned input is fine), byte-swaps big-endian data and transposes Fortran-order data.
+ *
+ * @example
+ * ```ts
+ * const h = readNpyHeader(src);
+ * const t = decodeNpyData(src.read(h.dataOffset, h.dataLength), h);
+ * ```
  */
 export function decodeNpyData(raw: Uint8Array, h: NpyHeader): Tensor {
   check(raw.length === h.dataLength, 'E_FORMAT', () => `npy: expected ${h.dataLength} data bytes, got ${raw.length}`);
@@ -461,7 +491,12 @@ export function serializeNpy(t: Tensor): Uint8Array {
 /**
  * Convert any lowbit tensor to float32: float16/bfloat16 bits are decoded, float64 and integers are
  * rounded to the nearest float32 (64-bit integers via float64), bool gives 0/1. A float32 input is copied
- * unless `fresh` says the caller owns it (then it is returned as is). Internal.
+ * unless `fresh` says the caller owns it (then it is returned as is).
+ *
+ * @example
+ * ```ts
+ * tensorToFloat32({ dtype: 'int8', data: Int8Array.from([-3, 4]), shape: [2] }).data; // Float32Array [-3, 4]
+ * ```
  */
 export function tensorToFloat32(t: Tensor, fresh = false): Float32Tensor {
   const shape = t.shape;

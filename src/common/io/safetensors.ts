@@ -24,7 +24,8 @@
  * multiple of 8 bytes.
  *
  * Exposed: SafetensorsDtype, SAFETENSORS_DTYPE_BITS, RawSafetensor, SafetensorsContents, parseSafetensors,
- * serializeSafetensors, openSafetensors, readSafetensorsHeader, SAFETENSORS_MAX_HEADER_LEN.
+ * serializeSafetensors, openSafetensors, readSafetensorsHeader, SafetensorsHeader, safetensorToFloat32,
+ * SAFETENSORS_MAX_HEADER_LEN.
  * @module
  */
 import { check, fail, LowbitError } from '../errors.js';
@@ -33,10 +34,24 @@ import { decodeMiniFloats, type MiniFloatFormat } from './float8.js';
 import { tensorToFloat32 } from './npy.js';
 import { type ByteSource, memorySource, type TensorFile, type TensorInfo } from './source.js';
 
-/** The Rust reference's cap on the header length. */
+/**
+ * The Rust reference's cap on the header length N (bytes); larger → `E_LIMIT`.
+ *
+ * @example
+ * ```ts
+ * SAFETENSORS_MAX_HEADER_LEN; // 100000000
+ * ```
+ */
 export const SAFETENSORS_MAX_HEADER_LEN = 100_000_000;
 
-/** The dtypes of the safetensors format. */
+/**
+ * The dtypes of the safetensors format (the Rust `Dtype` enum, in its order).
+ *
+ * @example
+ * ```ts
+ * const d: SafetensorsDtype = 'F8_E4M3';
+ * ```
+ */
 export type SafetensorsDtype =
   | 'BOOL'
   | 'F4'
@@ -184,7 +199,15 @@ export interface RawSafetensor {
   readonly bytes: Uint8Array;
 }
 
-/** What {@link parseSafetensors} returns. `info` gives each tensor's file dtype, shape and byte range. */
+/**
+ * What {@link parseSafetensors} returns. `info` gives each tensor's file dtype, shape and byte range.
+ *
+ * @example
+ * ```ts
+ * const { tensors, info, metadata }: SafetensorsContents = parseSafetensors(bytes);
+ * info.get('w')!.fileDtype; // 'BF16'
+ * ```
+ */
 export interface SafetensorsContents {
   readonly tensors: Map<string, Tensor>;
   readonly info: Map<string, TensorInfo>;
@@ -244,7 +267,15 @@ function isSafeNonNeg(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-/** The validated header of a safetensors file. */
+/**
+ * The validated header of a safetensors file.
+ *
+ * @example
+ * ```ts
+ * const h: SafetensorsHeader = readSafetensorsHeader(memorySource(bytes));
+ * h.dataStart; // 8 + N
+ * ```
+ */
 export interface SafetensorsHeader {
   /** Absolute offset of the data section (8 + N). */
   readonly dataStart: number;
