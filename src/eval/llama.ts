@@ -158,11 +158,22 @@ export interface LlamaHooks {
   onKv?(layer: number, k: Float32Array, v: Float32Array): void;
 }
 
+/** The linear layers of a Llama block. */
+export type LlamaLinearSite = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3';
+
+/**
+ * A replacement for one token's linear layer `out = W·x` (e.g. activation quantization behind a rotation).
+ * Return true when `out` was written; false to use the float32 product with the model's weights.
+ */
+export type LlamaLinear = (site: LlamaLinearSite, layer: number, x: Float32Array, out: Float32Array) => boolean;
+
 /** Options of {@link LlamaModel}. */
 export interface LlamaOptions {
   /** KV cache per layer (default {@link float32KvCache}). */
   kvCache?: KvCacheFactory;
   hooks?: LlamaHooks;
+  /** Linear-layer replacement (default: float32 W·x). */
+  linear?: LlamaLinear;
 }
 
 /** y[out] = W[out, in] · x[in], accumulated in float64, stored as float32. */
@@ -271,10 +282,16 @@ export class LlamaModel {
    * const q = model.with({ weights: quantizedWeights, kvCache: myCacheFactory });
    * ```
    */
-  with(change: { weights?: LlamaWeights; kvCache?: KvCacheFactory; hooks?: LlamaHooks }): LlamaModel {
+  with(change: {
+    weights?: LlamaWeights;
+    kvCache?: KvCacheFactory;
+    hooks?: LlamaHooks;
+    linear?: LlamaLinear;
+  }): LlamaModel {
     const opts: LlamaOptions = { ...this.opts };
     if (change.kvCache !== undefined) opts.kvCache = change.kvCache;
     if (change.hooks !== undefined) opts.hooks = change.hooks;
+    if (change.linear !== undefined) opts.linear = change.linear;
     return new LlamaModel(this.config, change.weights ?? this.weights, opts);
   }
 
@@ -319,9 +336,10 @@ export class LlamaModel {
     for (let l = 0; l < c.nLayers; l++) {
       rmsnorm(xb, x, w.rmsAtt[l]!, c.normEps);
       hooks?.onInput?.('attn', l, xb);
-      matvec(q, w.wq[l]!, xb, c.dim, c.dim);
-      matvec(k, w.wk[l]!, xb, kvDim, c.dim);
-      matvec(v, w.wv[l]!, xb, kvDim, c.dim);
+      const lin = this.opts.linear;
+      if (lin === undefined || !lin('wq', l, xb, q)) matvec(q, w.wq[l]!, xb, c.dim, c.dim);
+      if (lin === undefined || !lin('wk', l, xb, k)) matvec(k, w.wk[l]!, xb, kvDim, c.dim);
+      if (lin === undefined || !lin('wv', l, xb, v)) matvec(v, w.wv[l]!, xb, kvDim, c.dim);
       for (let i = 0; i < c.dim; i += 2) {
         const j = (i % headDim) / 2;
         const fcr = this.ropeCos[pos * half + j]!;
@@ -340,19 +358,19 @@ export class LlamaModel {
       cache.append(k, v);
       cache.attend(q, xb);
       hooks?.onInput?.('wo', l, xb);
-      matvec(xb2, w.wo[l]!, xb, c.dim, c.dim);
+      if (lin === undefined || !lin('wo', l, xb, xb2)) matvec(xb2, w.wo[l]!, xb, c.dim, c.dim);
       for (let i = 0; i < c.dim; i++) x[i] = x[i]! + xb2[i]!;
       rmsnorm(xb, x, w.rmsFfn[l]!, c.normEps);
       hooks?.onInput?.('ffn', l, xb);
-      matvec(hb, w.w1[l]!, xb, c.hiddenDim, c.dim);
-      matvec(hb2, w.w3[l]!, xb, c.hiddenDim, c.dim);
+      if (lin === undefined || !lin('w1', l, xb, hb)) matvec(hb, w.w1[l]!, xb, c.hiddenDim, c.dim);
+      if (lin === undefined || !lin('w3', l, xb, hb2)) matvec(hb2, w.w3[l]!, xb, c.hiddenDim, c.dim);
       for (let i = 0; i < c.hiddenDim; i++) {
         const u = hb[i]!;
         const s = Math.fround(u * Math.fround(1 / Math.fround(1 + Math.fround(Math.exp(-u)))));
         hb[i] = s * hb2[i]!;
       }
       hooks?.onInput?.('w2', l, hb);
-      matvec(xb, w.w2[l]!, hb, c.dim, c.hiddenDim);
+      if (lin === undefined || !lin('w2', l, hb, xb)) matvec(xb, w.w2[l]!, hb, c.dim, c.hiddenDim);
       for (let i = 0; i < c.dim; i++) x[i] = x[i]! + xb[i]!;
     }
     rmsnorm(x, x, w.rmsFinal, c.normEps);
