@@ -80,6 +80,22 @@ describe('npy: numpy-written fixtures', () => {
       for (let j = 0; j < 3; j++)
         for (let k = 0; k < 4; k++) expect(d[12 * i + 4 * j + k]).toBe((12 * i + 4 * j + k) * 1.5 - 7);
   });
+  it('transposes Fortran-order 64-bit integers and leaves 1-D / 0-D Fortran arrays alone', () => {
+    // column-major [[0, 1, 2], [3, 4, 5]] is stored 0 3 1 4 2 5
+    const col = BigInt64Array.from([0n, 3n, 1n, 4n, 2n, 5n]);
+    const t = parseNpy(
+      npyWithHeader(`{'descr': '<i8', 'fortran_order': True, 'shape': (2, 3), }`, new Uint8Array(col.buffer)),
+    );
+    expect(Array.from(t.data as BigInt64Array)).toEqual([0n, 1n, 2n, 3n, 4n, 5n]);
+    const v = parseNpy(
+      npyWithHeader(`{'descr': '|u1', 'fortran_order': True, 'shape': (3,), }`, Uint8Array.from([7, 8, 9])),
+    );
+    expect(Array.from(v.data as Uint8Array)).toEqual([7, 8, 9]);
+    const z = parseNpy(
+      npyWithHeader(`{'descr': '>u2', 'fortran_order': True, 'shape': (), }`, Uint8Array.from([1, 2])),
+    );
+    expect(Array.from(z.data as Uint16Array)).toEqual([0x0102]);
+  });
   it('readFloat32 converts every dtype (ints exactly, f16 to its value)', () => {
     const f = openNpy(memorySource(fixture('npy/i8.npy')));
     const x = f.readFloat32('array').data;
