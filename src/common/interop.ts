@@ -33,7 +33,14 @@ import {
   tensor,
 } from './tensor.js';
 
-/** An ndarray-style strided view (the `ndarray` package's model). Strides and offset in elements. */
+/**
+ * An ndarray-style strided view (the `ndarray` package's model). Strides and offset in elements.
+ *
+ * @example
+ * ```ts
+ * const v: NdarrayLike = { data: new Float32Array(6), shape: [3, 2], stride: [1, 3], offset: 0 }; // a transposed [2, 3]
+ * ```
+ */
 export interface NdarrayLike {
   readonly data: ArrayLike<number> | ArrayLike<bigint>;
   readonly shape: readonly number[];
@@ -41,30 +48,65 @@ export interface NdarrayLike {
   readonly offset: number;
 }
 
-/** An onnxruntime-common / transformers.js style tensor. */
+/**
+ * An onnxruntime-common / transformers.js style tensor.
+ *
+ * @example
+ * ```ts
+ * const o: OrtTensorLike = { type: 'float16', data: new Uint16Array([0x3c00]), dims: [1] };
+ * ```
+ */
 export interface OrtTensorLike {
   readonly type: string;
   readonly data: unknown;
   readonly dims: readonly number[];
 }
 
-/** A tfjs style tensor (`tf.Tensor`); only `dataSync`, `shape` and `dtype` are used. */
+/**
+ * A tfjs style tensor (`tf.Tensor`); only `dataSync`, `shape` and `dtype` are used.
+ *
+ * @example
+ * ```ts
+ * const t: TfTensorLike = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+ * ```
+ */
 export interface TfTensorLike {
   dataSync(): unknown;
   readonly shape: readonly number[];
   readonly dtype: string;
 }
 
-/** Plain data and shape. A typed array is used as is; a plain `number[]` is copied to float32. */
+/**
+ * Plain data and shape. A typed array is used as is; a plain `number[]` is copied to float32.
+ *
+ * @example
+ * ```ts
+ * const p: PlainTensorLike = { data: [1, 2, 3], shape: [3] }; // copied to float32 by asTensor
+ * ```
+ */
 export interface PlainTensorLike {
   readonly data: ArrayLike<number>;
   readonly shape: readonly number[];
 }
 
-/** Everything {@link asTensor} accepts. */
+/**
+ * Everything {@link asTensor} accepts.
+ *
+ * @example
+ * ```ts
+ * function norm(x: TensorLike): number { return asFloat32(x).data.reduce((a, v) => a + v * v, 0); }
+ * ```
+ */
 export type TensorLike = Tensor | NdarrayLike | OrtTensorLike | TfTensorLike | PlainTensorLike;
 
-/** ORT / transformers.js element type names that map onto lowbit dtypes. */
+/**
+ * ORT / transformers.js element type names that map onto lowbit dtypes.
+ *
+ * @example
+ * ```ts
+ * const t: OrtType = 'float16';
+ * ```
+ */
 export type OrtType =
   | 'float32'
   | 'float64'
@@ -80,14 +122,29 @@ export type OrtType =
   | 'uint64'
   | 'bool';
 
-/** What {@link toOrtLike} returns: pass it to `new ort.Tensor(t.type, t.data, t.dims)`. */
+/**
+ * What {@link toOrtLike} returns: pass it to `new ort.Tensor(t.type, t.data, t.dims)`.
+ *
+ * @example
+ * ```ts
+ * const o: OrtLikeTensor<'int8'> = toOrtLike(tensor('int8', new Int8Array([1, -1]), [2]));
+ * ```
+ */
 export interface OrtLikeTensor<D extends DType = DType> {
   readonly type: OrtType;
   readonly data: TypedArrayOf[D];
   readonly dims: readonly number[];
 }
 
-/** What {@link toNdarray} returns: an `ndarray` instance (typed structurally; the package is a dependency). */
+/**
+ * What {@link toNdarray} returns: an `ndarray` instance (typed structurally; the package is a dependency).
+ *
+ * @example
+ * ```ts
+ * const nd: NdarrayView<Float32Array> = toNdarray(float32([1, 2, 3, 4], [2, 2]));
+ * nd.get(1, 0); // 3
+ * ```
+ */
 export interface NdarrayView<A extends AnyTypedArray = AnyTypedArray> {
   readonly data: A;
   readonly shape: number[];
@@ -224,6 +281,11 @@ function numbersToF32(who: string, a: ArrayLike<unknown>): Float32Array {
 /**
  * Plain strided copy: `out[row-major i] = data[offset + Σ idx_k·stride_k]`. The reference twin of the
  * `ndarray-ops` copy used by {@link asTensor}. Internal (exported for tests).
+ *
+ * @example
+ * ```ts
+ * stridedCopyRef(new Float32Array([1, 2, 3, 4, 5, 6]), [3, 2], [1, 3], 0, new Float32Array(6)); // [1, 4, 2, 5, 3, 6]
+ * ```
  */
 export function stridedCopyRef<A extends AnyTypedArray>(
   data: A,
@@ -416,6 +478,11 @@ export function asTensor(x: TensorLike): Tensor {
 
 /**
  * Round a bigint to the nearest float32 (ties to even) with a single rounding. Internal.
+ *
+ * @example
+ * ```ts
+ * bigintToF32((1n << 60n) + (1n << 36n) + 1n); // 2^60 + 2^37 (Math.fround(Number(v)) gives 2^60)
+ * ```
  */
 export function bigintToF32(v: bigint): number {
   const neg = v < 0n;

@@ -17,7 +17,14 @@ import { check, fail } from '../common/errors.js';
 import { type Float32Tensor, tensor } from '../common/tensor.js';
 import type { LlamaConfig, LlamaWeights } from './llama.js';
 
-/** Names of the float32 arrays of a llama2.c checkpoint, in file order (`wcls` only when separate). */
+/**
+ * Names of the float32 arrays of a llama2.c checkpoint, in file order (`wcls` only when separate).
+ *
+ * @example
+ * ```ts
+ * LLAMA2_TENSOR_ORDER[2]; // 'wq'
+ * ```
+ */
 export const LLAMA2_TENSOR_ORDER: readonly string[] = Object.freeze([
   'token_embedding',
   'rms_att',
@@ -35,7 +42,15 @@ export const LLAMA2_TENSOR_ORDER: readonly string[] = Object.freeze([
   'wcls',
 ]);
 
-/** One layer's tensors (views into the stacked arrays). Matrices are `[out, in]`. */
+/**
+ * One layer's tensors (views into the stacked arrays). Matrices are `[out, in]`.
+ *
+ * @example
+ * ```ts
+ * const l: Llama2Layer = readLlama2Checkpoint(bytes).layers[0]!;
+ * l.wk.shape; // [kvDim, dim]
+ * ```
+ */
 export interface Llama2Layer {
   readonly rmsAtt: Float32Tensor;
   readonly wq: Float32Tensor;
@@ -48,7 +63,15 @@ export interface Llama2Layer {
   readonly w3: Float32Tensor;
 }
 
-/** A parsed llama2.c checkpoint. */
+/**
+ * A parsed llama2.c checkpoint.
+ *
+ * @example
+ * ```ts
+ * const ck: Llama2Checkpoint = readLlama2Checkpoint(bytes);
+ * const model = new LlamaModel(ck.config, ck.weights);
+ * ```
+ */
 export interface Llama2Checkpoint {
   /** Header values plus llama2.c's fixed RoPE θ = 10000 and RMSNorm ε = 1e-5. */
   readonly config: LlamaConfig;

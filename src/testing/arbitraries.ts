@@ -17,7 +17,14 @@ import { fail } from '../common/errors.js';
 import type { RoundingMode } from '../common/rounding.js';
 import { type DType, type Float32Tensor, shapeSize, type Tensor, type TypedArrayOf, tensor } from '../common/tensor.js';
 
-/** Options of {@link shapeArb}. */
+/**
+ * Options of {@link shapeArb}.
+ *
+ * @example
+ * ```ts
+ * const shapes = shapeArb({ minRank: 2, maxRank: 2, maxDim: 64, maxSize: 1024 } satisfies ShapeOptions);
+ * ```
+ */
 export interface ShapeOptions {
   /** Smallest rank (default 1). */
   readonly minRank?: number;
@@ -31,7 +38,14 @@ export interface ShapeOptions {
   readonly maxSize?: number;
 }
 
-/** Which special float32 values {@link float32ValueArb} mixes in (all on by default). */
+/**
+ * Which special float32 values {@link float32ValueArb} mixes in (all on by default).
+ *
+ * @example
+ * ```ts
+ * const v = float32ValueArb({ specials: { subnormals: true } satisfies SpecialValues });
+ * ```
+ */
 export interface SpecialValues {
   /** +0 and −0. */
   readonly zeros?: boolean;
@@ -41,7 +55,14 @@ export interface SpecialValues {
   readonly huge?: boolean;
 }
 
-/** Options of {@link float32ValueArb}. */
+/**
+ * Options of {@link float32ValueArb}.
+ *
+ * @example
+ * ```ts
+ * const v = float32ValueArb({ scale: 100, specials: true, nonFinite: false } satisfies ValueOptions);
+ * ```
+ */
 export interface ValueOptions {
   /** Ordinary values are uniform-ish float32 in [−scale, scale] (default 4). */
   readonly scale?: number;
@@ -54,7 +75,14 @@ export interface ValueOptions {
   readonly nonFinite?: boolean;
 }
 
-/** Options of {@link float32TensorArb}. */
+/**
+ * Options of {@link float32TensorArb}.
+ *
+ * @example
+ * ```ts
+ * const x = float32TensorArb({ shape: [16, 64], specials: true } satisfies TensorOptions);
+ * ```
+ */
 export interface TensorOptions extends ShapeOptions, ValueOptions {
   /** A fixed shape (overrides the rank/dim options). */
   readonly shape?: readonly number[];
@@ -68,7 +96,14 @@ function int(name: string, v: number | undefined, dflt: number, lo: number): num
   return x;
 }
 
-/** Shrink the largest dimensions until the product fits `maxSize` (keeps dims ≥ 1 when minDim ≥ 1). Internal. */
+/**
+ * Shrink the largest dimensions until the product fits `maxSize` (keeps dims ≥ 1 when minDim ≥ 1). Internal.
+ *
+ * @example
+ * ```ts
+ * mapToSize([30, 30, 30], 100); // [4, 5, 5]
+ * ```
+ */
 export function mapToSize(dims: number[], maxSize: number): number[] {
   const d = [...dims];
   if (d.includes(0)) return d;
@@ -104,7 +139,15 @@ export function shapeArb(opts: ShapeOptions = {}): fc.Arbitrary<number[]> {
     .map((dims) => mapToSize(dims, maxSize));
 }
 
-/** The float32 whose bit pattern is `bits` (as a JS number). Internal. */
+/**
+ * The float32 whose bit pattern is `bits` (as a JS number). Internal.
+ *
+ * @example
+ * ```ts
+ * f32FromBits(0x3f800000); // 1
+ * f32FromBits(1); // 2^-149, the smallest subnormal
+ * ```
+ */
 export function f32FromBits(bits: number): number {
   const u = new Uint32Array([bits >>> 0]);
   return new Float32Array(u.buffer)[0]!;
@@ -249,7 +292,14 @@ export function tensorArb<D extends DType>(dtype: D | readonly D[], opts: Tensor
   });
 }
 
-/** Options of {@link withNonFinite}. */
+/**
+ * Options of {@link withNonFinite}.
+ *
+ * @example
+ * ```ts
+ * const bad = withNonFinite(float32TensorArb(), { maxCount: 1, values: [Number.NaN] } satisfies NonFiniteOptions);
+ * ```
+ */
 export interface NonFiniteOptions {
   /** At most this many positions are replaced (default 3; at least one when the tensor is non-empty). */
   readonly maxCount?: number;
@@ -289,7 +339,14 @@ export function withNonFinite(
   });
 }
 
-/** Options of {@link outlierChannelsArb}. */
+/**
+ * Options of {@link outlierChannelsArb}.
+ *
+ * @example
+ * ```ts
+ * const c = outlierChannelsArb({ shape: [32, 64], axis: -1, maxChannels: 3, factor: [50, 100] } satisfies OutlierOptions);
+ * ```
+ */
 export interface OutlierOptions extends TensorOptions {
   /** The channel axis (default −1: the last axis, i.e. input features of `[tokens, features]`). */
   readonly axis?: number;
@@ -299,7 +356,14 @@ export interface OutlierOptions extends TensorOptions {
   readonly factor?: readonly [number, number];
 }
 
-/** What {@link outlierChannelsArb} generates. */
+/**
+ * What {@link outlierChannelsArb} generates.
+ *
+ * @example
+ * ```ts
+ * fc.assert(fc.property(outlierChannelsArb(), (c: OutlierCase) => c.channels.length >= 1));
+ * ```
+ */
 export interface OutlierCase {
   readonly x: Float32Tensor;
   /** Normalised channel axis. */
@@ -355,7 +419,14 @@ export function outlierChannelsArb(opts: OutlierOptions = {}): fc.Arbitrary<Outl
   });
 }
 
-/** Options of {@link constantGroupsArb}. */
+/**
+ * Options of {@link constantGroupsArb}.
+ *
+ * @example
+ * ```ts
+ * const x = constantGroupsArb({ shape: [8, 40], groupSize: 16, axis: 1 } satisfies ConstantGroupOptions);
+ * ```
+ */
 export interface ConstantGroupOptions extends TensorOptions {
   /** Group length along `axis` (required). */
   readonly groupSize: number;
@@ -438,7 +509,15 @@ export function groupSizeArb(len: number): fc.Arbitrary<number> {
   return fc.oneof(...arbs);
 }
 
-/** A quantizer configuration (the shape of lowbit's `AffineOptions`). */
+/**
+ * A quantizer configuration (the shape of lowbit's `AffineOptions`).
+ *
+ * @example
+ * ```ts
+ * const c: QuantConfig = { bits: 4, symmetric: false, axis: -1, groupSize: 32, rounding: 'half-even' };
+ * quantizeAffine(x, c);
+ * ```
+ */
 export interface QuantConfig {
   readonly bits: number;
   readonly symmetric: boolean;
@@ -449,7 +528,14 @@ export interface QuantConfig {
   readonly rounding: RoundingMode | { readonly mode: 'stochastic'; readonly seed: number };
 }
 
-/** Options of {@link quantConfigArb} / {@link quantCaseArb}. */
+/**
+ * Options of {@link quantConfigArb} / {@link quantCaseArb}.
+ *
+ * @example
+ * ```ts
+ * const cfgs = quantConfigArb({ bits: [2, 4], roundings: ['half-even'], rank: 3 } satisfies QuantConfigOptions);
+ * ```
+ */
 export interface QuantConfigOptions {
   /** Allowed bit widths (default 1..8; symmetric configurations need ≥ 2). */
   readonly bits?: readonly number[];
@@ -509,7 +595,14 @@ export function quantConfigArb(opts: QuantConfigOptions = {}): fc.Arbitrary<Quan
     }));
 }
 
-/** Options of {@link quantCaseArb}. */
+/**
+ * Options of {@link quantCaseArb}.
+ *
+ * @example
+ * ```ts
+ * const cases = quantCaseArb({ shape: [4, 48], bits: [3], symmetric: true } satisfies QuantCaseOptions);
+ * ```
+ */
 export interface QuantCaseOptions extends TensorOptions, Omit<QuantConfigOptions, 'rank' | 'groupSizes'> {}
 
 /**

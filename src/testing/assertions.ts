@@ -12,9 +12,16 @@
 import { check, fail } from '../common/errors.js';
 import { type Float32Tensor, shapeSize, tensor } from '../common/tensor.js';
 
-/** Thrown when an invariant does not hold. */
+/**
+ * Thrown when an invariant does not hold.
+ *
+ * @example
+ * ```ts
+ * try { assertCodesInRange([0, 9], { bits: 3 }); } catch (e) { if (e instanceof InvariantViolation) e.index; } // e.index === 1
+ * ```
+ */
 export class InvariantViolation extends Error {
-  /** Which assertion failed (`'withinHalfStep'`, `'codesInRange'`, `'idempotent'`, `'roundTrip'`). */
+  /** Which invariant failed: `'withinHalfStep'`, `'codesInRange'`, `'idempotent'`, `'roundTrip'` or `'inputUnmodified'`. */
   readonly invariant: string;
   /** Flat index of the first offending element, or −1 when not element-wise. */
   readonly index: number;
@@ -29,7 +36,14 @@ export class InvariantViolation extends Error {
   }
 }
 
-/** Anything with numeric elements: a typed array, a number[], or a tensor-like `{ data, shape? }`. */
+/**
+ * Anything with numeric elements: a typed array, a number[], or a tensor-like `{ data, shape? }`.
+ *
+ * @example
+ * ```ts
+ * const v: Values = { data: new Float32Array([1, 2]), shape: [2] };
+ * ```
+ */
 export type Values = ArrayLike<number> | { readonly data: ArrayLike<number>; readonly shape?: readonly number[] };
 
 function valuesOf(v: Values, who: string, name: string): { data: ArrayLike<number>; shape?: readonly number[] } {
@@ -114,7 +128,14 @@ export function expandGroups(
   return out;
 }
 
-/** Options of {@link assertWithinHalfStep}. */
+/**
+ * Options of {@link assertWithinHalfStep}.
+ *
+ * @example
+ * ```ts
+ * assertWithinHalfStep(x, xhat, steps, { levels: 16, include: (i) => !clipped[i] } satisfies HalfStepOptions);
+ * ```
+ */
 export interface HalfStepOptions {
   /**
    * Number of levels of the grid, used to size the float32 slack of the check (default 256, i.e.
@@ -200,7 +221,14 @@ export function assertWithinHalfStep(
   }
 }
 
-/** The integer code range of a grid, as {@link assertCodesInRange} takes it. */
+/**
+ * The integer code range of a grid, as {@link assertCodesInRange} takes it.
+ *
+ * @example
+ * ```ts
+ * assertCodesInRange(codes, { bits: 4, kind: 'signed' } satisfies CodeRange); // [-8, 7]
+ * ```
+ */
 export type CodeRange =
   | { readonly min: number; readonly max: number }
   | {
@@ -283,7 +311,18 @@ export function assertCodesInRange(
   }
 }
 
-/** A quantizer as the assertions see it. */
+/**
+ * A quantizer as the assertions see it.
+ *
+ * @example
+ * ```ts
+ * const qz: QuantizerUnderTest<AffineQuantized> = {
+ *   quantize: (t) => quantizeAffine(t, { bits: 4 }),
+ *   dequantize: dequantizeAffine,
+ *   codes: (q) => q.codes,
+ * };
+ * ```
+ */
 export interface QuantizerUnderTest<Q> {
   quantize(x: Float32Tensor): Q;
   /** Reconstruction, a float32 tensor `{ data, shape }` or an array of values. */
@@ -336,7 +375,14 @@ function asFloat32Tensor(who: string, x: Float32Tensor): Float32Tensor {
   return x;
 }
 
-/** Options of {@link assertIdempotent}. */
+/**
+ * Options of {@link assertIdempotent}.
+ *
+ * @example
+ * ```ts
+ * assertIdempotent(qz, x, { compare: 'both' } satisfies IdempotentOptions);
+ * ```
+ */
 export interface IdempotentOptions {
   /**
    * What must be equal between q(x) and q(dq(q(x))): `'codes'` (default when codes are available),
@@ -416,7 +462,14 @@ export function assertIdempotent<Q>(qz: QuantizerUnderTest<Q>, x: Float32Tensor,
   }
 }
 
-/** Error budget of {@link assertRoundTrip}. Every given bound must hold. */
+/**
+ * Error budget of {@link assertRoundTrip}. Every given bound must hold.
+ *
+ * @example
+ * ```ts
+ * assertRoundTrip(qz, x, { minSqnrDb: 20, maxAbsError: 0.1, deterministic: true } satisfies RoundTripBudget);
+ * ```
+ */
 export interface RoundTripBudget {
   /** Reconstruction must equal the input bit for bit (NaN = NaN; +0 ≠ −0). */
   readonly exact?: boolean;

@@ -150,7 +150,14 @@ export function toTf(t: TensorLike): tf.Tensor {
   return tf.tensor(f.data, [...f.shape], 'float32');
 }
 
-/** Options of {@link fromTf}. */
+/**
+ * Options of {@link fromTf}.
+ *
+ * @example
+ * ```ts
+ * const x = fromTf(tfTensor, { copy: false }); // aliases the backend's array (cpu backend)
+ * ```
+ */
 export interface FromTfOptions {
   /**
    * Copy the values (default `true`). tfjs's cpu backend returns its internal array from `dataSync()`,
@@ -181,7 +188,14 @@ export function fromTf(t: tf.Tensor, opts: FromTfOptions = {}): Tensor<'float32'
   return tensor(x.dtype, x.data.slice() as typeof x.data, x.shape) as Tensor<'float32' | 'int32' | 'bool'>;
 }
 
-/** Options of {@link matmul}. */
+/**
+ * Options of {@link matmul}.
+ *
+ * @example
+ * ```ts
+ * const y = await matmul(x, w, { transposeB: true }); // w is [out, in]
+ * ```
+ */
 export interface MatmulOptions {
   /** `b` is given as `[N, K]` (rows are output columns, like a weight matrix `[out, in]`); default false. */
   readonly transposeB?: boolean;
