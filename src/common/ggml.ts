@@ -16,7 +16,10 @@
  *
  * Policies (where the C code has undefined behaviour):
  * - Non-finite inputs (NaN, ±Inf) are rejected with `E_NONFINITE` by every encoder.
- * - MXFP4: an exponent below 0 (amax < 2^-125) is clamped to 0; decoding rejects e = 0xFF (`E_FORMAT`).
+ * - MXFP4: an exponent below 0 (amax < 2^-125) is clamped to 0; decoding rejects e = 0xFF (`E_FORMAT`);
+ *   log2f is taken as correctly rounded (matters only for amax a hair below a power of two).
+ * - When a block's scale is so tiny that its f32 reciprocal overflows, C converts ±Inf/NaN to int8;
+ *   lowbit follows x86-64 (`cvttss2si` → 0x80000000 → low byte 0).
  * - A finite block whose scale overflows fp16 (Q8_0 amax > 65504·127, …) stores d = ±Inf exactly as
  *   llama.cpp does; decoding then yields ±Inf/NaN.
  *
@@ -36,7 +39,14 @@ import {
 } from './half.js';
 import { roundHalfAway } from './rounding.js';
 
-/** Names of the ggml tensor types lowbit knows (GGUF `ggml_type`). */
+/**
+ * Names of the ggml tensor types lowbit knows (GGUF `ggml_type`).
+ *
+ * @example
+ * ```ts
+ * const n: GgmlTypeName = 'Q4_K'; // listed for sizing; not decodable
+ * ```
+ */
 export type GgmlTypeName =
   | 'F32'
   | 'F16'
@@ -201,7 +211,14 @@ export function ggmlByteSize(type: number | string | GgmlTypeTraits, n: number):
   return (n / tr.blockSize) * tr.typeSize;
 }
 
-/** The types {@link encodeGgml} / {@link decodeGgml} handle (either case). */
+/**
+ * The types {@link encodeGgml} / {@link decodeGgml} handle (either case).
+ *
+ * @example
+ * ```ts
+ * const t: GgmlCodecType = 'mxfp4';
+ * ```
+ */
 export type GgmlCodecType =
   | 'f32'
   | 'f16'
@@ -369,7 +386,11 @@ function refQ4_1(x: Float32Array, dv: DataView, nb: number): void {
   }
 }
 
-/** floorf(log2f(amax)) − 2 + 127, clamped at 0, with log2f correctly rounded to f32 (as glibc's). */
+/**
+ * floorf(log2f(amax)) − 2 + 127, clamped at 0, taking log2f as correctly rounded to f32. (glibc's
+ * log2f is within one ulp, so for amax within ~2^-18 relative below a power of two another libm may
+ * pick the other exponent; lowbit fixes the correctly rounded choice.)
+ */
 function mxfp4ExponentRef(amax: number): number {
   if (!(amax > 0)) return 0;
   const e = Math.floor(Math.fround(Math.log2(amax))) - 2 + 127;

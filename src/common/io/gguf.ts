@@ -29,7 +29,15 @@ import { bf16ToF32Array, f16ToF32Array } from '../half.js';
 import { type Float32Tensor, shapeSize, type Tensor } from '../tensor.js';
 import { type ByteSource, memorySource, type TensorFile, type TensorInfo } from './source.js';
 
-/** GGUF metadata value types (ids 0–12). */
+/**
+ * GGUF metadata value types (ids 0–12 in this order: u8 i8 u16 i16 u32 i32 f32 bool string array u64
+ * i64 f64).
+ *
+ * @example
+ * ```ts
+ * const t: GgufValueType = 'u32';
+ * ```
+ */
 export type GgufValueType =
   | 'u8'
   | 'i8'
@@ -78,7 +86,14 @@ const MIN_SIZE: Readonly<Record<GgufValueType, number>> = {
   array: 12,
 };
 
-/** A scalar metadata value: numbers for ≤ 32-bit ints and floats, `bigint` for u64/i64. */
+/**
+ * A scalar metadata value: numbers for ≤ 32-bit ints and floats, `bigint` for u64/i64.
+ *
+ * @example
+ * ```ts
+ * const v: GgufScalar = 2n ** 40n; // a u64 as read
+ * ```
+ */
 export type GgufScalar = number | bigint | boolean | string;
 
 /**
@@ -111,7 +126,14 @@ export type GgufTypedValue =
   | { readonly type: 'string'; readonly value: string }
   | GgufArray;
 
-/** A metadata value without type tags (what `TensorFile.metadata` holds). */
+/**
+ * A metadata value without type tags (what `TensorFile.metadata` holds).
+ *
+ * @example
+ * ```ts
+ * const tokens = f.metadata['tokenizer.ggml.tokens'] as string[];
+ * ```
+ */
 export type GgufPlainValue = GgufScalar | readonly GgufPlainValue[];
 
 /**
@@ -119,6 +141,11 @@ export type GgufPlainValue = GgufScalar | readonly GgufPlainValue[];
  * `string`, boolean → `bool`, bigint → `i64`, integer number → `u32` (≥ 0) / `i32` (< 0) / `i64`
  * (outside 32 bits), other number → `f32` (llama.cpp's float type), array → array of the inferred
  * item type (all items must infer the same type).
+ *
+ * @example
+ * ```ts
+ * const md: Record<string, GgufValueInput> = { 'llama.block_count': 2, eps: { type: 'f32', value: 1e-5 } };
+ * ```
  */
 export type GgufValueInput = GgufTypedValue | GgufScalar | readonly GgufValueInput[];
 
