@@ -24,7 +24,9 @@
  *   include 0 (`min' = min(min, 0)`, `max' = max(max, 0)`, so 0 is exact), `s = f32(f32(max' − min') / qmax)`,
  *   `z = clamp(roundHalfEven(f32(−min' / s)), 0, qmax)` (always half-even, whatever `rounding` is),
  *   `q = round(clamp(f32(f32(x / s) + z), 0, qmax))`, `x̂ = f32(s·(q − z))`; `zeros` holds z (integers
- *   stored as float32). Because z is rounded, elements at the ends of the range can be off by up to s.
+ *   stored as float32). Because z is rounded, elements at the ends of the range can be off by up to s,
+ *   and quantize∘dequantize∘quantize = quantize can fail when an exact tie sits at a range end
+ *   (e.g. [−2.5, 4.5] at 3 bits: z = rne(2.5) = 2 and 4.5 → rne(6.5) = 6, so the range shrinks).
  * - symmetric: qmax = 2^(b−1) − 1, `s = f32(absmax / qmax)`, `q = round(clamp(f32(x / s), −qmax, qmax))`,
  *   `x̂ = f32(q·s)`. The code −2^(b−1) is **not** used (the grid is symmetric). Needs b ≥ 2. `zeros` is
  *   empty.

@@ -374,6 +374,12 @@ describe('quantizeAffine properties', () => {
     // Exact ties at the range end can shrink the range once (documented); it must be rare.
     expect(same / total).toBeGreaterThan(0.9);
   });
+  it('integer zero point: the documented tie case that breaks idempotence', () => {
+    const q1 = quantizeAffine(float32([-2.5, 4.5, 0]), { bits: 3, zeroPoint: 'int' });
+    expect([...q1.codes, q1.scales[0], q1.zeros[0]]).toEqual([0, 6, 2, 1, 2]); // z = rne(2.5) = 2, 6.5 → 6
+    const q2 = quantizeAffine(dequantizeAffine(q1), { bits: 3, zeroPoint: 'int' });
+    expect([...q2.codes]).toEqual([0, 7, 2]);
+  });
   it('constant groups are reconstructed exactly (float zero point), all-zero groups in every scheme', () => {
     fc.assert(
       fc.property(
