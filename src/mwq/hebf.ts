@@ -203,7 +203,6 @@ function simulate(
     mem.set(key(r.expert, r.k), { expert: r.expert, k: r.k, bytes: b, doneAt: 0, freq: fr(r.expert, r.k) });
     used += b;
   }
-  let peak = used;
   const evictions: { expert: number; bits: number; time: number }[] = [];
   const timeline: PipelineItem[] = [];
   let tC = 0;
@@ -242,6 +241,7 @@ function simulate(
     if (used > n.budget)
       fail('E_LIMIT', `${who}: the needed resident increments (${used} bytes) exceed the memory budget ${n.budget}`);
   }
+  let peak = used; // after the start-of-batch evictions (an over-budget input residency is not a schedule's peak)
   let tIO = 0;
   for (const it of order) {
     const c = n.costs[it.k]!;
