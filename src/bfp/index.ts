@@ -53,4 +53,5 @@ export {
   type QuantizeBlocksOptions,
   quantizeBlocks,
   quantizeBlocksRef,
+  type ScaleRule,
 } from './quantize.js';

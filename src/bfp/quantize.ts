@@ -70,6 +70,8 @@ export interface BlockTensor {
   readonly codes: Uint8Array;
   /** Storage bits of codes plus scales. */
   readonly storageBits: number;
+  /** The shared-exponent rule the scales were chosen with (decoding does not depend on it). */
+  readonly scaleRule: ScaleRule;
 }
 
 /**
@@ -91,7 +93,28 @@ export interface QuantizeBlocksOptions {
   readonly rounding?: Rounding;
   /** Blocks holding NaN/±Inf: `'nan-block'` (default; scale 0xFF) or `'throw'` (`E_NONFINITE`). */
   readonly nonFinite?: 'nan-block' | 'throw';
+  /** Shared-exponent rule (bfp.md §4), default `'floor'` (the OCP spec). See {@link ScaleRule}. */
+  readonly scaleRule?: ScaleRule;
 }
+
+/**
+ * How the shared exponent follows from the block maximum `amax` (all computed exactly, then clamped
+ * to [−127, 127]):
+ * - `'floor'` (default; OCP MX §6.3): `floor(log2 amax) − emax`; the top of the block may saturate;
+ * - `'ceil'`: `ceil(log2 amax) − emax`;
+ * - `'even'` (torchao EVEN): round amax to the element's mantissa width (`mbits` fraction bits, ties to
+ *   even), then floor;
+ * - `'rceil'` (NVIDIA `cvt.rp.ue8m0`, torchao RCEIL): the smallest `s` with `amax ≤ maxNormal · 2^s`,
+ *   so nothing saturates.
+ *
+ * @example
+ * ```ts
+ * quantizeBlocks(x, { format: 'mxfp4', scaleRule: 'rceil' }).scaleRule; // 'rceil'
+ * ```
+ */
+export type ScaleRule = 'floor' | 'ceil' | 'even' | 'rceil';
+
+const SCALE_RULES: Record<string, number> = { floor: 0, ceil: 1, even: 2, rceil: 3 };
 
 interface Geometry {
   outer: number;
@@ -179,9 +202,13 @@ function validate(x: unknown, opts: QuantizeBlocksOptions, who: string) {
   const nonFinite = opts.nonFinite ?? 'nan-block';
   if (nonFinite !== 'nan-block' && nonFinite !== 'throw')
     fail('E_CONFIG', `${who}: nonFinite must be 'nan-block' or 'throw', got ${JSON.stringify(nonFinite)}`);
+  const scaleRule = opts.scaleRule ?? 'floor';
+  const ruleId = SCALE_RULES[scaleRule];
+  if (ruleId === undefined || !Object.hasOwn(SCALE_RULES, scaleRule))
+    fail('E_CONFIG', `${who}: scaleRule must be 'floor', 'ceil', 'even' or 'rceil', got ${JSON.stringify(scaleRule)}`);
   const { data, shape } = normalizeInput(x, who);
   const g = blockGeometry(shape, opts.axis, blockSize, who);
-  return { t, blockSize, mode: mode as RoundingMode, modeId: m, seed, nonFinite, data, shape, g };
+  return { t, blockSize, mode: mode as RoundingMode, modeId: m, seed, nonFinite, data, shape, g, scaleRule, ruleId };
 }
 
 function result(
@@ -193,6 +220,7 @@ function result(
   scales: Uint8Array,
   codes: Uint8Array,
   n: number,
+  scaleRule: ScaleRule,
 ): BlockTensor {
   return {
     format: canonicalFormat(opts.format),
@@ -203,6 +231,7 @@ function result(
     scales,
     codes,
     storageBits: n * t.elementBits + 8 * scales.length,
+    scaleRule,
   };
 }
 
@@ -218,11 +247,15 @@ function result(
  * ```
  */
 export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBlocksOptions): BlockTensor {
-  const { t, blockSize, modeId, seed, nonFinite, data, shape, g } = validate(x, opts, 'quantizeBlocks');
+  const { t, blockSize, modeId, seed, nonFinite, data, shape, g, scaleRule, ruleId } = validate(
+    x,
+    opts,
+    'quantizeBlocks',
+  );
   const n = data.length;
   const bits = new Uint32Array(data.buffer, data.byteOffset, n);
   const scales = new Uint8Array(g.outer * g.nb * g.inner);
-  computeScales(bits, g, blockSize, t.emax, scales);
+  computeScales(bits, g, blockSize, t, ruleId, scales);
   if (nonFinite === 'throw') {
     for (let i = 0; i < scales.length; i++)
       if (scales[i] === 0xff) fail('E_NONFINITE', `quantizeBlocks: block ${i} holds NaN or ±Inf (nonFinite: 'throw')`);
@@ -234,14 +267,52 @@ export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBl
     encodeContiguous(data, bits, scales, g.outer, g.len, g.nb, blockSize, t, modeId, unpacked);
   else encodeElements(data, bits, scales, g, blockSize, t, modeId, rand, unpacked);
   const codes = packCodes(unpacked, w, n);
-  return result(opts, t, shape, g, blockSize, scales, codes, n);
+  return result(opts, t, shape, g, blockSize, scales, codes, n, scaleRule);
+}
+
+const F1 = new Float32Array(1);
+const U1 = new Uint32Array(F1.buffer);
+
+/**
+ * The unclamped exponent `s + emax` of a non-floor scale rule, from the bits of a finite non-zero amax.
+ * Integer arithmetic on the float32 bits; exact.
+ */
+function sharedExponent(m: number, rule: number, t: FormatTraits): number {
+  const E = floorLog2F32Bits(m);
+  const be = m >>> 23;
+  // significand with its leading bit at position b
+  const sig = be !== 0 ? (m & 0x7fffff) | 0x800000 : m;
+  const b = be !== 0 ? 23 : 31 - Math.clz32(m);
+  const isPow2 = (sig & (sig - 1)) === 0;
+  if (rule === 1) return isPow2 ? E : E + 1; // ceil(log2 amax)
+  if (rule === 2) {
+    // round amax to mbits fraction bits (ties to even); a carry out of the binade bumps E
+    const drop = b - t.mbits;
+    if (drop <= 0) return E;
+    const q = sig >>> drop;
+    const rem = sig - q * 2 ** drop;
+    const half = 2 ** (drop - 1);
+    const up = rem > half || (rem === half && (q & 1) === 1);
+    return up && q + 1 === 2 ** (t.mbits + 1) ? E + 1 : E;
+  }
+  // rceil: smallest s with amax <= maxNormal · 2^s; s = E − emax or E − emax + 1
+  U1[0] = m;
+  return F1[0]! <= t.maxNormal * pow2(E - t.emax) ? E : E + 1;
 }
 
 /** Pass 1: one E8M0 byte per block, from the integer max of the magnitude bits. */
-function computeScales(bits: Uint32Array, g: Geometry, n: number, emax: number, scales: Uint8Array): void {
+function computeScales(
+  bits: Uint32Array,
+  g: Geometry,
+  n: number,
+  t: FormatTraits,
+  rule: number,
+  scales: Uint8Array,
+): void {
   const { outer, len, inner, nb } = g;
   const amax = new Uint32Array(inner);
   const fl = floorLog2F32Bits;
+  const emax = t.emax;
   for (let o = 0; o < outer; o++) {
     for (let b = 0; b < nb; b++) {
       amax.fill(0);
@@ -271,7 +342,7 @@ function computeScales(bits: Uint32Array, g: Geometry, n: number, emax: number, 
         if (m >= 0x7f800000) byte = 0xff;
         else if (m === 0) byte = 0;
         else {
-          let se = fl(m) - emax;
+          let se = (rule === 0 ? fl(m) : sharedExponent(m, rule, t)) - emax;
           if (se < -127) se = -127;
           else if (se > 127) se = 127;
           byte = se + 127;
@@ -433,6 +504,26 @@ function floorLog2Exact(v: number): number {
   return e;
 }
 
+/** The unclamped shared exponent of each rule, in plain double arithmetic with exact powers of two. */
+function scaleExponentRef(amax: number, rule: ScaleRule, t: FormatTraits): number {
+  const E = floorLog2Exact(amax);
+  switch (rule) {
+    case 'floor':
+      return E - t.emax;
+    case 'ceil':
+      return (pow2(E) === amax ? E : E + 1) - t.emax;
+    case 'even': {
+      const ulp = pow2(E - t.mbits);
+      return floorLog2Exact(roundRef(amax / ulp, 'half-even', 0) * ulp) - t.emax;
+    }
+    default: {
+      let s = E - t.emax - 2;
+      while (t.maxNormal * pow2(s) < amax) s++;
+      return s;
+    }
+  }
+}
+
 function roundRef(m: number, mode: RoundingMode, u: number): number {
   switch (mode) {
     case 'half-even': {
@@ -481,7 +572,7 @@ function codeOfValue(t: FormatTraits): Map<number, number> {
  * ```
  */
 export function quantizeBlocksRef(x: Float32Tensor | Float32Array, opts: QuantizeBlocksOptions): BlockTensor {
-  const { t, blockSize, mode, seed, nonFinite, data, shape, g } = validate(x, opts, 'quantizeBlocksRef');
+  const { t, blockSize, mode, seed, nonFinite, data, shape, g, scaleRule } = validate(x, opts, 'quantizeBlocksRef');
   const { outer, len, inner, nb } = g;
   const scales = new Uint8Array(outer * nb * inner);
   for (let o = 0; o < outer; o++)
@@ -499,7 +590,7 @@ export function quantizeBlocksRef(x: Float32Tensor | Float32Array, opts: Quantiz
           if (nonFinite === 'throw') fail('E_NONFINITE', 'quantizeBlocksRef: a block holds NaN or ±Inf');
           byte = 255;
         } else if (amax === 0) byte = 0;
-        else byte = Math.min(127, Math.max(-127, floorLog2Exact(amax) - t.emax)) + 127;
+        else byte = Math.min(127, Math.max(-127, scaleExponentRef(amax, scaleRule, t))) + 127;
         scales[(o * nb + b) * inner + i] = byte;
       }
   const rand = mode === 'stochastic' ? createRng(seed) : () => 0;
@@ -525,7 +616,7 @@ export function quantizeBlocksRef(x: Float32Tensor | Float32Array, opts: Quantiz
         if (v < 0 && mag !== 0) code = t.kind === 'int' ? 2 ** t.elementBits - mag : mag + 2 ** (t.elementBits - 1);
         codes.push(code);
       }
-  return result(opts, t, shape, g, blockSize, scales, packCodesRef(codes, t.elementBits), data.length);
+  return result(opts, t, shape, g, blockSize, scales, packCodesRef(codes, t.elementBits), data.length, scaleRule);
 }
 
 function checkBlockTensor(b: BlockTensor, who: string): { t: FormatTraits; n: number; g: Geometry } {

@@ -103,7 +103,8 @@ describe('fast kernel equals the Ref twin bit for bit', () => {
         x[n - 7] = Number.NEGATIVE_INFINITY;
         for (const blockSize of [1, 4, 9, 32]) {
           for (const rounding of [...DETERMINISTIC, { mode: 'stochastic', seed: 5 }] as const) {
-            const opts: QuantizeBlocksOptions = { format, blockSize, axis, rounding };
+            const scaleRule = (['floor', 'ceil', 'even', 'rceil'] as const)[(blockSize + k) % 4]!;
+            const opts: QuantizeBlocksOptions = { format, blockSize, axis, rounding, scaleRule };
             const a = quantizeBlocks(t32(x, shape), opts);
             const b = quantizeBlocksRef(t32(x, shape), opts);
             expect(a.scaleShape).toEqual(b.scaleShape);
@@ -254,6 +255,66 @@ describe('spec behaviour', () => {
     quantizeBlocks(x, { format: 'mxfp4', rounding: 'stochastic' });
     quantizeBlocksRef(x, { format: 'mxfp4' });
     expect(Array.from(x)).toEqual(Array.from(copy));
+  });
+});
+
+describe('scale rules (bfp.md §4)', () => {
+  // hand-derived: unbiased shared exponent for MXFP4 (emax 2, max normal 6, 1 mantissa bit)
+  const cases: [number, Record<string, number>][] = [
+    [6.5, { floor: 0, ceil: 1, even: 0, rceil: 1 }], // 1.625·4 rounds to 1.5·4 (no carry); 6.5/6 > 1
+    [7, { floor: 0, ceil: 1, even: 1, rceil: 1 }], // 1.75·4 ties to 2.0·4 (even): carry
+    [6, { floor: 0, ceil: 1, even: 0, rceil: 0 }], // exactly max normal: rceil keeps 2^0
+    [4, { floor: 0, ceil: 0, even: 0, rceil: 0 }], // power of two: ceil = floor
+    [3, { floor: -1, ceil: 0, even: -1, rceil: -1 }], // 3/6 = 0.5 = 2^-1
+    [Math.fround(7.9999995), { floor: 0, ceil: 1, even: 1, rceil: 1 }],
+  ];
+  for (const [amax, want] of cases) {
+    it(`mxfp4 amax ${amax}`, () => {
+      for (const [rule, se] of Object.entries(want)) {
+        for (const q of [quantizeBlocks, quantizeBlocksRef]) {
+          const b = q(new Float32Array([amax, -1]), { format: 'mxfp4', blockSize: 2, scaleRule: rule as never });
+          expect([rule, b.scales[0]! - 127]).toEqual([rule, se]);
+          expect(b.scaleRule).toBe(rule);
+        }
+      }
+    });
+  }
+  it('rceil never saturates; E4M3 464 gets 2^1 (232 = 14.5 ulps: 448 ties to even, 480 away)', () => {
+    const b = quantizeBlocks(new Float32Array([464, 1]), { format: 'mxfp8_e4m3', blockSize: 2, scaleRule: 'rceil' });
+    expect(b.scales[0]).toBe(128);
+    expect(Array.from(dequantizeBlocks(b).data)).toEqual([448, 1]);
+    const a = quantizeBlocks(new Float32Array([464, 1]), {
+      format: 'mxfp8_e4m3',
+      blockSize: 2,
+      scaleRule: 'rceil',
+      rounding: 'half-away',
+    });
+    expect(Array.from(dequantizeBlocks(a).data)).toEqual([480, 1]);
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ min: Math.fround(1e-6), max: Math.fround(1e6), noNaN: true }), {
+          minLength: 1,
+          maxLength: 16,
+        }),
+        (vals) => {
+          for (const format of ['mxfp4', 'mxfp8_e5m2', 'bfp12'] as const) {
+            const t = formatTraits(format);
+            const b = quantizeBlocks(Float32Array.from(vals), { format, blockSize: 16, scaleRule: 'rceil' });
+            const amax = Math.max(...vals.map(Math.fround));
+            const X = 2 ** (b.scales[0]! - 127);
+            expect(amax).toBeLessThanOrEqual(t.maxNormal * X);
+            expect(amax).toBeGreaterThan((t.maxNormal * X) / 2);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+  it('rejects an unknown rule', () => {
+    expectLowbit(
+      () => quantizeBlocks(new Float32Array(2), { format: 'mxfp4', scaleRule: 'round' as never }),
+      'E_CONFIG',
+    );
   });
 });
 
