@@ -5,10 +5,11 @@
  * chosen in QuaRot's `get_hadK` order. Row-vector convention: `fwht(x)` maps each row x to x·Mᵀ (= M·x as
  * a column), which is QuaRot's `matmul_hadU`; `{ transpose: true }` maps x to x·M (`matmul_hadUt`).
  *
- * Float32 semantics (shared by {@link fwht} and {@link fwhtRef}, bit-exact): every butterfly output is
- * rounded to float32; the had_m mixing sums the m float32 inputs in float64 in index order, multiplies
- * by the scale (1/√n as a float64, or 1) and rounds once; for m = 1 the scale is applied to the rounded
- * butterfly output and rounded again.
+ * Float32 semantics (shared by {@link fwht} and {@link fwhtRef}, bit-exact): the Sylvester butterfly
+ * stages run with h = 1, 2, …, 2^(k−1), every output rounded to float32; for m = 40 (had40 = H₂ ⊗ had20
+ * exactly) one more butterfly stage at h = n/2 follows and m is treated as 20 below; the had_m mixing
+ * sums the m float32 inputs in float64 in index order, multiplies by the scale (1/√n as a float64, or 1)
+ * and rounds once; for m = 1 the scale is applied to the rounded last butterfly output and rounded again.
  *
  * Exposed: hadamardFactorization, hadamardMatrix, fwht, fwhtRef, fwhtRows.
  * Internal: nearbySizes.
@@ -141,10 +142,18 @@ export interface FwhtOptions {
   readonly transpose?: boolean;
 }
 
-/** Per-size scratch: had_m as float64 ±1 (plain and transposed) and a column buffer. */
+/**
+ * Per-size plan. had40 = H₂ ⊗ had20 exactly, so for m = 40 the transform is one extra butterfly stage
+ * at h = n/2 (the outer H₂) followed by had20 mixing: 21 instead of 40 operations per element.
+ */
 interface Plan {
   readonly m: number;
+  /** Order of the mixed table: m, or 20 when m = 40. */
+  readonly mm: number;
+  /** Extra outer butterfly at h = n/2 (m = 40). */
+  readonly outer: boolean;
   readonly p: number;
+  readonly stages: number;
   readonly had: Float64Array;
   readonly hadT: Float64Array;
   readonly col: Float64Array;
@@ -153,20 +162,168 @@ const plans = new Map<number, Plan>();
 function plan(f: HadamardFactorization): Plan {
   const hit = plans.get(f.n);
   if (hit !== undefined) return hit;
-  const m = f.m;
-  const had = new Float64Array(m * m);
-  const hadT = new Float64Array(m * m);
-  if (m > 1) {
-    const t = hadTable(m);
-    for (let i = 0; i < m; i++)
-      for (let j = 0; j < m; j++) {
-        had[i * m + j] = t[i * m + j]!;
-        hadT[j * m + i] = t[i * m + j]!;
+  const outer = f.m === 40;
+  const mm = outer ? 20 : f.m;
+  const had = new Float64Array(mm * mm);
+  const hadT = new Float64Array(mm * mm);
+  if (mm > 1) {
+    const t = hadTable(mm);
+    for (let i = 0; i < mm; i++)
+      for (let j = 0; j < mm; j++) {
+        had[i * mm + j] = t[i * mm + j]!;
+        hadT[j * mm + i] = t[i * mm + j]!;
       }
   }
-  const pl: Plan = { m, p: 2 ** f.k, had, hadT, col: new Float64Array(m) };
+  const pl: Plan = { m: f.m, mm, outer, p: 2 ** f.k, stages: f.k, had, hadT, col: new Float64Array(mm * 4) };
   plans.set(f.n, pl);
   return pl;
+}
+
+/** Stages h = 1, 2, 4 on consecutive groups of 8 of [base, end); `scale` ≠ 0 scales the last stage. */
+function pass8(x: Float32Array, base: number, end: number, scale: number): void {
+  const fr = Math.fround;
+  for (let i = base; i < end; i += 8) {
+    const x0 = x[i]!;
+    const x1 = x[i + 1]!;
+    const x2 = x[i + 2]!;
+    const x3 = x[i + 3]!;
+    const x4 = x[i + 4]!;
+    const x5 = x[i + 5]!;
+    const x6 = x[i + 6]!;
+    const x7 = x[i + 7]!;
+    const a0 = fr(x0 + x1);
+    const a1 = fr(x0 - x1);
+    const a2 = fr(x2 + x3);
+    const a3 = fr(x2 - x3);
+    const a4 = fr(x4 + x5);
+    const a5 = fr(x4 - x5);
+    const a6 = fr(x6 + x7);
+    const a7 = fr(x6 - x7);
+    const b0 = fr(a0 + a2);
+    const b2 = fr(a0 - a2);
+    const b1 = fr(a1 + a3);
+    const b3 = fr(a1 - a3);
+    const b4 = fr(a4 + a6);
+    const b6 = fr(a4 - a6);
+    const b5 = fr(a5 + a7);
+    const b7 = fr(a5 - a7);
+    if (scale !== 0) {
+      x[i] = fr(b0 + b4) * scale;
+      x[i + 4] = fr(b0 - b4) * scale;
+      x[i + 1] = fr(b1 + b5) * scale;
+      x[i + 5] = fr(b1 - b5) * scale;
+      x[i + 2] = fr(b2 + b6) * scale;
+      x[i + 6] = fr(b2 - b6) * scale;
+      x[i + 3] = fr(b3 + b7) * scale;
+      x[i + 7] = fr(b3 - b7) * scale;
+    } else {
+      x[i] = b0 + b4;
+      x[i + 4] = b0 - b4;
+      x[i + 1] = b1 + b5;
+      x[i + 5] = b1 - b5;
+      x[i + 2] = b2 + b6;
+      x[i + 6] = b2 - b6;
+      x[i + 3] = b3 + b7;
+      x[i + 7] = b3 - b7;
+    }
+  }
+}
+
+/** Stages h and 2h (radix 4) on [base, end); `scale` ≠ 0 scales the second stage. */
+function pass4(x: Float32Array, base: number, end: number, h: number, scale: number): void {
+  const fr = Math.fround;
+  const h2 = 2 * h;
+  const h3 = 3 * h;
+  const step = 4 * h;
+  for (let i = base; i < end; i += step)
+    for (let j = i; j < i + h; j++) {
+      const b0 = fr(x[j]! + x[j + h]!);
+      const b1 = fr(x[j]! - x[j + h]!);
+      const b2 = fr(x[j + h2]! + x[j + h3]!);
+      const b3 = fr(x[j + h2]! - x[j + h3]!);
+      if (scale !== 0) {
+        x[j] = fr(b0 + b2) * scale;
+        x[j + h2] = fr(b0 - b2) * scale;
+        x[j + h] = fr(b1 + b3) * scale;
+        x[j + h3] = fr(b1 - b3) * scale;
+      } else {
+        x[j] = b0 + b2;
+        x[j + h2] = b0 - b2;
+        x[j + h] = b1 + b3;
+        x[j + h3] = b1 - b3;
+      }
+    }
+}
+
+/** Stage h (radix 2) on [base, end); `scale` ≠ 0 scales it. */
+function pass2(x: Float32Array, base: number, end: number, h: number, scale: number): void {
+  const fr = Math.fround;
+  const step = 2 * h;
+  for (let i = base; i < end; i += step)
+    for (let j = i; j < i + h; j++) {
+      const a = x[j]!;
+      const b = x[j + h]!;
+      if (scale !== 0) {
+        x[j] = fr(a + b) * scale;
+        x[j + h] = fr(a - b) * scale;
+      } else {
+        x[j] = a + b;
+        x[j + h] = a - b;
+      }
+    }
+}
+
+/**
+ * had_mm mixing over the outer index of each block of mm·p values starting at `base`: y[a][b] =
+ * scale·Σ_c had[a][c]·t[c][b] (float64, c ascending), rounded once. Four columns b at a time.
+ */
+function mix(
+  x: Float32Array,
+  base: number,
+  mm: number,
+  p: number,
+  had: Float64Array,
+  col: Float64Array,
+  scale: number,
+): void {
+  let b = 0;
+  for (; b + 4 <= p; b += 4) {
+    for (let c = 0; c < mm; c++) {
+      const o = base + c * p + b;
+      col[4 * c] = x[o]!;
+      col[4 * c + 1] = x[o + 1]!;
+      col[4 * c + 2] = x[o + 2]!;
+      col[4 * c + 3] = x[o + 3]!;
+    }
+    for (let a = 0; a < mm; a++) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      const ro = a * mm;
+      for (let c = 0; c < mm; c++) {
+        const h = had[ro + c]!;
+        s0 += h * col[4 * c]!;
+        s1 += h * col[4 * c + 1]!;
+        s2 += h * col[4 * c + 2]!;
+        s3 += h * col[4 * c + 3]!;
+      }
+      const o = base + a * p + b;
+      x[o] = s0 * scale;
+      x[o + 1] = s1 * scale;
+      x[o + 2] = s2 * scale;
+      x[o + 3] = s3 * scale;
+    }
+  }
+  for (; b < p; b++) {
+    for (let c = 0; c < mm; c++) col[c] = x[base + c * p + b]!;
+    for (let a = 0; a < mm; a++) {
+      let s = 0;
+      const ro = a * mm;
+      for (let c = 0; c < mm; c++) s += had[ro + c]! * col[c]!;
+      x[base + a * p + b] = s * scale;
+    }
+  }
 }
 
 /**
@@ -188,77 +345,27 @@ export function fwhtRows(
   transpose = false,
 ): void {
   const pl = plan(requireHadamardSize(n, 'fwht'));
-  const { m, p, col } = pl;
+  const { mm, p, stages, col, outer } = pl;
   const had = transpose ? pl.hadT : pl.had;
   const scale = normalize ? 1 / Math.sqrt(n) : 1;
-  const fr = Math.fround;
-  // radix-2 stages h = 1, 2, …, p/2, done two at a time (radix 4) with the same float32 rounding points.
-  let stages = 0;
-  for (let h = 1; h < p; h *= 2) stages++;
-  const scaleLast = m === 1 && normalize && n > 1;
+  // m = 1: the scale is folded into the last butterfly pass (0 = no scaling)
+  const lastScale = mm === 1 && !outer && normalize && n > 1 ? scale : 0;
   for (let r = 0; r < rows; r++) {
     const base = offset + r * n;
     const end = base + n;
-    let s = 0;
+    let left = stages;
     let h = 1;
-    if (stages % 2 === 1) {
-      const last = stages === 1 && scaleLast;
-      for (let i = base; i < end; i += 2) {
-        const a = data[i]!;
-        const b = data[i + 1]!;
-        if (last) {
-          data[i] = fr(a + b) * scale;
-          data[i + 1] = fr(a - b) * scale;
-        } else {
-          data[i] = a + b;
-          data[i + 1] = a - b;
-        }
-      }
-      s = 1;
-      h = 2;
+    if (left >= 3) {
+      pass8(data, base, end, left === 3 ? lastScale : 0);
+      left -= 3;
+      h = 8;
     }
-    for (; s < stages; s += 2, h *= 4) {
-      const h2 = 2 * h;
-      const h3 = 3 * h;
-      const step = 4 * h;
-      if (s + 2 === stages && scaleLast) {
-        for (let i = base; i < end; i += step)
-          for (let j = i; j < i + h; j++) {
-            const b0 = fr(data[j]! + data[j + h]!);
-            const b1 = fr(data[j]! - data[j + h]!);
-            const b2 = fr(data[j + h2]! + data[j + h3]!);
-            const b3 = fr(data[j + h2]! - data[j + h3]!);
-            data[j] = fr(b0 + b2) * scale;
-            data[j + h2] = fr(b0 - b2) * scale;
-            data[j + h] = fr(b1 + b3) * scale;
-            data[j + h3] = fr(b1 - b3) * scale;
-          }
-      } else {
-        for (let i = base; i < end; i += step)
-          for (let j = i; j < i + h; j++) {
-            const b0 = fr(data[j]! + data[j + h]!);
-            const b1 = fr(data[j]! - data[j + h]!);
-            const b2 = fr(data[j + h2]! + data[j + h3]!);
-            const b3 = fr(data[j + h2]! - data[j + h3]!);
-            data[j] = b0 + b2;
-            data[j + h2] = b0 - b2;
-            data[j + h] = b1 + b3;
-            data[j + h3] = b1 - b3;
-          }
-      }
-    }
-    if (m > 1) {
-      for (let b = 0; b < p; b++) {
-        for (let a = 0; a < m; a++) col[a] = data[base + a * p + b]!;
-        for (let a = 0; a < m; a++) {
-          let acc = 0;
-          const ro = a * m;
-          for (let c = 0; c < m; c++) acc += had[ro + c]! * col[c]!;
-          data[base + a * p + b] = acc * scale;
-        }
-      }
-    } else if (normalize && n === 1) {
-      data[base] = data[base]! * scale;
+    for (; left >= 2; left -= 2, h *= 4) pass4(data, base, end, h, left === 2 ? lastScale : 0);
+    if (left === 1) pass2(data, base, end, h, lastScale);
+    if (outer) pass2(data, base, end, n / 2, 0);
+    if (mm > 1) {
+      const block = mm * p;
+      for (let o = base; o < end; o += block) mix(data, o, mm, p, had, col, scale);
     }
   }
 }
@@ -298,13 +405,15 @@ export function fwhtRef(x: Float32Tensor, opts: FwhtOptions = {}): Float32Tensor
   const { m, k } = requireHadamardSize(n, 'fwhtRef');
   const p = 2 ** k;
   const normalize = opts.normalize ?? true;
-  const had = m > 1 ? hadTable(m) : undefined;
+  // had40 = H₂ ⊗ had20: an outer butterfly at h = n/2, then had20 mixing in each half
+  const mm = m === 40 ? 20 : m;
+  const had = mm > 1 ? hadTable(mm) : undefined;
   const scale = normalize ? 1 / Math.sqrt(n) : 1;
   const out = Float32Array.from(x.data);
   const rows = out.length / n;
   for (let r = 0; r < rows; r++) {
     const v = Array.from(out.subarray(r * n, (r + 1) * n));
-    for (let h = 1; h < p; h *= 2)
+    const bfly = (h: number): void => {
       for (let i = 0; i < n; i += 2 * h)
         for (let j = i; j < i + h; j++) {
           const a = v[j]!;
@@ -312,17 +421,21 @@ export function fwhtRef(x: Float32Tensor, opts: FwhtOptions = {}): Float32Tensor
           v[j] = Math.fround(a + b);
           v[j + h] = Math.fround(a - b);
         }
+    };
+    for (let h = 1; h < p; h *= 2) bfly(h);
+    if (m === 40) bfly(n / 2);
     if (had !== undefined) {
       const y = new Array<number>(n);
-      for (let a = 0; a < m; a++)
-        for (let b = 0; b < p; b++) {
-          let acc = 0;
-          for (let c = 0; c < m; c++) {
-            const sign = opts.transpose === true ? had[c * m + a]! : had[a * m + c]!;
-            acc += sign * v[c * p + b]!;
+      for (let blk = 0; blk < n; blk += mm * p)
+        for (let a = 0; a < mm; a++)
+          for (let b = 0; b < p; b++) {
+            let acc = 0;
+            for (let c = 0; c < mm; c++) {
+              const sign = opts.transpose === true ? had[c * mm + a]! : had[a * mm + c]!;
+              acc += sign * v[blk + c * p + b]!;
+            }
+            y[blk + a * p + b] = Math.fround(acc * scale);
           }
-          y[a * p + b] = Math.fround(acc * scale);
-        }
       out.set(y, r * n);
     } else {
       for (let i = 0; i < n; i++) out[r * n + i] = Math.fround(v[i]! * scale);
