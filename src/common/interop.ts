@@ -399,7 +399,17 @@ function fromOrt(x: OrtTensorLike): Tensor {
   }
   const dims = checkShapeArray(who, x.dims, 'dims');
   const dtype = type as OrtType;
-  return finish(who, dtype, storageOf(who, dtype, x.data), dims);
+  let data: unknown;
+  try {
+    data = x.data; // onnxruntime throws here for tensors that live on a GPU
+  } catch (e) {
+    fail(
+      'E_DTYPE',
+      `${who}: the tensor's data is not readable on the CPU (${(e as Error).message}); download it first, e.g. with \`await tensor.getData()\``,
+      e,
+    );
+  }
+  return finish(who, dtype, storageOf(who, dtype, data), dims);
 }
 
 function fromTf(x: TfTensorLike): Tensor {

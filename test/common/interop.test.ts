@@ -260,6 +260,16 @@ describe('asTensor: errors', () => {
     expect(
       code(() => asTensor({ dtype: 'nope', data: new Float64Array(2), shape: [2] } as unknown as TensorLike)),
     ).toBe('E_DTYPE');
+    const gpu = {
+      type: 'float32',
+      dims: [2],
+      get data(): Float32Array {
+        throw new Error(
+          'The data is not on CPU. Use `getData()` to download GPU data to CPU, or use `texture` or `gpuBuffer` property to access the GPU data directly.',
+        );
+      },
+    };
+    expect(() => asTensor(gpu)).toThrow(/not readable on the CPU.*getData/);
     expect(code(() => asTensor(null as unknown as TensorLike))).toBe('E_DTYPE');
     expect(code(() => asTensor(42 as unknown as TensorLike))).toBe('E_DTYPE');
     expect(code(() => asTensor({ foo: 1 } as unknown as TensorLike))).toBe('E_DTYPE');
