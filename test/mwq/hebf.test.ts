@@ -24,13 +24,17 @@ function checkInvariants(input: HebfInput, res: PipelineResult, maxBits = false)
   // frequencies
   const freq = input.requests.map((reqs) => {
     const sel = new Array<number>(K).fill(0);
-    for (const r of reqs) sel[kOf(r.bits)] += r.tokens;
+    for (const r of reqs) sel[kOf(r.bits)] = sel[kOf(r.bits)]! + r.tokens;
     if (maxBits) return new Array<number>(K).fill(sel.reduce((a, b) => a + b, 0));
     return sel.map((_, k) => sel.slice(k).reduce((a, b) => a + b, 0));
   });
   const resident = new Set((input.resident ?? []).map((r) => `${r.expert}:${r.bits}`));
   const needed = new Set<string>();
-  freq.forEach((f, j) => f.forEach((v, k) => v > 0 && needed.add(`${j}:${costs[k]!.bits}`)));
+  freq.forEach((f, j) => {
+    f.forEach((v, k) => {
+      if (v > 0) needed.add(`${j}:${costs[k]!.bits}`);
+    });
+  });
   // each needed increment loaded or resident exactly once
   const seen = new Map<string, number>();
   for (const it of res.timeline) seen.set(`${it.expert}:${it.bits}`, (seen.get(`${it.expert}:${it.bits}`) ?? 0) + 1);
