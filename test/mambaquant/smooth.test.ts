@@ -172,7 +172,7 @@ describe('smoothFuseGate (Mamba gated block y·SiLU(z) → out_proj)', () => {
         (z) => scaledSilu(z, f.gateScale),
         f.rotation ? (u) => f.rotation!.apply(u) : undefined,
       );
-      expect(relErr(got, want), rotation?.kind ?? 'no rotation').toBeLessThan(5e-6);
+      expect(relErr(got, want), rotation?.kind ?? 'no rotation').toBeLessThan(2e-5);
     }
     // the x rows of in_proj are untouched, the z rows divided
     const f = smoothFuseGate({ inProj, outProj, dInner, scales });
