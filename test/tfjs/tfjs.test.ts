@@ -64,6 +64,7 @@ function rand(n: number, seed: number): Float32Array {
 }
 
 beforeAll(async () => {
+  tf.env().set('IS_TEST', true); // silences tfjs's "install tfjs-node" console banner
   expect(await ensureBackend()).toBe('wasm');
 });
 
