@@ -5,7 +5,7 @@
  *
  * Modules: `formats.ts` (traits table, element decode), `quantize.ts` (block quantizer and its Ref
  * twin), `pack.ts` (code packing order), `dot.ts` (block dot product), `ksort.ts` (channel orders),
- * `ggml.ts` (ggml block wrappers).
+ * `ggml.ts` (ggml block wrappers), `serialize.ts` (the versioned `LBFP` container).
  *
  * @example
  * ```ts
@@ -55,3 +55,4 @@ export {
   quantizeBlocksRef,
   type ScaleRule,
 } from './quantize.js';
+export { deserializeBlocks, serializeBlocks } from './serialize.js';
