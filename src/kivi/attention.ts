@@ -52,6 +52,225 @@ export function createScratch(D: number, G: number, R: number): AttendScratch {
 }
 
 /**
+ * Logits of the 16 tokens of one 2-bit key word row: `logits[t + j] = (Σ_d qs[d]·code_j(d) + cm)·scale`
+ * with 16 register accumulators. Internal.
+ */
+function keyRow2(
+  codes: Uint32Array,
+  crow: number,
+  qs: Float64Array,
+  qrow: number,
+  D: number,
+  logits: Float64Array,
+  t: number,
+  cm: number,
+  scale: number,
+): void {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let a4 = 0;
+  let a5 = 0;
+  let a6 = 0;
+  let a7 = 0;
+  let a8 = 0;
+  let a9 = 0;
+  let a10 = 0;
+  let a11 = 0;
+  let a12 = 0;
+  let a13 = 0;
+  let a14 = 0;
+  let a15 = 0;
+  for (let d = 0; d < D; d++) {
+    const w = codes[crow + d]!;
+    const a = qs[qrow + d]!;
+    a0 += a * (w & 3);
+    a1 += a * ((w >>> 2) & 3);
+    a2 += a * ((w >>> 4) & 3);
+    a3 += a * ((w >>> 6) & 3);
+    a4 += a * ((w >>> 8) & 3);
+    a5 += a * ((w >>> 10) & 3);
+    a6 += a * ((w >>> 12) & 3);
+    a7 += a * ((w >>> 14) & 3);
+    a8 += a * ((w >>> 16) & 3);
+    a9 += a * ((w >>> 18) & 3);
+    a10 += a * ((w >>> 20) & 3);
+    a11 += a * ((w >>> 22) & 3);
+    a12 += a * ((w >>> 24) & 3);
+    a13 += a * ((w >>> 26) & 3);
+    a14 += a * ((w >>> 28) & 3);
+    a15 += a * (w >>> 30);
+  }
+  logits[t] = (a0 + cm) * scale;
+  logits[t + 1] = (a1 + cm) * scale;
+  logits[t + 2] = (a2 + cm) * scale;
+  logits[t + 3] = (a3 + cm) * scale;
+  logits[t + 4] = (a4 + cm) * scale;
+  logits[t + 5] = (a5 + cm) * scale;
+  logits[t + 6] = (a6 + cm) * scale;
+  logits[t + 7] = (a7 + cm) * scale;
+  logits[t + 8] = (a8 + cm) * scale;
+  logits[t + 9] = (a9 + cm) * scale;
+  logits[t + 10] = (a10 + cm) * scale;
+  logits[t + 11] = (a11 + cm) * scale;
+  logits[t + 12] = (a12 + cm) * scale;
+  logits[t + 13] = (a13 + cm) * scale;
+  logits[t + 14] = (a14 + cm) * scale;
+  logits[t + 15] = (a15 + cm) * scale;
+}
+
+/** 4-bit twin of {@link keyRow2} (8 tokens per word). Internal. */
+function keyRow4(
+  codes: Uint32Array,
+  crow: number,
+  qs: Float64Array,
+  qrow: number,
+  D: number,
+  logits: Float64Array,
+  t: number,
+  cm: number,
+  scale: number,
+): void {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let a4 = 0;
+  let a5 = 0;
+  let a6 = 0;
+  let a7 = 0;
+  for (let d = 0; d < D; d++) {
+    const w = codes[crow + d]!;
+    const a = qs[qrow + d]!;
+    a0 += a * (w & 15);
+    a1 += a * ((w >>> 4) & 15);
+    a2 += a * ((w >>> 8) & 15);
+    a3 += a * ((w >>> 12) & 15);
+    a4 += a * ((w >>> 16) & 15);
+    a5 += a * ((w >>> 20) & 15);
+    a6 += a * ((w >>> 24) & 15);
+    a7 += a * (w >>> 28);
+  }
+  logits[t] = (a0 + cm) * scale;
+  logits[t + 1] = (a1 + cm) * scale;
+  logits[t + 2] = (a2 + cm) * scale;
+  logits[t + 3] = (a3 + cm) * scale;
+  logits[t + 4] = (a4 + cm) * scale;
+  logits[t + 5] = (a5 + cm) * scale;
+  logits[t + 6] = (a6 + cm) * scale;
+  logits[t + 7] = (a7 + cm) * scale;
+}
+
+/** 8-bit twin of {@link keyRow2} (4 tokens per word). Internal. */
+function keyRow8(
+  codes: Uint32Array,
+  crow: number,
+  qs: Float64Array,
+  qrow: number,
+  D: number,
+  logits: Float64Array,
+  t: number,
+  cm: number,
+  scale: number,
+): void {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  for (let d = 0; d < D; d++) {
+    const w = codes[crow + d]!;
+    const a = qs[qrow + d]!;
+    a0 += a * (w & 255);
+    a1 += a * ((w >>> 8) & 255);
+    a2 += a * ((w >>> 16) & 255);
+    a3 += a * (w >>> 24);
+  }
+  logits[t] = (a0 + cm) * scale;
+  logits[t + 1] = (a1 + cm) * scale;
+  logits[t + 2] = (a2 + cm) * scale;
+  logits[t + 3] = (a3 + cm) * scale;
+}
+
+/**
+ * `acc[d] += ps[group(d)]·code(d)` over one token's 2-bit value words (16 channels per word). Internal.
+ */
+function valueRow2(
+  codes: Uint32Array,
+  co: number,
+  ps: Float64Array,
+  nWords: number,
+  wordsPerGroup: number,
+  acc: Float64Array,
+): void {
+  for (let w = 0; w < nWords; w++) {
+    const x = codes[co + w]!;
+    const a = ps[(w / wordsPerGroup) | 0]!;
+    const d = w * 16;
+    acc[d] = acc[d]! + a * (x & 3);
+    acc[d + 1] = acc[d + 1]! + a * ((x >>> 2) & 3);
+    acc[d + 2] = acc[d + 2]! + a * ((x >>> 4) & 3);
+    acc[d + 3] = acc[d + 3]! + a * ((x >>> 6) & 3);
+    acc[d + 4] = acc[d + 4]! + a * ((x >>> 8) & 3);
+    acc[d + 5] = acc[d + 5]! + a * ((x >>> 10) & 3);
+    acc[d + 6] = acc[d + 6]! + a * ((x >>> 12) & 3);
+    acc[d + 7] = acc[d + 7]! + a * ((x >>> 14) & 3);
+    acc[d + 8] = acc[d + 8]! + a * ((x >>> 16) & 3);
+    acc[d + 9] = acc[d + 9]! + a * ((x >>> 18) & 3);
+    acc[d + 10] = acc[d + 10]! + a * ((x >>> 20) & 3);
+    acc[d + 11] = acc[d + 11]! + a * ((x >>> 22) & 3);
+    acc[d + 12] = acc[d + 12]! + a * ((x >>> 24) & 3);
+    acc[d + 13] = acc[d + 13]! + a * ((x >>> 26) & 3);
+    acc[d + 14] = acc[d + 14]! + a * ((x >>> 28) & 3);
+    acc[d + 15] = acc[d + 15]! + a * (x >>> 30);
+  }
+}
+
+/** 4-bit twin of {@link valueRow2} (8 channels per word). Internal. */
+function valueRow4(
+  codes: Uint32Array,
+  co: number,
+  ps: Float64Array,
+  nWords: number,
+  wordsPerGroup: number,
+  acc: Float64Array,
+): void {
+  for (let w = 0; w < nWords; w++) {
+    const x = codes[co + w]!;
+    const a = ps[(w / wordsPerGroup) | 0]!;
+    const d = w * 8;
+    acc[d] = acc[d]! + a * (x & 15);
+    acc[d + 1] = acc[d + 1]! + a * ((x >>> 4) & 15);
+    acc[d + 2] = acc[d + 2]! + a * ((x >>> 8) & 15);
+    acc[d + 3] = acc[d + 3]! + a * ((x >>> 12) & 15);
+    acc[d + 4] = acc[d + 4]! + a * ((x >>> 16) & 15);
+    acc[d + 5] = acc[d + 5]! + a * ((x >>> 20) & 15);
+    acc[d + 6] = acc[d + 6]! + a * ((x >>> 24) & 15);
+    acc[d + 7] = acc[d + 7]! + a * (x >>> 28);
+  }
+}
+
+/** 8-bit twin of {@link valueRow2} (4 channels per word). Internal. */
+function valueRow8(
+  codes: Uint32Array,
+  co: number,
+  ps: Float64Array,
+  nWords: number,
+  wordsPerGroup: number,
+  acc: Float64Array,
+): void {
+  for (let w = 0; w < nWords; w++) {
+    const x = codes[co + w]!;
+    const a = ps[(w / wordsPerGroup) | 0]!;
+    const d = w * 4;
+    acc[d] = acc[d]! + a * (x & 255);
+    acc[d + 1] = acc[d + 1]! + a * ((x >>> 8) & 255);
+    acc[d + 2] = acc[d + 2]! + a * ((x >>> 16) & 255);
+    acc[d + 3] = acc[d + 3]! + a * (x >>> 24);
+  }
+}
+
+/**
  * Fused attention of `heads × m` query rows `q[(h·m + i)·D …]` over the cache; writes `out` with the
  * same layout. Inputs are validated by the caller.
  */
@@ -114,23 +333,15 @@ export function attendKernel(
         }
         for (let w = 0; w < rowsPerBlock && t < lim; w++) {
           const crow = cbase + w * D;
-          for (let j = 0; j < fk; j++) kacc[j] = 0;
           if (keyAligned) {
             // a word row lies in one token group
             const g = ((w * fk) / G) | 0;
-            const qrow = g * D;
-            for (let d = 0; d < D; d++) {
-              let word = codes[crow + d]!;
-              const a = qs[qrow + d]!;
-              for (let j = 0; j < fk; j++) {
-                kacc[j] = kacc[j]! + a * (word & kmask);
-                word >>>= keyBits;
-              }
-            }
-            const c = cm[g]!;
-            for (let j = 0; j < fk; j++) logits[t + j] = (kacc[j]! + c) * scale;
+            if (keyBits === 2) keyRow2(codes, crow, qs, g * D, D, logits, t, cm[g]!, scale);
+            else if (keyBits === 4) keyRow4(codes, crow, qs, g * D, D, logits, t, cm[g]!, scale);
+            else keyRow8(codes, crow, qs, g * D, D, logits, t, cm[g]!, scale);
           } else {
             // G < 32/bits (allowGroupStraddle): each slot of the word has its own group
+            for (let j = 0; j < fk; j++) kacc[j] = 0;
             for (let j = 0; j < fk; j++) gOf[j] = (((w * fk + j) / G) | 0) * D;
             for (let d = 0; d < D; d++) {
               let word = codes[crow + d]!;
@@ -179,15 +390,9 @@ export function attendKernel(
           vm[c] = vm[c]! + p * chunk.mins[mo + c]!;
         }
         if (valueAligned) {
-          for (let w = 0; w < vWords; w++) {
-            let word = codes[co + w]!;
-            const a = ps[(w / vWordsPerGroup) | 0]!;
-            const d0 = w * fv;
-            for (let j = 0; j < fv; j++) {
-              acc[d0 + j] = acc[d0 + j]! + a * (word & vmask);
-              word >>>= valueBits;
-            }
-          }
+          if (valueBits === 2) valueRow2(codes, co, ps, vWords, vWordsPerGroup, acc);
+          else if (valueBits === 4) valueRow4(codes, co, ps, vWords, vWordsPerGroup, acc);
+          else valueRow8(codes, co, ps, vWords, vWordsPerGroup, acc);
         } else {
           for (let w = 0; w < vWords; w++) {
             let word = codes[co + w]!;

@@ -120,25 +120,48 @@ export function quantizeKeysKernel(
   }
   // 2. codes, one row of D words (f tokens) at a time
   const rows = (nTok / f) | 0;
-  for (let w = 0; w < rows; w++) {
-    const crow = cOff + w * D;
-    codes.fill(0, crow, crow + D);
-    for (let j = 0; j < f; j++) {
-      const t = w * f + j;
-      const xrow = xOff + t * D;
-      const mrow = mOff + ((t / G) | 0) * D;
-      const sh = bits * j;
+  if (G % f === 0) {
+    // a word row lies in one token group: per channel, pack f tokens (stride D) into one word
+    for (let w = 0; w < rows; w++) {
+      const crow = cOff + w * D;
+      const t0 = w * f;
+      const mrow = mOff + ((t0 / G) | 0) * D;
+      const xb = xOff + t0 * D;
       for (let d = 0; d < D; d++) {
         const s = scales[mrow + d]!;
-        let c = 0;
+        const m = mins[mrow + d]!;
+        let word = 0;
         if (s !== 0) {
-          let v = Math.fround(Math.fround(x[xrow + d]! - mins[mrow + d]!) / s);
+          for (let j = 0, xi = xb + d; j < f; j++, xi += D) {
+            let v = Math.fround(Math.fround(x[xi]! - m) / s);
+            if (v < 0) v = 0;
+            else if (v > qmax) v = qmax;
+            word |= (round === null ? v + RNE - RNE : round(v)) << (bits * j);
+          }
+        }
+        codes[crow + d] = word;
+      }
+    }
+    return;
+  }
+  // general layout (allowGroupStraddle): each token of a word looks up its own group (same visiting
+  // order as above: word row, channel, slot)
+  for (let w = 0; w < rows; w++) {
+    const crow = cOff + w * D;
+    for (let d = 0; d < D; d++) {
+      let word = 0;
+      for (let j = 0; j < f; j++) {
+        const t = w * f + j;
+        const mi = mOff + ((t / G) | 0) * D + d;
+        const s = scales[mi]!;
+        if (s !== 0) {
+          let v = Math.fround(Math.fround(x[xOff + t * D + d]! - mins[mi]!) / s);
           if (v < 0) v = 0;
           else if (v > qmax) v = qmax;
-          c = round === null ? v + RNE - RNE : round(v);
+          word |= (round === null ? v + RNE - RNE : round(v)) << (bits * j);
         }
-        codes[crow + d] = codes[crow + d]! | (c << sh);
       }
+      codes[crow + d] = word;
     }
   }
 }
@@ -181,6 +204,29 @@ export function quantizeValueRowKernel(
     scales[mOff + c] = s;
     mins[mOff + c] = mn;
   }
+  if (G % f === 0) {
+    // words lie inside one channel group
+    const wordsPerGroup = (G / f) | 0;
+    for (let c = 0; c < nGroups; c++) {
+      const s = scales[mOff + c]!;
+      const m = mins[mOff + c]!;
+      for (let wi = 0; wi < wordsPerGroup; wi++) {
+        const xo = xOff + c * G + wi * f;
+        let word = 0;
+        if (s !== 0) {
+          for (let j = 0; j < f; j++) {
+            let v = Math.fround(Math.fround(x[xo + j]! - m) / s);
+            if (v < 0) v = 0;
+            else if (v > qmax) v = qmax;
+            word |= (round === null ? v + RNE - RNE : round(v)) << (bits * j);
+          }
+        }
+        codes[cOff + c * wordsPerGroup + wi] = word;
+      }
+    }
+    return;
+  }
+  // general layout (allowGroupStraddle): each channel looks up its own group
   const nWords = (D / f) | 0;
   for (let w = 0; w < nWords; w++) {
     const xo = xOff + w * f;
@@ -248,6 +294,21 @@ export function dequantizeValueRowKernel(
   const f = (32 / bits) | 0;
   const mask = (1 << bits) - 1;
   const nWords = (D / f) | 0;
+  if (G % f === 0) {
+    const wordsPerGroup = (G / f) | 0;
+    for (let w = 0; w < nWords; w++) {
+      let word = codes[cOff + w]!;
+      const c = mOff + ((w / wordsPerGroup) | 0);
+      const s = scales[c]!;
+      const m = mins[c]!;
+      const o = oOff + w * f;
+      for (let j = 0; j < f; j++) {
+        out[o + j] = Math.fround(Math.fround((word & mask) * s) + m);
+        word >>>= bits;
+      }
+    }
+    return;
+  }
   for (let w = 0; w < nWords; w++) {
     const word = codes[cOff + w]!;
     const o = oOff + w * f;
@@ -481,26 +542,28 @@ export function quantizeKeysRef(k: Float32Tensor, opts: KiviQuantizeOptions): Qu
   const scales = new Float32Array((S * T * D) / G);
   const mins = new Float32Array(scales.length);
   const round = rounder(o.rounding);
-  // Codes are computed group by group in token-major order within a group (as the fast kernel does), so
-  // that stochastic rounding draws its random numbers in the same order.
+  // Stochastic rounding draws its random numbers in the fast kernel's visiting order: word row (f
+  // tokens), channel, slot. Scales and mins of all groups first, then the codes in that order.
   for (let s = 0; s < S; s++) {
-    const chan: number[][] = Array.from({ length: D }, () => []);
+    const chan: number[][] = Array.from({ length: D }, () => new Array<number>(T).fill(0));
     for (let g = 0; g < T / G; g++) {
-      const metas: { s: number; m: number }[] = [];
       for (let d = 0; d < D; d++) {
         const vals: number[] = [];
         for (let t = g * G; t < (g + 1) * G; t++) vals.push(x[s * T * D + t * D + d]!);
         const r = quantizeGroupRef(vals, o.bits, o.scaleDtype === 'float16', (v) => v);
-        metas.push(r);
         scales[((s * T) / G + g) * D + d] = r.s;
         mins[((s * T) / G + g) * D + d] = r.m;
       }
-      for (let t = g * G; t < (g + 1) * G; t++) {
-        for (let d = 0; d < D; d++) {
-          const { s: sc, m } = metas[d]!;
+    }
+    for (let w = 0; w < T / f; w++) {
+      for (let d = 0; d < D; d++) {
+        for (let j = 0; j < f; j++) {
+          const t = w * f + j;
+          const mi = ((s * T) / G + Math.floor(t / G)) * D + d;
+          const sc = scales[mi]!;
           const v = x[s * T * D + t * D + d]!;
-          const q = sc === 0 ? 0 : round(Math.min(2 ** o.bits - 1, Math.max(0, Math.fround(Math.fround(v - m) / sc))));
-          chan[d]!.push(q);
+          chan[d]![t] =
+            sc === 0 ? 0 : round(Math.min(2 ** o.bits - 1, Math.max(0, Math.fround(Math.fround(v - mins[mi]!) / sc))));
         }
       }
     }
