@@ -12,7 +12,7 @@
  *
  * Exposed: FormatName, BfpFormat, BlockFormat, FormatTraits, FORMAT_TRAITS, formatTraits,
  * bitsPerElement, decodeElement, elementTable.
- * Internal: traitsKey, POW2, pow2, floorLog2F32Bits.
+ * Internal: checkBlockSize, POW2, POW2_OFFSET, pow2, floorLog2F32Bits.
  * @module
  */
 import { fail } from '../common/errors.js';

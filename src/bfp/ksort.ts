@@ -16,9 +16,9 @@
  *   permutation can be fused before RoPE.
  * Sorting is a stable ascending argsort of the statistic (index as tie-break).
  *
- * Exposed: RopeLayout, ChannelOrder, CalibrateOptions, calibrateChannelOrder, channelOrderFromWeights,
- * channelOrderFromPermutation, applyChannelOrder, restoreChannelOrder, permuteProjections,
- * ropeFrequencies.
+ * Exposed: RopeLayout, ChannelOrder, CalibrateOptions, PermuteProjectionsInput, PermutedProjections,
+ * calibrateChannelOrder, channelOrderFromWeights, channelOrderFromPermutation, applyChannelOrder,
+ * restoreChannelOrder, permuteProjections, ropeFrequencies.
  * Internal: orderFromStats, validateOrder.
  * @module
  */

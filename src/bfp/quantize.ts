@@ -22,9 +22,12 @@
  * the element codes of all elements in row-major order of `x`, packed as in `pack.ts` (FP4 two per
  * byte, low nibble first; FP6 dense little-endian bitstream).
  *
- * Exposed: BlockTensor, QuantizeBlocksOptions, quantizeBlocks, quantizeBlocksRef, dequantizeBlocks,
- * dequantizeBlocksRef, blockCodes.
- * Internal: normalizeInput, blockGeometry, canonicalFormat.
+ * The shared-exponent rule of step 4 is `scaleRule` (default `'floor'`; see {@link ScaleRule}).
+ *
+ * Exposed: BlockTensor, QuantizeBlocksOptions, ScaleRule, quantizeBlocks, quantizeBlocksRef,
+ * dequantizeBlocks, dequantizeBlocksRef, blockCodes.
+ * Internal: normalizeInput, blockGeometry, canonicalFormat (and the private kernels computeScales,
+ * encodeContiguous, encodeElements, sharedExponent).
  * @module
  */
 import { check, fail } from '../common/errors.js';
