@@ -830,17 +830,24 @@ export function decodeGgml(bytes: Uint8Array, type: GgmlCodecType, n: number): F
       return y;
     }
     case 'MXFP4': {
-      for (let i = 0, o = 0, yi = 0; i < nb; i++, o += 17, yi += 32) {
-        const e = bytes[o]!;
-        if (e === 0xff) fail('E_FORMAT', `decodeGgml(MXFP4): block ${i} has the reserved scale byte 0xFF (NaN)`);
-        const d = e8m0ToFp32Half(e);
-        for (let j = 0; j < 16; j++) {
-          const b = bytes[o + 1 + j]!;
-          y[yi + j] = KV[b & 15]! * d;
-          y[yi + 16 + j] = KV[b >>> 4]! * d;
-        }
-      }
+      const bad = decodeMxfp4Fast(bytes, y, nb);
+      if (bad >= 0) fail('E_FORMAT', `decodeGgml(MXFP4): block ${bad} has the reserved scale byte 0xFF (NaN)`);
       return y;
     }
   }
+}
+
+/** Returns the index of the first block with scale byte 0xFF, or −1. */
+function decodeMxfp4Fast(bytes: Uint8Array, y: Float32Array, nb: number): number {
+  for (let i = 0, o = 0, yi = 0; i < nb; i++, o += 17, yi += 32) {
+    const e = bytes[o]!;
+    if (e === 0xff) return i;
+    const d = 2 ** (e - 128); // = e8m0ToFp32Half(e), exact in double
+    for (let j = 0; j < 16; j++) {
+      const b = bytes[o + 1 + j]!;
+      y[yi + j] = KV[b & 15]! * d;
+      y[yi + 16 + j] = KV[b >>> 4]! * d;
+    }
+  }
+  return -1;
 }

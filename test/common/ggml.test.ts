@@ -230,6 +230,22 @@ describe('fast path = reference twin, bit for bit', () => {
     }
   });
 
+  it('mxfp4 decode: every scale byte 0..254 with every code', () => {
+    const bytes = new Uint8Array(255 * 17);
+    for (let e = 0; e < 255; e++) {
+      bytes[e * 17] = e;
+      for (let j = 0; j < 16; j++) bytes[e * 17 + 1 + j] = j | ((15 - j) << 4);
+    }
+    const y = decodeGgml(bytes, 'mxfp4', 255 * 32);
+    expect(bitsOf(y)).toEqual(bitsOf(decodeGgmlRef(bytes, 'mxfp4', 255 * 32)));
+    for (let e = 0; e < 255; e++) {
+      expect(y[e * 32 + 7]).toBe(
+        12 * 2 ** (e - 128) > 3.4028234663852886e38 ? Number.POSITIVE_INFINITY : Math.fround(12 * 2 ** (e - 128)),
+      );
+      expect(y[e * 32 + 1]).toBe(Math.fround(2 ** (e - 128)));
+    }
+  });
+
   it('tiny blocks whose f32 reciprocal overflows (x86 int conversion semantics) agree', () => {
     for (const t of BLOCK_TYPES) {
       const x = new Float32Array(64);
