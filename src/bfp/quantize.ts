@@ -98,6 +98,8 @@ export interface QuantizeBlocksOptions {
   readonly nonFinite?: 'nan-block' | 'throw';
   /** Shared-exponent rule (bfp.md §4), default `'floor'` (the OCP spec). See {@link ScaleRule}. */
   readonly scaleRule?: ScaleRule;
+  /** Optional output buffers (exact lengths: one byte per block; the packed code bytes), overwritten. */
+  readonly out?: { readonly scales: Uint8Array; readonly codes: Uint8Array };
 }
 
 /**
@@ -257,7 +259,20 @@ export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBl
   );
   const n = data.length;
   const bits = new Uint32Array(data.buffer, data.byteOffset, n);
-  const scales = new Uint8Array(g.outer * g.nb * g.inner);
+  const ns = g.outer * g.nb * g.inner;
+  const nc = packedBytes(n, t.elementBits);
+  const out = opts.out;
+  if (out !== undefined) {
+    if (!(out.scales instanceof Uint8Array) || !(out.codes instanceof Uint8Array))
+      fail('E_DTYPE', 'quantizeBlocks: out.scales and out.codes must be Uint8Arrays');
+    check(
+      out.scales.length === ns && out.codes.length === nc,
+      'E_SHAPE',
+      () =>
+        `quantizeBlocks: out needs ${ns} scale and ${nc} code bytes, got ${out.scales.length} and ${out.codes.length}`,
+    );
+  }
+  const scales = out?.scales ?? new Uint8Array(ns);
   computeScales(bits, g, blockSize, t, ruleId, scales);
   if (nonFinite === 'throw') {
     for (let i = 0; i < scales.length; i++)
@@ -269,7 +284,7 @@ export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBl
   if (g.inner === 1 && rand === null)
     encodeContiguous(data, bits, scales, g.outer, g.len, g.nb, blockSize, t, modeId, unpacked);
   else encodeElements(data, bits, scales, g, blockSize, t, modeId, rand, unpacked);
-  const codes = packCodes(unpacked, w, n);
+  const codes = packCodes(unpacked, w, n, out?.codes);
   return result(opts, t, shape, g, blockSize, scales, codes, n, scaleRule);
 }
 

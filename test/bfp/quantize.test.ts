@@ -249,6 +249,19 @@ describe('spec behaviour', () => {
     expect(b6.codes[2]).toBe((c6[2]! >> 4) | (c6[3]! << 2));
   });
 
+  it('writes into caller buffers when given out', () => {
+    const x = spiky(100, 6);
+    const out = { scales: new Uint8Array(4), codes: new Uint8Array(50) };
+    const b = quantizeBlocks(x, { format: 'mxfp4', out });
+    expect(b.scales).toBe(out.scales);
+    expect(b.codes).toBe(out.codes);
+    expect(Array.from(b.codes)).toEqual(Array.from(quantizeBlocks(x, { format: 'mxfp4' }).codes));
+    expectLowbit(
+      () => quantizeBlocks(x, { format: 'mxfp4', out: { scales: new Uint8Array(3), codes: out.codes } }),
+      'E_SHAPE',
+    );
+  });
+
   it('does not mutate its input', () => {
     const x = spiky(100, 4);
     const copy = x.slice();
