@@ -695,6 +695,20 @@ export function dequantizeAffine(q: AffineQuantized): Float32Tensor {
       const rows = Math.min(len, l0 + gs) - l0;
       const base = (o * len + l0) * inner;
       const pb = (o * ng + g) * inner;
+      if (inner === 1) {
+        const s = scales[pb]!;
+        const end = base + rows;
+        if (kind === 0) {
+          const a = zeros[pb]!;
+          for (let e = base; e < end; e++) out[e] = fround(codes[e]! * s) + a;
+        } else if (kind === 1) {
+          const z = zeros[pb]!;
+          for (let e = base; e < end; e++) out[e] = s * (codes[e]! - z);
+        } else {
+          for (let e = base; e < end; e++) out[e] = codes[e]! * s;
+        }
+        continue;
+      }
       for (let r = 0; r < rows; r++) {
         const rb = base + r * inner;
         for (let i = 0; i < inner; i++) {
