@@ -85,7 +85,9 @@ export async function main(): Promise<void> {
     }
     t.sort((p, q) => p - q);
     console.log(`| ${n} | ${runs} | ${t[Math.floor(t.length / 2)]!.toFixed(3)} | ${t[0]!.toFixed(3)} |`);
-    summary.push(`symmetricEigen n = ${n}: ${t[Math.floor(t.length / 2)]!.toFixed(2)} s${n === 1024 ? ` (goal ≤ 10 s: ${t[0]! <= 10 ? 'met' : 'NOT met'})` : ''}`);
+    summary.push(
+      `symmetricEigen n = ${n}: ${t[Math.floor(t.length / 2)]!.toFixed(2)} s${n === 1024 ? ` (goal ≤ 10 s: ${t[0]! <= 10 ? 'met' : 'NOT met'})` : ''}`,
+    );
   }
 
   // dense KLT apply: JS vs tfjs (wasm)
@@ -115,7 +117,9 @@ export async function main(): Promise<void> {
       { name: `tfjs matmulSync (${backend})`, fn: () => tf.apply(x) },
     ],
   });
-  summary.push(`dense KLT apply n = ${n}: JS ${(res[1]!.medianS * 1e3).toFixed(1)} ms, tfjs-${backend} ${(res[2]!.medianS * 1e3).toFixed(1)} ms (${(res[1]!.medianS / res[2]!.medianS).toFixed(1)}×)`);
+  summary.push(
+    `dense KLT apply n = ${n}: JS ${(res[1]!.medianS * 1e3).toFixed(1)} ms, tfjs-${backend} ${(res[2]!.medianS * 1e3).toFixed(1)} ms (${(res[1]!.medianS / res[2]!.medianS).toFixed(1)}×)`,
+  );
   console.log('\n## Goals');
   for (const s of summary) console.log(`- ${s}`);
 }
