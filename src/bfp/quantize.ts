@@ -680,12 +680,16 @@ export function dequantizeBlocks(b: BlockTensor, out?: Float32Array): Float32Ten
   check(dst.length === n, 'E_SHAPE', () => `dequantizeBlocks: out has ${dst.length} elements, expected ${n}`);
   const table = elementTable(b.format);
   const w = t.elementBits;
-  const codes = unpackCodes(b.codes, w, n); // one concrete array type for the loops below
   const { outer, len, inner, nb } = g;
   const bs = b.blockSize;
   const scales = b.scales;
   const P2 = POW2;
   const OFF = POW2_OFFSET;
+  if (inner === 1 && (w === 8 || w === 4)) {
+    decodeContiguousBytes(b.codes, w, scales, outer, len, nb, bs, table, dst);
+    return { dtype: 'float32', data: dst, shape: Object.freeze([...b.shape]) };
+  }
+  const codes = unpackCodes(b.codes, w, n); // one concrete array type for the loops below
   if (inner === 1) {
     for (let o = 0; o < outer; o++) {
       const row = o * len;
@@ -710,6 +714,32 @@ export function dequantizeBlocks(b: BlockTensor, out?: Float32Array): Float32Ten
     }
   }
   return { dtype: 'float32', data: dst, shape: Object.freeze([...b.shape]) };
+}
+
+/** Contiguous decode straight from the packed bytes (8-bit codes, or 4-bit codes two per byte). */
+function decodeContiguousBytes(
+  codes: Uint8Array,
+  w: number,
+  scales: Uint8Array,
+  outer: number,
+  len: number,
+  nb: number,
+  bs: number,
+  table: Float64Array,
+  dst: Float32Array,
+): void {
+  const P2 = POW2;
+  const OFF = POW2_OFFSET;
+  for (let o = 0; o < outer; o++) {
+    const row = o * len;
+    for (let k = 0; k < nb; k++) {
+      const byte = scales[o * nb + k]!;
+      const s = byte === 0xff ? Number.NaN : P2[OFF + byte - 127]!;
+      const i1 = row + Math.min(len, (k + 1) * bs);
+      if (w === 8) for (let i = row + k * bs; i < i1; i++) dst[i] = table[codes[i]!]! * s;
+      else for (let i = row + k * bs; i < i1; i++) dst[i] = table[(codes[i >>> 1]! >>> ((i & 1) << 2)) & 15]! * s;
+    }
+  }
 }
 
 /**
