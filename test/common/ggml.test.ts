@@ -285,6 +285,17 @@ describe('round trips and errors', () => {
     expect(e4).toBeLessThanOrEqual((4.2 / 15) * 0.6);
   });
 
+  it("meets llama.cpp's test-quantize-fns total-error budget (sqrt(Σ err²)/n ≤ 0.002 on 0.1 + 2·cos(i))", () => {
+    const n = 32 * 128;
+    const x = Float32Array.from({ length: n }, (_, i) => 0.1 + 2 * Math.cos(i));
+    for (const t of BLOCK_TYPES) {
+      const y = decodeGgml(encodeGgml(x, t), t, n);
+      let se = 0;
+      for (let i = 0; i < n; i++) se += (y[i]! - x[i]!) ** 2;
+      expect(Math.sqrt(se) / n).toBeLessThan(0.002);
+    }
+  });
+
   it('rejects bad lengths, NaN/Inf, unknown types; never mutates the input', () => {
     expectCode(() => encodeGgml(new Float32Array(33), 'q8_0'), 'E_SHAPE');
     expectCode(() => encodeGgml(new Float32Array(32).fill(Number.NaN), 'q4_0'), 'E_NONFINITE');
