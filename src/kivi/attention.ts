@@ -38,16 +38,16 @@ export interface AttendScratch {
   readonly vm: Float64Array;
 }
 
-export function createScratch(D: number, G: number, R: number): AttendScratch {
+export function createScratch(D: number, keyG: number, valueG: number, R: number): AttendScratch {
   return {
     logits: new Float64Array(256),
-    qs: new Float64Array((R / G) * D),
-    cm: new Float64Array(R / G),
+    qs: new Float64Array((R / keyG) * D),
+    cm: new Float64Array(R / keyG),
     acc: new Float64Array(D),
     kacc: new Float64Array(16),
     gOf: new Int32Array(16),
-    ps: new Float64Array(D / G),
-    vm: new Float64Array(D / G),
+    ps: new Float64Array(D / valueG),
+    vm: new Float64Array(D / valueG),
   };
 }
 
@@ -284,7 +284,7 @@ export function attendKernel(
   out: Float32Array,
   sc: AttendScratch,
 ): void {
-  const { kvHeads: H, headDim: D, keyBits, valueBits, groupSize: G, residualLength: R } = st.cfg;
+  const { kvHeads: H, headDim: D, keyBits, valueBits, keyGroupSize: G, valueGroupSize: GV, residualLength: R } = st.cfg;
   const T = st.length;
   if (sc.logits.length < T) sc.logits = new Float64Array(Math.max(T, 2 * sc.logits.length));
   const logits = sc.logits;
@@ -297,14 +297,14 @@ export function attendKernel(
   const groupsPerBlock = (R / G) | 0;
   const rowsPerBlock = (R / fk) | 0;
   const keyAligned = G % fk === 0;
-  const valueAligned = G % fv === 0;
+  const valueAligned = GV % fv === 0;
   const blockWordsPerHead = (R / fk) * D;
   const blockMetaPerHead = (R / G) * D;
   const tq = st.kBlocks.length * R;
   const kStride = (R + 1) * D;
   const vWords = (D / fv) | 0;
-  const vGroups = (D / G) | 0;
-  const vWordsPerGroup = valueAligned ? (G / fv) | 0 : 1;
+  const vGroups = (D / GV) | 0;
+  const vWordsPerGroup = valueAligned ? (GV / fv) | 0 : 1;
   const ring = valueRingRows(st.cfg);
   for (let h = 0; h < heads; h++) {
     const kv = (h / groupHeads) | 0;
@@ -398,13 +398,13 @@ export function attendKernel(
             let word = codes[co + w]!;
             const d0 = w * fv;
             for (let j = 0; j < fv; j++) {
-              acc[d0 + j] = acc[d0 + j]! + ps[((d0 + j) / G) | 0]! * (word & vmask);
+              acc[d0 + j] = acc[d0 + j]! + ps[((d0 + j) / GV) | 0]! * (word & vmask);
               word >>>= valueBits;
             }
           }
         }
       }
-      for (let d = 0; d < D; d++) acc[d] = acc[d]! + vm[(d / G) | 0]!;
+      for (let d = 0; d < D; d++) acc[d] = acc[d]! + vm[(d / GV) | 0]!;
       // --- p · V over residual values
       for (let r = 0; r < st.vResLen; r++) {
         const pos = st.vQLen + r;

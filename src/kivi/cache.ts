@@ -44,7 +44,7 @@ export class KiviCache {
   constructor(config: KiviCacheConfig) {
     const cfg = normalizeCacheConfig(config);
     this.#st = createState(cfg);
-    this.#scratch = createScratch(cfg.headDim, cfg.groupSize, cfg.residualLength);
+    this.#scratch = createScratch(cfg.headDim, cfg.keyGroupSize, cfg.valueGroupSize, cfg.residualLength);
   }
 
   /** The validated configuration (frozen, all defaults filled in). */
@@ -60,7 +60,7 @@ export class KiviCache {
   /**
    * Exact bytes of the cache content at its storage precision: code words, scales and mins (4 B each,
    * 2 B with `scaleDtype: 'float16'`) and the float32 residual keys and values. Equals
-   * `serialize().length − 64` (the header).
+   * `serialize().length − 72` (the header).
    */
   get byteLength(): number {
     return heldBytes(this.#st);
@@ -160,7 +160,7 @@ export class KiviCache {
   /** Dequantized keys `[kvHeads, length, headDim]` (residual keys bit-identical to the inputs). */
   keys(): Float32Tensor {
     const st = this.#st;
-    const { kvHeads: H, headDim: D, residualLength: R, keyBits: bits, groupSize: G } = st.cfg;
+    const { kvHeads: H, headDim: D, residualLength: R, keyBits: bits, keyGroupSize: G } = st.cfg;
     const T = st.length;
     const out = new Float32Array(H * T * D);
     const f = 32 / bits;
@@ -192,7 +192,7 @@ export class KiviCache {
   /** Dequantized values `[kvHeads, length, headDim]` (residual values bit-identical to the inputs). */
   values(): Float32Tensor {
     const st = this.#st;
-    const { kvHeads: H, headDim: D, valueBits: bits, groupSize: G } = st.cfg;
+    const { kvHeads: H, headDim: D, valueBits: bits, valueGroupSize: G } = st.cfg;
     const T = st.length;
     const out = new Float32Array(H * T * D);
     const f = 32 / bits;

@@ -57,7 +57,11 @@ export interface KiviCacheConfig {
   readonly valueBits?: KiviBits;
   /** Group size G (default 32): token groups for keys, channel groups for values. */
   readonly groupSize?: number;
-  /** Residual length R (default 128): a multiple of G. */
+  /** Key group size (tokens; default `groupSize`). */
+  readonly keyGroupSize?: number;
+  /** Value group size (channels; default `groupSize`), e.g. 8 for a model with headDim 8. */
+  readonly valueGroupSize?: number;
+  /** Residual length R (default 128): a multiple of the key group size. */
   readonly residualLength?: number;
   /** Flush order (default `'before-attention'`). */
   readonly flushOrder?: KiviFlushOrder;
@@ -90,7 +94,8 @@ export interface NormalizedCacheConfig {
   readonly headDim: number;
   readonly keyBits: KiviBits;
   readonly valueBits: KiviBits;
-  readonly groupSize: number;
+  readonly keyGroupSize: number;
+  readonly valueGroupSize: number;
   readonly residualLength: number;
   readonly flushOrder: KiviFlushOrder;
   readonly scaleDtype: KiviScaleDtype;
@@ -162,6 +167,8 @@ export function normalizeCacheConfig(cfg: KiviCacheConfig | undefined, who = 'Ki
   const keyBits = cfg.keyBits === undefined ? both : checkBits(cfg.keyBits, who, 'keyBits');
   const valueBits = cfg.valueBits === undefined ? both : checkBits(cfg.valueBits, who, 'valueBits');
   const groupSize = cfg.groupSize === undefined ? 32 : checkPositiveInt(cfg.groupSize, who, 'groupSize');
+  const kG = cfg.keyGroupSize === undefined ? groupSize : checkPositiveInt(cfg.keyGroupSize, who, 'keyGroupSize');
+  const vG = cfg.valueGroupSize === undefined ? groupSize : checkPositiveInt(cfg.valueGroupSize, who, 'valueGroupSize');
   const residualLength =
     cfg.residualLength === undefined ? 128 : checkPositiveInt(cfg.residualLength, who, 'residualLength');
   const flushOrder = cfg.flushOrder === undefined ? 'before-attention' : cfg.flushOrder;
@@ -175,9 +182,9 @@ export function normalizeCacheConfig(cfg: KiviCacheConfig | undefined, who = 'Ki
   const fk = 32 / keyBits;
   const fv = 32 / valueBits;
   check(
-    residualLength % groupSize === 0,
+    residualLength % kG === 0,
     'E_CONFIG',
-    () => `${who}: residualLength ${residualLength} must be a multiple of groupSize ${groupSize} (R % G == 0)`,
+    () => `${who}: residualLength ${residualLength} must be a multiple of the key group size ${kG} (R % G == 0)`,
   );
   if (allowGroupStraddle)
     check(
@@ -187,15 +194,16 @@ export function normalizeCacheConfig(cfg: KiviCacheConfig | undefined, who = 'Ki
     );
   else
     check(
-      groupSize % fk === 0,
+      kG % fk === 0,
       'E_CONFIG',
       () =>
-        `${who}: groupSize ${groupSize} must be a multiple of 32/keyBits = ${fk} (a key word holds ${fk} tokens of one group; or set allowGroupStraddle)`,
+        `${who}: key group size ${kG} must be a multiple of 32/keyBits = ${fk} (a key word holds ${fk} tokens of one group; or set allowGroupStraddle)`,
     );
   check(
-    headDim % groupSize === 0,
+    headDim % vG === 0,
     'E_CONFIG',
-    () => `${who}: headDim ${headDim} must be a multiple of groupSize ${groupSize} (values are grouped along channels)`,
+    () =>
+      `${who}: headDim ${headDim} must be a multiple of the value group size ${vG} (values are grouped along channels)`,
   );
   if (allowGroupStraddle)
     check(
@@ -205,17 +213,18 @@ export function normalizeCacheConfig(cfg: KiviCacheConfig | undefined, who = 'Ki
     );
   else
     check(
-      groupSize % fv === 0,
+      vG % fv === 0,
       'E_CONFIG',
       () =>
-        `${who}: groupSize ${groupSize} must be a multiple of 32/valueBits = ${fv} (a value word holds ${fv} channels of one group; or set allowGroupStraddle)`,
+        `${who}: value group size ${vG} must be a multiple of 32/valueBits = ${fv} (a value word holds ${fv} channels of one group; or set allowGroupStraddle)`,
     );
   return Object.freeze({
     kvHeads,
     headDim,
     keyBits,
     valueBits,
-    groupSize,
+    keyGroupSize: kG,
+    valueGroupSize: vG,
     residualLength,
     flushOrder,
     scaleDtype,

@@ -26,6 +26,10 @@ export interface KiviMemoryConfig {
   readonly valueBits?: KiviBits;
   /** Group size G (default 32). */
   readonly groupSize?: number;
+  /** Key group size (default `groupSize`). */
+  readonly keyGroupSize?: number;
+  /** Value group size (default `groupSize`). */
+  readonly valueGroupSize?: number;
   /** Residual length R (default 128). */
   readonly residualLength?: number;
   /** KV heads per layer (default 1). */
@@ -47,7 +51,7 @@ export interface KiviBytesPerToken {
   readonly total: number;
   /** The fp16 K+V baseline per token. */
   readonly fp16: number;
-  /** Effective bits per element `b + 16·m/G` of keys and of values. */
+  /** Effective bits per element `b + 16·m/G` of keys and of values (float32 metadata: m = 4). */
   readonly keyBitsPerElement: number;
   readonly valueBitsPerElement: number;
 }
@@ -67,7 +71,8 @@ interface Resolved {
   D: number;
   kb: number;
   vb: number;
-  G: number;
+  GK: number;
+  GV: number;
   R: number;
   mult: number;
   m: number;
@@ -90,6 +95,8 @@ function resolve(cfg: KiviMemoryConfig, who: string): Resolved {
       ...(cfg.keyBits === undefined ? {} : { keyBits: cfg.keyBits }),
       ...(cfg.valueBits === undefined ? {} : { valueBits: cfg.valueBits }),
       ...(cfg.groupSize === undefined ? {} : { groupSize: cfg.groupSize }),
+      ...(cfg.keyGroupSize === undefined ? {} : { keyGroupSize: cfg.keyGroupSize }),
+      ...(cfg.valueGroupSize === undefined ? {} : { valueGroupSize: cfg.valueGroupSize }),
       ...(cfg.residualLength === undefined ? {} : { residualLength: cfg.residualLength }),
       ...(cfg.scaleDtype === undefined ? {} : { scaleDtype: cfg.scaleDtype }),
     },
@@ -104,7 +111,8 @@ function resolve(cfg: KiviMemoryConfig, who: string): Resolved {
     D: n.headDim,
     kb: n.keyBits,
     vb: n.valueBits,
-    G: n.groupSize,
+    GK: n.keyGroupSize,
+    GV: n.valueGroupSize,
     R: n.residualLength,
     mult,
     m: (cfg.scaleDtype ?? 'float16') === 'float16' ? 2 : 4,
@@ -116,28 +124,28 @@ function resolve(cfg: KiviMemoryConfig, who: string): Resolved {
  * Asymptotic bytes per token of quantized keys and values (kivi.md §7), times `kvHeads·layers·batch`.
  */
 export function kiviBytesPerToken(cfg: KiviMemoryConfig): KiviBytesPerToken {
-  const { D, kb, vb, G, mult, m } = resolve(cfg, 'kiviBytesPerToken');
-  const keys = ((D * kb) / 8 + (2 * m * D) / G) * mult;
-  const values = ((D * vb) / 8 + (2 * m * D) / G) * mult;
+  const { D, kb, vb, GK, GV, mult, m } = resolve(cfg, 'kiviBytesPerToken');
+  const keys = ((D * kb) / 8 + (2 * m * D) / GK) * mult;
+  const values = ((D * vb) / 8 + (2 * m * D) / GV) * mult;
   return {
     keys,
     values,
     total: keys + values,
     fp16: 2 * 2 * D * mult,
-    keyBitsPerElement: kb + (16 * m) / G,
-    valueBitsPerElement: vb + (16 * m) / G,
+    keyBitsPerElement: kb + (16 * m) / GK,
+    valueBitsPerElement: vb + (16 * m) / GV,
   };
 }
 
 /** Bytes of a cache after T tokens, residual windows included (kivi.md §7). */
 export function kiviCacheBytes(cfg: KiviMemoryConfig, T: number): KiviCacheBytes {
   const who = 'kiviCacheBytes';
-  const { D, kb, vb, G, R, mult, m, r } = resolve(cfg, who);
+  const { D, kb, vb, GK, GV, R, mult, m, r } = resolve(cfg, who);
   if (!Number.isSafeInteger(T) || T < 0) fail('E_CONFIG', `${who}: T must be a non-negative integer, got ${T}`);
   const rK = T % R;
   const rV = Math.min(T, R);
-  const keys = ((T - rK) * ((D * kb) / 8 + (2 * m * D) / G) + rK * r * D) * mult;
-  const values = ((T - rV) * ((D * vb) / 8 + (2 * m * D) / G) + rV * r * D) * mult;
+  const keys = ((T - rK) * ((D * kb) / 8 + (2 * m * D) / GK) + rK * r * D) * mult;
+  const values = ((T - rV) * ((D * vb) / 8 + (2 * m * D) / GV) + rV * r * D) * mult;
   return { keys, values, total: keys + values, fp16: 2 * T * 2 * D * mult, residualKeys: rK, residualValues: rV };
 }
 

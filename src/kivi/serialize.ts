@@ -8,11 +8,11 @@
  * | 8 | u16 header bytes (= 64) · 10 u16 flags (bit 0: allowGroupStraddle; other bits must be 0) |
  * | 12 | u32 kvHeads · 16 u32 headDim |
  * | 20 | u8 keyBits · u8 valueBits · u8 flushOrder (0 before, 1 after) · u8 scaleDtype (0 f32, 1 f16) |
- * | 24 | u32 groupSize · 28 u32 residualLength |
- * | 32 | f64 length T · 40 u32 key blocks · 44 u32 residual keys rK |
- * | 48 | f64 quantized values · 56 u32 residual values rV |
- * | 60 | u32 CRC-32 (IEEE) of the payload |
- * | 64 | payload |
+ * | 24 | u32 key group size · 28 u32 value group size · 32 u32 residualLength · 36 u32 key blocks |
+ * | 40 | f64 length T · 48 f64 quantized values |
+ * | 56 | u32 residual keys rK · 60 u32 residual values rV |
+ * | 64 | u32 CRC-32 (IEEE) of the payload · 68 u32 reserved (0) |
+ * | 72 | payload |
  *
  * Payload: per key block codes `[H, R/fk, D]` u32, scales and mins `[H, R/G, D]` (f32 or f16); value
  * codes `[Tvq, H, D/fv]` u32, scales, mins `[Tvq, H, D/G]`; residual keys `[H, rK, D]` f32; residual
@@ -30,7 +30,7 @@ import { type CacheState, createState, residualCounts, VALUE_CHUNK, valueRingRow
 
 const MAGIC = 0x4356494b; // 'KIVC' read as little-endian u32
 const VERSION = 1;
-const HEADER = 64;
+const HEADER = 72;
 
 let CRC_TABLE: Uint32Array | null = null;
 
@@ -60,12 +60,12 @@ interface Sizes {
 }
 
 function sizes(cfg: NormalizedCacheConfig): Sizes {
-  const { kvHeads: H, headDim: D, residualLength: R, groupSize: G } = cfg;
+  const { kvHeads: H, headDim: D, residualLength: R } = cfg;
   return {
     blockWords: (H * R * D) / (32 / cfg.keyBits),
-    blockMeta: (H * R * D) / G,
+    blockMeta: (H * R * D) / cfg.keyGroupSize,
     tokWords: (H * D) / (32 / cfg.valueBits),
-    tokMeta: (H * D) / G,
+    tokMeta: (H * D) / cfg.valueGroupSize,
     metaBytes: cfg.scaleDtype === 'float16' ? 2 : 4,
   };
 }
@@ -100,13 +100,14 @@ export function encodeState(st: CacheState): Uint8Array {
   dv.setUint8(21, cfg.valueBits);
   dv.setUint8(22, cfg.flushOrder === 'before-attention' ? 0 : 1);
   dv.setUint8(23, f16 ? 1 : 0);
-  dv.setUint32(24, cfg.groupSize, true);
-  dv.setUint32(28, R, true);
-  dv.setFloat64(32, st.length, true);
-  dv.setUint32(40, st.kBlocks.length, true);
-  dv.setUint32(44, st.kResLen, true);
+  dv.setUint32(24, cfg.keyGroupSize, true);
+  dv.setUint32(28, cfg.valueGroupSize, true);
+  dv.setUint32(32, R, true);
+  dv.setUint32(36, st.kBlocks.length, true);
+  dv.setFloat64(40, st.length, true);
   dv.setFloat64(48, st.vQLen, true);
-  dv.setUint32(56, st.vResLen, true);
+  dv.setUint32(56, st.kResLen, true);
+  dv.setUint32(60, st.vResLen, true);
   let o = HEADER;
   const u32 = (a: Uint32Array, from: number, n: number) => {
     for (let i = 0; i < n; i++, o += 4) dv.setUint32(o, a[from + i]!, true);
@@ -136,7 +137,7 @@ export function encodeState(st: CacheState): Uint8Array {
   for (let h = 0; h < H; h++) f32(st.kRes, h * (R + 1) * D, st.kResLen * D);
   const ring = valueRingRows(cfg);
   for (let r = 0; r < st.vResLen; r++) f32(st.vRes, ((st.vResStart + r) % ring) * H * D, H * D);
-  dv.setUint32(60, crc32(bytes, HEADER, total), true);
+  dv.setUint32(64, crc32(bytes, HEADER, total), true);
   return bytes;
 }
 
@@ -167,8 +168,9 @@ export function decodeState(bytes: Uint8Array): CacheState {
       headDim: dv.getUint32(16, true),
       keyBits: codeOf(dv.getUint8(20)),
       valueBits: codeOf(dv.getUint8(21)),
-      groupSize: dv.getUint32(24, true),
-      residualLength: dv.getUint32(28, true),
+      keyGroupSize: dv.getUint32(24, true),
+      valueGroupSize: dv.getUint32(28, true),
+      residualLength: dv.getUint32(32, true),
       flushOrder: fo === 0 ? 'before-attention' : 'after-attention',
       scaleDtype: sd === 0 ? 'float32' : 'float16',
       allowGroupStraddle: flags === 1,
@@ -181,11 +183,12 @@ export function decodeState(bytes: Uint8Array): CacheState {
   // Bound the residual buffers before allocating them (they exist even for an empty cache).
   if ((R + 2) * H * D * 4 > bytes.length * 64 + 2 ** 28)
     bad(`residual buffers for H=${H}, D=${D}, R=${R} are implausibly large for a ${bytes.length}-byte blob`);
-  const T = dv.getFloat64(32, true);
-  const nBlocks = dv.getUint32(40, true);
-  const rK = dv.getUint32(44, true);
+  const nBlocks = dv.getUint32(36, true);
+  const T = dv.getFloat64(40, true);
   const vq = dv.getFloat64(48, true);
-  const rV = dv.getUint32(56, true);
+  const rK = dv.getUint32(56, true);
+  const rV = dv.getUint32(60, true);
+  if (dv.getUint32(68, true) !== 0) bad('reserved header field is not 0');
   if (!Number.isSafeInteger(T) || T < 0) bad(`bad length ${T}`);
   if (!Number.isSafeInteger(vq) || vq < 0) bad(`bad quantized value count ${vq}`);
   const want = residualCounts(R, T, cfg.flushOrder);
@@ -193,7 +196,7 @@ export function decodeState(bytes: Uint8Array): CacheState {
     bad(`inconsistent counts: T=${T}, key blocks=${nBlocks}, rK=${rK}, quantized values=${vq}, rV=${rV}`);
   const expected = HEADER + payloadBytes(cfg, nBlocks, vq, rK, rV);
   if (expected !== bytes.length) bad(`expected ${expected} bytes for this header, got ${bytes.length}`);
-  const crc = dv.getUint32(60, true);
+  const crc = dv.getUint32(64, true);
   if (crc32(bytes, HEADER, bytes.length) !== crc) bad('checksum mismatch (corrupt data)');
 
   const st = createState(cfg);
@@ -233,8 +236,8 @@ export function decodeState(bytes: Uint8Array): CacheState {
     const n = VALUE_CHUNK * H * D;
     st.vChunks.push({
       codes: new Uint32Array(n / (32 / cfg.valueBits)),
-      scales: new Float32Array(n / cfg.groupSize),
-      mins: new Float32Array(n / cfg.groupSize),
+      scales: new Float32Array(n / cfg.valueGroupSize),
+      mins: new Float32Array(n / cfg.valueGroupSize),
     });
   }
   for (const part of [0, 1, 2] as const) {

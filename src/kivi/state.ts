@@ -3,10 +3,10 @@
  * key flushes in whole R-token blocks aligned at multiples of R, value flushes one token at a time.
  *
  * Storage (one layer, one sequence; H = kvHeads, fk = 32/keyBits, fv = 32/valueBits):
- * - quantized keys: a list of R-token blocks, each codes `[H, R/fk, D]` + scales/mins `[H, R/G, D]`
+ * - quantized keys: a list of R-token blocks, each codes `[H, R/fk, D]` + scales/mins `[H, R/Gk, D]`
  *   (per head, the same layout `quantizeKeys` returns for those R tokens);
  * - quantized values: chunks of {@link VALUE_CHUNK} tokens, codes `[chunk, H, D/fv]` + scales/mins
- *   `[chunk, H, D/G]` (token-major, so a flush writes one contiguous row);
+ *   `[chunk, H, D/Gv]` (token-major, so a flush writes one contiguous row);
  * - residual keys `[H, R + 1, D]` (linear), residual values a ring of R + 2 rows `[H, D]`.
  * Scales and mins are held as float32 numbers (already rounded to float16 when `scaleDtype` is
  * `'float16'`). Tokens are pushed one at a time, so the state depends only on the token sequence.
@@ -86,7 +86,7 @@ export function residualCounts(
 }
 
 function flushKeyBlock(st: CacheState): void {
-  const { kvHeads: H, headDim: D, residualLength: R, keyBits: bits, groupSize: G, scaleDtype } = st.cfg;
+  const { kvHeads: H, headDim: D, residualLength: R, keyBits: bits, keyGroupSize: G, scaleDtype } = st.cfg;
   const f = 32 / bits;
   const codes = new Uint32Array((H * R * D) / f);
   const scales = new Float32Array((H * R * D) / G);
@@ -118,7 +118,7 @@ function flushKeyBlock(st: CacheState): void {
 }
 
 function flushOldestValue(st: CacheState): void {
-  const { kvHeads: H, headDim: D, valueBits: bits, groupSize: G, scaleDtype } = st.cfg;
+  const { kvHeads: H, headDim: D, valueBits: bits, valueGroupSize: G, scaleDtype } = st.cfg;
   const f = 32 / bits;
   const t = st.vQLen;
   const ci = (t / VALUE_CHUNK) | 0;
@@ -192,9 +192,9 @@ export function pushTokens(st: CacheState, k: Float32Array, v: Float32Array, n: 
  * with float16 metadata, as `serialize()` writes them) and the float32 residual.
  */
 export function heldBytes(st: CacheState): number {
-  const { kvHeads: H, headDim: D, residualLength: R, keyBits, valueBits, groupSize: G, scaleDtype } = st.cfg;
-  const m = scaleDtype === 'float16' ? 2 : 4;
-  const keyBlock = H * (((R * D) / (32 / keyBits)) * 4 + ((2 * R * D) / G) * m);
-  const valueTok = H * ((D / (32 / valueBits)) * 4 + ((2 * D) / G) * m);
+  const { kvHeads: H, headDim: D, residualLength: R, keyBits, valueBits, keyGroupSize, valueGroupSize } = st.cfg;
+  const m = st.cfg.scaleDtype === 'float16' ? 2 : 4;
+  const keyBlock = H * (((R * D) / (32 / keyBits)) * 4 + ((2 * R * D) / keyGroupSize) * m);
+  const valueTok = H * ((D / (32 / valueBits)) * 4 + ((2 * D) / valueGroupSize) * m);
   return st.kBlocks.length * keyBlock + st.vQLen * valueTok + (st.kResLen + st.vResLen) * H * D * 4;
 }

@@ -179,7 +179,56 @@ describe('state machine closed forms', () => {
     );
   });
 
-  it('byteLength = kiviCacheBytes with float32 residual and the cache metadata type = serialize().length − 64', () => {
+  it('separate key/value group sizes (headDim 8 as in stories260K: keys G 16 at 2 bits, values G 8 at 4 bits)', () => {
+    const [H, D, T] = [4, 8, 70];
+    const c = new KiviCache({
+      kvHeads: H,
+      headDim: D,
+      keyBits: 2,
+      valueBits: 4,
+      keyGroupSize: 16,
+      valueGroupSize: 8,
+      residualLength: 32,
+    });
+    const k = randomKV(H, T, D, 91);
+    const v = randomKV(H, T, D, 92);
+    appendRange(c, k, v, H, T, D, 0, 40);
+    appendRange(c, k, v, H, T, D, 40, T);
+    const { quantizedKeys: tq, quantizedValues: tvq } = c.counts;
+    expect([tq, tvq]).toEqual([64, 38]);
+    const kq = dequantize(quantizeKeys(t32(slice(k, H, T, D, 0, tq), [H, tq, D]), { bits: 2, groupSize: 16 })).data;
+    const vq = dequantize(quantizeValues(t32(slice(v, H, T, D, 0, tvq), [H, tvq, D]), { bits: 4, groupSize: 8 })).data;
+    expect(bitsOf(slice(c.keys().data, H, T, D, 0, tq))).toEqual(bitsOf(kq));
+    expect(bitsOf(slice(c.values().data, H, T, D, 0, tvq))).toEqual(bitsOf(vq));
+    const q = t32(randomKV(8, 3, D, 93), [8, 3, D]);
+    const out = c.attend(q).data;
+    const ref = attendDenseRef(q, c.keys(), c.values()).data;
+    for (let i = 0; i < out.length; i++) expect(Math.abs(out[i]! - ref[i]!)).toBeLessThan(1e-5);
+    expect(KiviCache.deserialize(c.serialize()).serialize()).toEqual(c.serialize());
+    expect(c.byteLength).toBe(
+      kiviCacheBytes(
+        {
+          headDim: D,
+          kvHeads: H,
+          keyBits: 2,
+          valueBits: 4,
+          keyGroupSize: 16,
+          valueGroupSize: 8,
+          residualLength: 32,
+          scaleDtype: 'float32',
+          residualDtype: 'float32',
+        },
+        T,
+      ).total,
+    );
+    // 2-bit values need D a multiple of 16 channels: headDim 8 is rejected
+    expectCode(
+      () => new KiviCache({ kvHeads: H, headDim: D, bits: 2, keyGroupSize: 16, valueGroupSize: 8, residualLength: 32 }),
+      'E_CONFIG',
+    );
+  });
+
+  it('byteLength = kiviCacheBytes with float32 residual and the cache metadata type = serialize().length − 72', () => {
     for (const scaleDtype of ['float32', 'float16'] as const) {
       const [H, D, T] = [2, 32, 77];
       const cfg = {
@@ -196,7 +245,7 @@ describe('state machine closed forms', () => {
       appendRange(c, k, k, H, T, D, 0, T);
       const want = kiviCacheBytes({ ...cfg, residualDtype: 'float32' }, T).total;
       expect(c.byteLength).toBe(want);
-      expect(c.serialize().length - 64).toBe(want);
+      expect(c.serialize().length - 72).toBe(want);
     }
   });
 });
@@ -437,7 +486,8 @@ describe('bad input → LowbitError, cache unchanged', () => {
     expect(new KiviCache({ kvHeads: 1, headDim: 128 }).config).toMatchObject({
       keyBits: 2,
       valueBits: 2,
-      groupSize: 32,
+      keyGroupSize: 32,
+      valueGroupSize: 32,
       residualLength: 128,
       flushOrder: 'before-attention',
       scaleDtype: 'float32',
