@@ -20,8 +20,13 @@ export interface KiviKvSpec {
   readonly method: 'kivi';
   readonly keyBits: KiviBits;
   readonly valueBits: KiviBits;
-  /** Group size G (tokens for keys, channels for values). */
+  /** Group size G of keys (tokens per group, per channel). */
   readonly groupSize: number;
+  /**
+   * Group size of values (channels per group, per token; default `groupSize`). Must divide headDim: a
+   * value group never crosses a head. stories260K (headDim 8) needs 8 here with the paper's G = 32.
+   */
+  readonly valueGroupSize?: number;
   /** Residual length R (a multiple of G). */
   readonly residualLength: number;
 }
@@ -53,40 +58,144 @@ export type KvCacheSpec = { readonly method: 'float32' } | KiviKvSpec | PerToken
 
 /**
  * A KIVI cache per layer (lowbit/kivi `KiviCache`): keys per-channel in groups of G tokens, values
- * per-token in groups of G channels, the last tokens in a full-precision residual, attention computed on
- * the packed codes.
+ * per-token in groups of G_v channels, the last tokens in a full-precision residual.
+ *
+ * When one `KiviCache` accepts the configuration (G_v = G, headDim % G == 0, whole packed words), that
+ * cache is used as is and attention runs on its packed codes. Otherwise (e.g. stories260K: headDim 8 <
+ * G = 32, or 2-bit values in an 8-wide head), the harness stores the same tensors in two `KiviCache`s
+ * that see the KV heads as one `kvHeads·headDim`-wide head — one with key group G (its keys are used),
+ * one with value group G_v (its values are used; `allowGroupStraddle` lets a 32-bit word hold two heads'
+ * codes) — and attends densely over their dequantized `keys()` / `values()`. The quantized numbers are
+ * exactly KIVI's (per-channel keys do not depend on the head split; value groups of G_v | headDim never
+ * cross a head); `byteLength` counts the key half of the first and the value half of the second.
  *
  * @example
  * ```ts
- * const model = loadStories260K({ kvCache: kiviKvCache({ method: 'kivi', keyBits: 2, valueBits: 2, groupSize: 32, residualLength: 32 }) });
+ * const model = loadStories260K({ kvCache: kiviKvCache({ method: 'kivi', keyBits: 2, valueBits: 2, groupSize: 32, valueGroupSize: 8, residualLength: 128 }) });
  * ```
  */
 export function kiviKvCache(spec: KiviKvSpec): KvCacheFactory {
   return (_layer, cfg) => {
     const headDim = cfg.dim / cfg.nHeads;
-    const cache = new KiviCache({
-      kvHeads: cfg.nKvHeads,
-      headDim,
-      keyBits: spec.keyBits,
-      valueBits: spec.valueBits,
-      groupSize: spec.groupSize,
-      residualLength: spec.residualLength,
-    });
     const kvDim = cfg.nKvHeads * headDim;
-    const kShape = [cfg.nKvHeads, 1, headDim];
-    const qShape = [cfg.nHeads, 1, headDim];
-    return {
-      append(k: Float32Array, v: Float32Array): void {
-        check(k.length === kvDim, 'E_SHAPE', 'kiviKvCache: bad key length');
-        cache.append({ dtype: 'float32', data: k, shape: kShape }, { dtype: 'float32', data: v, shape: kShape });
-      },
-      attend(q: Float32Array, out: Float32Array): void {
-        out.set(cache.attend({ dtype: 'float32', data: q, shape: qShape }).data);
-      },
-      get byteLength() {
-        return cache.byteLength;
-      },
-    };
+    const G = spec.groupSize;
+    const Gv = spec.valueGroupSize ?? G;
+    check(
+      Number.isInteger(Gv) && Gv >= 1 && headDim % Gv === 0,
+      'E_CONFIG',
+      () => `kiviKvCache: valueGroupSize ${Gv} must divide headDim ${headDim} (a value group stays in one head)`,
+    );
+    if (Gv === G && nativeKiviOk(spec, headDim)) return nativeKivi(spec, cfg, headDim, kvDim);
+    return splitKivi(spec, cfg, headDim, kvDim, G, Gv);
+  };
+}
+
+function nativeKiviOk(spec: KiviKvSpec, headDim: number): boolean {
+  const G = spec.groupSize;
+  return headDim % G === 0 && G % (32 / spec.keyBits) === 0 && G % (32 / spec.valueBits) === 0;
+}
+
+function nativeKivi(spec: KiviKvSpec, cfg: LlamaConfig, headDim: number, kvDim: number): KvCacheLayer {
+  const cache = new KiviCache({
+    kvHeads: cfg.nKvHeads,
+    headDim,
+    keyBits: spec.keyBits,
+    valueBits: spec.valueBits,
+    groupSize: spec.groupSize,
+    residualLength: spec.residualLength,
+  });
+  const kShape = [cfg.nKvHeads, 1, headDim];
+  const qShape = [cfg.nHeads, 1, headDim];
+  return {
+    append(k: Float32Array, v: Float32Array): void {
+      check(k.length === kvDim, 'E_SHAPE', 'kiviKvCache: bad key length');
+      cache.append({ dtype: 'float32', data: k, shape: kShape }, { dtype: 'float32', data: v, shape: kShape });
+    },
+    attend(q: Float32Array, out: Float32Array): void {
+      out.set(cache.attend({ dtype: 'float32', data: q, shape: qShape }).data);
+    },
+    get byteLength() {
+      return cache.byteLength;
+    },
+  };
+}
+
+/**
+ * Bytes of KIVI keys (or values) after T tokens for `width` channels: quantized tokens hold packed codes
+ * plus a float32 scale and min per group; residual tokens are float32. Keys flush in whole R-token
+ * blocks (T mod R stay in the residual), values one token at a time (the last min(T, R) stay).
+ *
+ * @example
+ * ```ts
+ * kiviSideBytes('keys', 256, 32, 2, 32, 128); // 2 key blocks of 128 tokens
+ * ```
+ */
+export function kiviSideBytes(
+  side: 'keys' | 'values',
+  T: number,
+  width: number,
+  bits: number,
+  groupSize: number,
+  residualLength: number,
+): number {
+  const res = side === 'keys' ? T % residualLength : Math.min(T, residualLength);
+  const quantTokens = T - res;
+  const groups = side === 'keys' ? (quantTokens / groupSize) * width : quantTokens * (width / groupSize);
+  return (quantTokens * width * bits) / 8 + groups * 8 + res * width * 4;
+}
+
+function splitKivi(
+  spec: KiviKvSpec,
+  cfg: LlamaConfig,
+  headDim: number,
+  kvDim: number,
+  G: number,
+  Gv: number,
+): KvCacheLayer {
+  const R = spec.residualLength;
+  // both caches see one kvDim-wide head; only the key half of `kc` and the value half of `vc` are used
+  const kc = new KiviCache({
+    kvHeads: 1,
+    headDim: kvDim,
+    keyBits: spec.keyBits,
+    valueBits: 8,
+    groupSize: G,
+    residualLength: R,
+    allowGroupStraddle: true,
+  });
+  const vc = new KiviCache({
+    kvHeads: 1,
+    headDim: kvDim,
+    keyBits: 8,
+    valueBits: spec.valueBits,
+    groupSize: Gv,
+    residualLength: R,
+    allowGroupStraddle: true,
+  });
+  const shape = [1, 1, kvDim];
+  const zero = new Float32Array(kvDim);
+  const att = new Float32Array(cfg.seqLen);
+  const invSqrt = 1 / Math.sqrt(headDim);
+  let len = 0;
+  return {
+    append(k: Float32Array, v: Float32Array): void {
+      check(k.length === kvDim && v.length === kvDim, 'E_SHAPE', 'kiviKvCache: bad key/value length');
+      kc.append({ dtype: 'float32', data: k, shape }, { dtype: 'float32', data: zero, shape });
+      vc.append({ dtype: 'float32', data: zero, shape }, { dtype: 'float32', data: v, shape });
+      len++;
+    },
+    attend(q: Float32Array, out: Float32Array): void {
+      // [1, T, kvDim] is the same memory layout as the harness's [T, kvDim] rows
+      const keys = kc.keys().data;
+      const values = vc.values().data;
+      attendDense(q, out, keys, values, len, cfg.nHeads, cfg.nHeads / cfg.nKvHeads, headDim, kvDim, invSqrt, att);
+    },
+    get byteLength() {
+      return (
+        kiviSideBytes('keys', len, kvDim, spec.keyBits, G, R) +
+        kiviSideBytes('values', len, kvDim, spec.valueBits, Gv, R)
+      );
+    },
   };
 }
 
@@ -229,7 +338,7 @@ export function describeKvCache(spec: KvCacheSpec): string {
     case 'float32':
       return 'float32';
     case 'kivi':
-      return `KIVI K${spec.keyBits}V${spec.valueBits} (G ${spec.groupSize}, R ${spec.residualLength})`;
+      return `KIVI K${spec.keyBits}V${spec.valueBits} (G ${spec.groupSize}${spec.valueGroupSize !== undefined && spec.valueGroupSize !== spec.groupSize ? `, G_v ${spec.valueGroupSize}` : ''}, R ${spec.residualLength})`;
     case 'per-token':
       return `per-token K${spec.keyBits}V${spec.valueBits} (G ${spec.groupSize})`;
     case 'block':

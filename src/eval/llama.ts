@@ -174,6 +174,14 @@ export interface LlamaOptions {
   hooks?: LlamaHooks;
   /** Linear-layer replacement (default: float32 W·x). */
   linear?: LlamaLinear;
+  /**
+   * Per-KV-head RoPE frequencies `[nKvHeads, headDim/2]` shared by all layers, or per layer
+   * `[nLayers, nKvHeads, headDim/2]`: pair slot i of KV head g (and of the query heads that read it)
+   * rotates with frequency `[(layer,) g, i]` — e.g. the permuted tables of a head-scope K-sort fused into
+   * wq/wk (lowbit/bfp `permuteProjections(...).freqs`). Default: run.c's `1 / theta^(2i/headDim)` for
+   * every head. Frequencies are rounded to float32 as run.c does.
+   */
+  ropeFreqs?: ArrayLike<number>;
 }
 
 /** y[out] = W[out, in] · x[in], accumulated in float64, stored as float32. */
@@ -220,6 +228,8 @@ export class LlamaModel {
   private readonly logits: Float32Array;
   private readonly ropeCos: Float32Array;
   private readonly ropeSin: Float32Array;
+  /** 1, or nLayers with per-layer RoPE frequencies. */
+  private readonly ropeTables: number;
 
   constructor(config: LlamaConfig, weights: LlamaWeights, opts: LlamaOptions = {}) {
     check(config.dim % config.nHeads === 0, 'E_CONFIG', 'LlamaModel: dim must be a multiple of nHeads');
@@ -238,16 +248,35 @@ export class LlamaModel {
     this.hb = new Float32Array(config.hiddenDim);
     this.hb2 = new Float32Array(config.hiddenDim);
     this.logits = new Float32Array(config.vocabSize);
-    // RoPE tables, computed as run.c does in float32: freq = 1 / theta^(j/headDim), angle = pos * freq.
+    // RoPE tables [seqLen, nKvHeads, half], computed as run.c does in float32: freq = 1 / theta^(j/headDim),
+    // angle = pos * freq (or the per-head frequencies of opts.ropeFreqs).
     const half = headDim / 2;
-    this.ropeCos = new Float32Array(config.seqLen * half);
-    this.ropeSin = new Float32Array(config.seqLen * half);
+    const H = config.nKvHeads;
+    const rf = opts.ropeFreqs;
+    const per = H * half;
+    if (rf !== undefined)
+      check(
+        (rf.length === per || rf.length === config.nLayers * per) &&
+          Array.from({ length: rf.length }, (_, i) => rf[i]!).every(Number.isFinite),
+        'E_CONFIG',
+        () =>
+          `LlamaModel: ropeFreqs must hold nKvHeads·headDim/2 = ${per} or nLayers·${per} finite numbers, got ${rf.length}`,
+      );
+    const nTables = rf !== undefined && rf.length > per ? config.nLayers : 1;
+    this.ropeTables = nTables;
+    const freqs = new Float32Array(nTables * per);
+    for (let j = 0; j < nTables * per; j++)
+      freqs[j] =
+        rf === undefined
+          ? Math.fround(1 / Math.fround(config.ropeTheta ** Math.fround((2 * (j % half)) / headDim)))
+          : Math.fround(rf[j]!);
+    this.ropeCos = new Float32Array(config.seqLen * nTables * per);
+    this.ropeSin = new Float32Array(config.seqLen * nTables * per);
     for (let p = 0; p < config.seqLen; p++) {
-      for (let i = 0; i < half; i++) {
-        const freq = Math.fround(1 / Math.fround(config.ropeTheta ** Math.fround((2 * i) / headDim)));
-        const val = Math.fround(p * freq);
-        this.ropeCos[p * half + i] = Math.cos(val);
-        this.ropeSin[p * half + i] = Math.sin(val);
+      for (let j = 0; j < nTables * per; j++) {
+        const val = Math.fround(p * freqs[j]!);
+        this.ropeCos[p * nTables * per + j] = Math.cos(val);
+        this.ropeSin[p * nTables * per + j] = Math.sin(val);
       }
     }
     this.caches = this.makeCaches();
@@ -287,12 +316,19 @@ export class LlamaModel {
     kvCache?: KvCacheFactory;
     hooks?: LlamaHooks;
     linear?: LlamaLinear;
+    ropeFreqs?: ArrayLike<number>;
   }): LlamaModel {
     const opts: LlamaOptions = { ...this.opts };
+    if (change.ropeFreqs !== undefined) opts.ropeFreqs = change.ropeFreqs;
     if (change.kvCache !== undefined) opts.kvCache = change.kvCache;
     if (change.hooks !== undefined) opts.hooks = change.hooks;
     if (change.linear !== undefined) opts.linear = change.linear;
     return new LlamaModel(this.config, change.weights ?? this.weights, opts);
+  }
+
+  /** The options this model was built with (KV cache, hooks, linear replacement, RoPE frequencies). */
+  get options(): Readonly<LlamaOptions> {
+    return this.opts;
   }
 
   /** Start a new sequence (fresh caches, position 0). */
@@ -340,17 +376,27 @@ export class LlamaModel {
       if (lin === undefined || !lin('wq', l, xb, q)) matvec(q, w.wq[l]!, xb, c.dim, c.dim);
       if (lin === undefined || !lin('wk', l, xb, k)) matvec(k, w.wk[l]!, xb, kvDim, c.dim);
       if (lin === undefined || !lin('wv', l, xb, v)) matvec(v, w.wv[l]!, xb, kvDim, c.dim);
+      const group = c.nHeads / c.nKvHeads;
+      const rowBase = (pos * this.ropeTables + (this.ropeTables > 1 ? l : 0)) * c.nKvHeads * half;
       for (let i = 0; i < c.dim; i += 2) {
+        // pair j of head floor(i / headDim): keys (i < kvDim) use their own KV head's table, queries their group's
+        const head = Math.floor(i / headDim);
         const j = (i % headDim) / 2;
-        const fcr = this.ropeCos[pos * half + j]!;
-        const fci = this.ropeSin[pos * half + j]!;
-        const rotn = i < kvDim ? 2 : 1;
-        for (let r = 0; r < rotn; r++) {
-          const vec = r === 0 ? q : k;
-          const a = vec[i]!;
-          const b = vec[i + 1]!;
-          vec[i] = Math.fround(a * fcr) - Math.fround(b * fci);
-          vec[i + 1] = Math.fround(a * fci) + Math.fround(b * fcr);
+        const qi = rowBase + Math.floor(head / group) * half + j;
+        const a = q[i]!;
+        const b = q[i + 1]!;
+        const fcr = this.ropeCos[qi]!;
+        const fci = this.ropeSin[qi]!;
+        q[i] = Math.fround(a * fcr) - Math.fround(b * fci);
+        q[i + 1] = Math.fround(a * fci) + Math.fround(b * fcr);
+        if (i < kvDim) {
+          const ki = rowBase + head * half + j;
+          const ka = k[i]!;
+          const kb = k[i + 1]!;
+          const kcr = this.ropeCos[ki]!;
+          const kci = this.ropeSin[ki]!;
+          k[i] = Math.fround(ka * kcr) - Math.fround(kb * kci);
+          k[i + 1] = Math.fround(ka * kci) + Math.fround(kb * kcr);
         }
       }
       hooks?.onKv?.(l, k, v);
@@ -391,7 +437,8 @@ export interface Activations {
 }
 
 /**
- * Run `tokens` through a fresh float32 copy of the model (positions 0..T−1) and capture, per layer, the
+ * Run `tokens` through a fresh copy of the model with a float32 KV cache (same weights, RoPE tables and
+ * linear replacement; positions 0..T−1) and capture, per layer, the
  * K/V cache (as `[kvHeads, T, headDim]`) and the inputs of every linear site (`[T, in]`).
  *
  * @example
@@ -413,6 +460,8 @@ export function captureActivations(model: LlamaModel, tokens: readonly number[])
   for (const s of sites) X[s] = Array.from({ length: c.nLayers }, () => new Float32Array(T * width[s]));
   let t = 0;
   const m = new LlamaModel(c, model.weights, {
+    ...(model.options.ropeFreqs !== undefined ? { ropeFreqs: model.options.ropeFreqs } : {}),
+    ...(model.options.linear !== undefined ? { linear: model.options.linear } : {}),
     hooks: {
       onInput(site, layer, x) {
         X[site][layer]!.set(x, t * width[site]);

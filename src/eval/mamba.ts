@@ -4,11 +4,16 @@
  * tensor names. Linear layers can be swapped (fake-quantized weights, activation quantizers, rotations) per
  * site and layer.
  *
- * Exposed: MambaConfig, MambaWeights, MambaModel, MambaSite, mambaWeightsFromTensors.
+ * Exposed: MambaConfig, MambaWeights, MambaModel, MambaSite, mambaWeightsFromTensors, mambaConfigFromMetadata,
+ * mambaFromSafetensors, loadMambaTiny, loadMambaHeldout, bosWindows.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { check, fail } from '../common/errors.js';
+import { openSafetensors } from '../common/io/safetensors.js';
+import { memorySource } from '../common/io/source.js';
 import type { Float32Tensor } from '../common/tensor.js';
+import { modelPath } from './llama.js';
 
 /** Hyper-parameters (state-spaces names). */
 export interface MambaConfig {
@@ -236,4 +241,111 @@ export class MambaModel {
     const hf = rmsnormRows(r, L, dm, this.weights.normF, c.normEps);
     return linearF32(hf, L, dm, this.weights.embedding, c.vocabSize);
   }
+}
+
+/**
+ * Mamba config from a checkpoint's `__metadata__` (strings, as mamba-tiny stores them: `d_model`,
+ * `n_layer`, `vocab_size`, `d_inner`, `d_state`, `d_conv`, `dt_rank`, `norm_epsilon`).
+ *
+ * @example
+ * ```ts
+ * const cfg = mambaConfigFromMetadata(openSafetensors(src).metadata);
+ * ```
+ */
+export function mambaConfigFromMetadata(meta: Readonly<Record<string, string>>): MambaConfig {
+  const int = (k: string): number => {
+    const v = Number(meta[k]);
+    if (meta[k] === undefined || !Number.isSafeInteger(v) || v < 1)
+      fail('E_FORMAT', `mamba: metadata ${k} must be a positive integer, got ${JSON.stringify(meta[k])}`);
+    return v;
+  };
+  const eps = Number(meta.norm_epsilon ?? '1e-5');
+  check(Number.isFinite(eps) && eps > 0, 'E_FORMAT', 'mamba: metadata norm_epsilon must be a positive number');
+  return {
+    dModel: int('d_model'),
+    nLayer: int('n_layer'),
+    vocabSize: int('vocab_size'),
+    dInner: int('d_inner'),
+    dState: int('d_state'),
+    dConv: int('d_conv'),
+    dtRank: int('dt_rank'),
+    normEps: eps,
+  };
+}
+
+/**
+ * Build a {@link MambaModel} from the bytes of a `.safetensors` checkpoint (lowbit/io `openSafetensors`;
+ * config from its `__metadata__`).
+ *
+ * @example
+ * ```ts
+ * const model = mambaFromSafetensors(readFileSync('models/mamba-tiny/model.safetensors'));
+ * ```
+ */
+export function mambaFromSafetensors(bytes: Uint8Array): MambaModel {
+  const f = openSafetensors(memorySource(bytes));
+  const cfg = mambaConfigFromMetadata(f.metadata);
+  return new MambaModel(
+    cfg,
+    mambaWeightsFromTensors(cfg, (n) => f.readFloat32(n)),
+  );
+}
+
+/**
+ * Load mamba-tiny shipped in `models/mamba-tiny/` (Node).
+ *
+ * @example
+ * ```ts
+ * const model = loadMambaTiny();
+ * ```
+ */
+export function loadMambaTiny(): MambaModel {
+  return mambaFromSafetensors(readFileSync(modelPath('mamba-tiny/model.safetensors')));
+}
+
+/**
+ * mamba-tiny's held-out split (`heldout_tokens.u16`: 35,898 little-endian uint16 ids, stories
+ * concatenated, each starting with BOS = 1).
+ *
+ * @example
+ * ```ts
+ * const ids = loadMambaHeldout(); // Uint16Array(35898)
+ * ```
+ */
+export function loadMambaHeldout(): Uint16Array {
+  const b = readFileSync(modelPath('mamba-tiny/heldout_tokens.u16'));
+  check(b.length % 2 === 0, 'E_FORMAT', 'heldout_tokens.u16: odd byte length');
+  const out = new Uint16Array(b.length / 2);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = dv.getUint16(2 * i, true);
+  return out;
+}
+
+/**
+ * Windows of `length` tokens that each start at a BOS (id 1) of `tokens`: the first `count` story starts
+ * at or after index `from` whose window fits (windows may run into the next story; consecutive windows
+ * do not overlap). Deterministic: no randomness.
+ *
+ * @example
+ * ```ts
+ * const evalWins = bosWindows(loadMambaHeldout(), { count: 16, length: 256 });
+ * ```
+ */
+export function bosWindows(
+  tokens: ArrayLike<number>,
+  opts: { count: number; length: number; from?: number },
+): number[][] {
+  const { count, length } = opts;
+  check(Number.isInteger(count) && count >= 1, 'E_CONFIG', `bosWindows: count must be >= 1, got ${count}`);
+  check(Number.isInteger(length) && length >= 2, 'E_CONFIG', `bosWindows: length must be >= 2, got ${length}`);
+  const out: number[][] = [];
+  let i = opts.from ?? 0;
+  while (out.length < count && i + length <= tokens.length) {
+    if (tokens[i] === 1) {
+      out.push(Array.from({ length }, (_, j) => tokens[i + j]!));
+      i += length;
+    } else i++;
+  }
+  check(out.length === count, 'E_LIMIT', () => `bosWindows: only ${out.length} of ${count} windows fit`);
+  return out;
 }
