@@ -274,7 +274,7 @@ describe('quantizeAffine fast path ≡ quantizeAffineRef (bit-exact)', () => {
     for (let i = 0; i < n; i++) d[i] = (rnd() - 0.3) * 2 ** Math.floor(rnd() * 40 - 20);
     const x = float32(d, [96, 1024]);
     for (const bits of [2, 3, 4, 8, 16]) {
-      for (const o of [{}, { zeroPoint: 'int' }, { symmetric: true }] as AffineOptions[]) {
+      for (const o of [{}, { zeroPoint: 'int' }, { symmetric: true }] as Partial<AffineOptions>[]) {
         const opts = { ...o, bits, axis: 1, groupSize: 3 };
         const a = quantizeAffine(x, opts).codes;
         const b = quantizeAffineRef(x, opts).codes;
