@@ -7,12 +7,24 @@
  *    calibrated on sampled text, scored on other sampled text (W8A8 and W4A8 SQNR per transform), plus
  *    the crest factor (mean per-token max/RMS) and the channel-variance max/min ratio of the transformed
  *    held-out activations.
- * `--synthetic` runs part 1 only.
+ * 3. mamba-tiny (Mamba-1, d_inner = 192 = 12·16): the out_proj input u = y ⊙ SiLU(z) of every layer, per
+ *    transform (W8A8 / W4A8 SQNR of the out_proj output), then the whole model with `smoothFuseGate`
+ *    (1/s folded into the gate rows of in_proj, S-SiLU, s and an online Hadamard into out_proj): max |Δlogit|
+ *    against the original (exactness), and logits SQNR with W8A8 fake quantization at every out_proj.
+ * `--synthetic` runs part 1 only, `--mamba` part 3 only.
  */
 import { pathToFileURL } from 'node:url';
 import { createRng } from '../../src/common/rounding.js';
 import { type Float32Tensor, float32 } from '../../src/common/tensor.js';
-import { type LinearTransform, quantizeLinear } from '../../src/mambaquant/index.js';
+import {
+  channelAbsMax,
+  fakeQuantRows,
+  hadamardRotation,
+  type LinearTransform,
+  quantizeLinear,
+  smoothFuseGate,
+  smoothScales,
+} from '../../src/mambaquant/index.js';
 
 export const TRANSFORMS: readonly LinearTransform[] = [
   'none',
@@ -163,8 +175,138 @@ async function stories260K(): Promise<void> {
   }
 }
 
+async function mambaTiny(): Promise<void> {
+  const { loadMambaTiny, loadMambaHeldout, bosWindows, MambaModel } = await import('../../src/eval/mamba.js');
+  const model = loadMambaTiny();
+  const c = model.config;
+  const wins = bosWindows(loadMambaHeldout(), { count: 8, length: 128 });
+  const cal = wins.slice(0, 4);
+  const held = wins.slice(4);
+  const capture = (ws: number[][]): Float32Tensor[] => {
+    const per: Float32Array[][] = Array.from({ length: c.nLayer }, () => []);
+    for (const w of ws)
+      model.forward(w, {
+        onInput(site, layer, x) {
+          if (site === 'out_proj') per[layer]!.push(Float32Array.from(x));
+        },
+      });
+    return per.map((a) => concatRows(a.map((d) => float32(d, [d.length / c.dInner, c.dInner]))));
+  };
+  const calU = capture(cal);
+  const heldU = capture(held);
+  console.log(
+    `\n### mamba-tiny out_proj input u = y ⊙ SiLU(z) (n = d_inner = ${c.dInner}), ${c.nLayer} layers; calibration 4×128 tokens, held-out 4×128 (held-out split windows)\n`,
+  );
+  console.log('| transform | W8A8 SQNR dB (mean over layers) | per layer W8A8 | W4A8 SQNR dB (mean) | crest max/RMS |');
+  console.log('|---|---|---|---|---|');
+  for (const transform of TRANSFORMS) {
+    const per8: number[] = [];
+    let w4 = 0;
+    let crest = 0;
+    for (let l = 0; l < c.nLayer; l++) {
+      const weight = float32(Float32Array.from(model.weights.layers[l]!.outProj), [c.dModel, c.dInner]);
+      const q8 = quantizeLinear({ weight, calibration: calU[l]! }, { weightBits: 8, activationBits: 8, transform });
+      const q4 = quantizeLinear({ weight, calibration: calU[l]! }, { weightBits: 4, activationBits: 8, transform });
+      per8.push(q8.errorReport(heldU[l]!).sqnrDb);
+      w4 += q4.errorReport(heldU[l]!).sqnrDb / c.nLayer;
+      let xt = heldU[l]!;
+      if (q8.scales !== undefined) {
+        const d = Float32Array.from(xt.data);
+        for (let i = 0; i < d.length; i++) d[i] = d[i]! / q8.scales[i % c.dInner]!;
+        xt = float32(d, xt.shape);
+      }
+      if (q8.rotation !== undefined) xt = q8.rotation.apply(xt);
+      crest += shapeStats(xt).crest / c.nLayer;
+    }
+    const mean = per8.reduce((a, b) => a + b, 0) / per8.length;
+    console.log(
+      `| ${transform} | ${mean.toFixed(2)} | ${per8.map((v) => v.toFixed(1)).join(' / ')} | ${w4.toFixed(2)} | ${crest.toFixed(2)} |`,
+    );
+  }
+  // whole model: smooth-fused gate + online Hadamard at out_proj
+  const R = hadamardRotation(c.dInner);
+  const fusedLayers = model.weights.layers.map((w, l) => {
+    const outProj = float32(Float32Array.from(w.outProj), [c.dModel, c.dInner]);
+    const scales = smoothScales(channelAbsMax(calU[l]!), channelAbsMax(outProj));
+    const g = smoothFuseGate({
+      inProj: float32(Float32Array.from(w.inProj), [2 * c.dInner, c.dModel]),
+      outProj,
+      dInner: c.dInner,
+      scales,
+      rotation: R,
+    });
+    return { ...w, inProj: g.inProj.data, outProj: g.outProj.data, gateScale: g.gateScale };
+  });
+  const fused = new MambaModel(c, { ...model.weights, layers: fusedLayers });
+  const matmulBT = (x: Float32Array, rows: number, inDim: number, w: Float32Array, outDim: number): Float32Array => {
+    const y = new Float32Array(rows * outDim);
+    for (let t = 0; t < rows; t++)
+      for (let o = 0; o < outDim; o++) {
+        let acc = 0;
+        for (let i = 0; i < inDim; i++) acc += x[t * inDim + i]! * w[o * inDim + i]!;
+        y[t * outDim + o] = acc;
+      }
+    return y;
+  };
+  const fq = (bits: number, w: Float32Array, rows: number, cols: number): Float32Array => {
+    const q = Float32Array.from(w);
+    fakeQuantRows(q, rows, cols, bits);
+    return q;
+  };
+  const sqnr = (ref: Float32Array, got: Float32Array): number => {
+    let s = 0;
+    let e = 0;
+    for (let i = 0; i < ref.length; i++) {
+      s += ref[i]! * ref[i]!;
+      e += (ref[i]! - got[i]!) ** 2;
+    }
+    return 10 * Math.log10(s / e);
+  };
+  let maxDelta = 0;
+  let maxLogit = 0;
+  let snrPlain = 0;
+  let snrFused = 0;
+  for (const w of held) {
+    const ref = model.forward(w);
+    const exact = fused.forward(w, {
+      linear: (site, _l, x, rows, inDim, wt, outDim) =>
+        site === 'out_proj' ? matmulBT(R.apply(float32(x, [rows, inDim])).data, rows, inDim, wt, outDim) : undefined,
+    });
+    for (let i = 0; i < ref.length; i++) {
+      maxDelta = Math.max(maxDelta, Math.abs(ref[i]! - exact[i]!));
+      maxLogit = Math.max(maxLogit, Math.abs(ref[i]!));
+    }
+    const plainQ = model.forward(w, {
+      linear: (site, _l, x, rows, inDim, wt, outDim) => {
+        if (site !== 'out_proj') return undefined;
+        const xq = Float32Array.from(x);
+        fakeQuantRows(xq, rows, inDim, 8);
+        return matmulBT(xq, rows, inDim, fq(8, wt, outDim, inDim), outDim);
+      },
+    });
+    const fusedQ = fused.forward(w, {
+      linear: (site, _l, x, rows, inDim, wt, outDim) => {
+        if (site !== 'out_proj') return undefined;
+        const xq = R.apply(float32(x, [rows, inDim])).data;
+        fakeQuantRows(xq, rows, inDim, 8);
+        return matmulBT(xq, rows, inDim, fq(8, wt, outDim, inDim), outDim);
+      },
+    });
+    snrPlain += sqnr(ref, plainQ) / held.length;
+    snrFused += sqnr(ref, fusedQ) / held.length;
+  }
+  console.log(
+    `\nWhole mamba-tiny with smoothFuseGate (α = 0.5) + online Hadamard at every out_proj, float32: max |Δlogit| = ${maxDelta.toExponential(2)} (max |logit| ${maxLogit.toFixed(1)}). ` +
+      `W8A8 fake quantization at every out_proj only: logits SQNR ${snrPlain.toFixed(2)} dB plain vs ${snrFused.toFixed(2)} dB smooth-fused + Hadamard.`,
+  );
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now();
+  if (process.argv.includes('--mamba')) {
+    await mambaTiny();
+    return;
+  }
   const w8 = outlierSqnr(20, 8, 8);
   const w4 = outlierSqnr(20, 4, 8);
   console.log('### Synthetic outlier scenario (rotation.md §8), mean SQNR dB over 20 seeds\n');
@@ -191,7 +333,10 @@ async function main(): Promise<void> {
     `60 seeds: W8A8 hadamard ${h60.w8[0]!.toFixed(2)} vs klt-hadamard ${h60.w8[1]!.toFixed(2)} dB; ` +
       `W16A8 (activation error only) ${h60.w16[0]!.toFixed(2)} vs ${h60.w16[1]!.toFixed(2)} dB`,
   );
-  if (!process.argv.includes('--synthetic')) await stories260K();
+  if (!process.argv.includes('--synthetic')) {
+    await stories260K();
+    await mambaTiny();
+  }
   console.log(`\n(${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 
