@@ -50,7 +50,14 @@ export function memorySource(bytes: Uint8Array): ByteSource {
   };
 }
 
-/** Throw `E_FORMAT` unless `[offset, offset + length)` lies inside `[0, size)`. Internal. */
+/**
+ * Throw `E_FORMAT` unless `[offset, offset + length)` lies inside `[0, size)` (used by every parser before it reads).
+ *
+ * @example
+ * ```ts
+ * checkRange(0, 4, src.size);
+ * ```
+ */
 export function checkRange(offset: number, length: number, size: number): void {
   check(
     Number.isSafeInteger(offset) &&
