@@ -281,7 +281,9 @@ export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBl
   const w = t.elementBits;
   const unpacked = new Uint16Array(n);
   const rand = modeId === 3 ? createRng(seed) : null;
-  if (g.inner === 1 && rand === null)
+  if (g.inner === 1 && modeId === 0 && t.kind === 'fp')
+    encodeContiguousFpRne(data, bits, scales, g.outer, g.len, g.nb, blockSize, t, unpacked);
+  else if (g.inner === 1 && rand === null)
     encodeContiguous(data, bits, scales, g.outer, g.len, g.nb, blockSize, t, modeId, unpacked);
   else encodeElements(data, bits, scales, g, blockSize, t, modeId, rand, unpacked);
   const codes = packCodes(unpacked, w, n, out?.codes);
@@ -433,6 +435,56 @@ function encodeElements(
         if (code > maxCode) code = maxCode;
         if (code !== 0 && ub >>> 31 === 1) code = twos ? full - code : code | signBit;
         out[idx] = code;
+      }
+    }
+  }
+}
+
+/** Pass 2, contiguous, FP element formats, round half to even (the default): no per-element mode branches. */
+function encodeContiguousFpRne(
+  data: Float32Array,
+  bits: Uint32Array,
+  scales: Uint8Array,
+  outer: number,
+  len: number,
+  nb: number,
+  n: number,
+  t: FormatTraits,
+  out: Uint16Array,
+): void {
+  const mbits = t.mbits;
+  const bias = t.bias;
+  const emin = 1 - bias;
+  const maxCode = t.maxCode;
+  const signBit = 1 << (t.elementBits - 1);
+  const M = 6755399441055744;
+  const P2 = POW2;
+  for (let o = 0; o < outer; o++) {
+    const row = o * len;
+    for (let b = 0; b < nb; b++) {
+      const i0 = row + b * n;
+      const i1 = row + Math.min(len, (b + 1) * n);
+      const byte = scales[o * nb + b]!;
+      if (byte === 0xff) {
+        out.fill(0, i0, i1);
+        continue;
+      }
+      const se = byte - 127;
+      const off = POW2_OFFSET + mbits - se;
+      // code = ((e + bias) << mbits) + r − 2^mbits with e = max(E_x − se, emin), rewritten in E_x
+      const codeBase = ((bias - se) << mbits) - (1 << mbits);
+      const eminX = emin + se; // E_x below this uses the subnormal element exponent
+      for (let i = i0; i < i1; i++) {
+        const ub = bits[i]!;
+        const ab = ub & 0x7fffffff;
+        const be = ab >>> 23;
+        let ex = be !== 0 ? be - 127 : ab === 0 ? eminX : -118 - Math.clz32(ab);
+        if (ex < eminX) ex = eminX;
+        const m = Math.abs(data[i]!) * P2[off + se - ex]!;
+        let code = (ex << mbits) + codeBase + (m + M - M);
+        if (code > maxCode) code = maxCode;
+        if (code !== 0 && ub >>> 31 === 1) code |= signBit;
+        out[i] = code;
       }
     }
   }
