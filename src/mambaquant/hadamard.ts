@@ -95,7 +95,7 @@ export function requireHadamardSize(n: number, who: string): HadamardFactorizati
  * @example
  * ```ts
  * const M = hadamardMatrix(12); // 144 entries, each ±1/√12; M·Mᵀ = I
- * hadamardMatrix(7); // throws LowbitError E_SHAPE naming 4 = 2^2, 8 = 2^3, 12 = 12·2^0, …
+ * hadamardMatrix(7); // throws LowbitError E_SHAPE naming 1 = 2^0, 2 = 2^1, 4 = 2^2, 8 = 2^3, 12 = 12·2^0, 16 = 2^4
  * ```
  */
 export function hadamardMatrix(n: number, opts: { transpose?: boolean } = {}): Float64Array {
