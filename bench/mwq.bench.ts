@@ -49,11 +49,26 @@ export async function main(): Promise<void> {
     cases: [
       { name: 'quantizeNested truncate 8-bit', fn: () => quantizeNested(w, { scheme: 'truncate' }) },
       { name: 'quantizeNested matquant 8-bit', fn: () => quantizeNested(w, { scheme: 'matquant' }) },
+    ],
+  });
+  // the reference twin and the residual fit are much slower: measured on a [256, in] slice
+  const small: Float32Tensor = { dtype: 'float32', data: w.data.subarray(0, 256 * cols), shape: [256, cols] };
+  runGroup({
+    title: `quantizeNested [256, ${cols}] (slice): fast vs reference twin, residual fits`,
+    bytes: 4 * 256 * cols,
+    elements: 256 * cols,
+    runs: heavyRuns,
+    cases: [
+      { name: 'quantizeNested truncate 8-bit', fn: () => quantizeNested(small, { scheme: 'truncate' }) },
+      { name: 'quantizeNestedRef truncate 8-bit', fn: () => quantizeNestedRef(small, { scheme: 'truncate' }) },
       {
-        name: 'quantizeNested residual 2→4 (fit)',
-        fn: () => quantizeNested(w, { scheme: 'residual', bits: 4, baseBits: 2 }),
+        name: 'quantizeNested residual 2→4 pow2',
+        fn: () => quantizeNested(small, { scheme: 'residual', bits: 4, planeScales: 'pow2' }),
       },
-      { name: 'quantizeNestedRef truncate 8-bit', fn: () => quantizeNestedRef(w, { scheme: 'truncate' }) },
+      {
+        name: 'quantizeNested residual 2→4 fit (data-free)',
+        fn: () => quantizeNested(small, { scheme: 'residual', bits: 4 }),
+      },
     ],
   });
 

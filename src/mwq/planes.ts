@@ -46,16 +46,39 @@ export function packPlanes(codes: Uint8Array, bits: number, out?: Uint32Array): 
   for (let i = 0; i < n; i++) {
     if (codes[i]! > max) fail('E_CONFIG', `packPlanes: code ${i} is ${codes[i]}, expected 0..${max}`);
   }
-  for (let p = 0; p < bits; p++) {
-    const sh = bits - 1 - p;
-    const base = p * W;
-    for (let w = 0; w < W; w++) {
-      const i0 = w << 5;
-      const end = i0 + 32 <= n ? 32 : n - i0;
-      let word = 0;
-      for (let j = 0; j < end; j++) word |= ((codes[i0 + j]! >>> sh) & 1) << j;
-      dst[base + w] = word >>> 0;
+  // one pass over the codes: eight bit-position accumulators per 32-code word
+  for (let w = 0; w < W; w++) {
+    const i0 = w << 5;
+    const end = i0 + 32 <= n ? 32 : n - i0;
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    let a4 = 0;
+    let a5 = 0;
+    let a6 = 0;
+    let a7 = 0;
+    for (let j = 0; j < end; j++) {
+      const q = codes[i0 + j]!;
+      a0 |= (q & 1) << j;
+      a1 |= ((q >>> 1) & 1) << j;
+      a2 |= ((q >>> 2) & 1) << j;
+      a3 |= ((q >>> 3) & 1) << j;
+      a4 |= ((q >>> 4) & 1) << j;
+      a5 |= ((q >>> 5) & 1) << j;
+      a6 |= ((q >>> 6) & 1) << j;
+      a7 |= ((q >>> 7) & 1) << j;
     }
+    // plane p holds bit (bits − 1 − p)
+    const top = bits - 1;
+    dst[(top - 0) * W + w] = a0 >>> 0;
+    if (bits > 1) dst[(top - 1) * W + w] = a1 >>> 0;
+    if (bits > 2) dst[(top - 2) * W + w] = a2 >>> 0;
+    if (bits > 3) dst[(top - 3) * W + w] = a3 >>> 0;
+    if (bits > 4) dst[(top - 4) * W + w] = a4 >>> 0;
+    if (bits > 5) dst[(top - 5) * W + w] = a5 >>> 0;
+    if (bits > 6) dst[(top - 6) * W + w] = a6 >>> 0;
+    if (bits > 7) dst[(top - 7) * W + w] = a7 >>> 0;
   }
   return dst;
 }
