@@ -39,6 +39,7 @@ export async function main(): Promise<void> {
       title: `${format} block 32, [${x.shape.join(', ')}] float32 → ${format}`,
       bytes: 4 * n,
       elements: n,
+      runs: QUICK ? 3 : 10,
       cases: [
         { name: `quantizeBlocks ${format}`, fn: () => quantizeBlocks(x, opts) },
         { name: `dequantizeBlocks ${format} (into out)`, fn: () => dequantizeBlocks(q, out) },
