@@ -1,5 +1,5 @@
 /**
- * Rounding as a named policy. Kernels never call `Math.round` (which sends halves toward +∞):
+ * Rounding as a named policy. Kernels never use the built-in `Math` rounding to nearest (which sends halves toward +∞):
  * every rounding goes through one of these functions, chosen once per call by {@link rounder}.
  *
  * Exposed: RoundingMode, Rounding, roundHalfEven, roundHalfAway, roundHalfUp, roundFloor, rounder,
