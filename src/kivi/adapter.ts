@@ -15,17 +15,39 @@ import { f16ToF32Array, f32ToF16Array } from '../common/half.js';
 import { KiviCache } from './cache.js';
 import { checkFiniteRange, type KiviCacheConfig } from './config.js';
 
-/** A structural tensor as transformers.js / onnxruntime-web build them. */
+/**
+ * A structural tensor as transformers.js / onnxruntime-web build them.
+ *
+ * @example
+ * ```ts
+ * const t: PastTensorLike = { type: 'float32', data: new Float32Array(2 * 4 * 8), dims: [1, 2, 4, 8] };
+ * ```
+ */
 export interface PastTensorLike {
   readonly type: string;
   readonly data: Float32Array | Uint16Array | ArrayLike<number>;
   readonly dims: readonly number[];
 }
 
-/** Cache options for every layer (kvHeads and headDim come from the tensors). */
+/**
+ * Cache options for every layer (kvHeads and headDim come from the tensors).
+ *
+ * @example
+ * ```ts
+ * const opts: KiviPastOptions = { bits: 2, groupSize: 32, residualLength: 128 };
+ * ```
+ */
 export type KiviPastOptions = Omit<KiviCacheConfig, 'kvHeads' | 'headDim'>;
 
-/** The compressed form: `caches[layer][batchRow]`. */
+/**
+ * The compressed form: `caches[layer][batchRow]`.
+ *
+ * @example
+ * ```ts
+ * const c: CompressedPastKeyValues = compressPastKeyValues(pkv, { bits: 2 });
+ * c.caches[0][0].byteLength;
+ * ```
+ */
 export interface CompressedPastKeyValues {
   readonly layers: number;
   readonly batch: number;
@@ -134,6 +156,11 @@ function rowSlice(data: Float32Array, dims: readonly number[], b: number, t0: nu
  * Compress a transformers.js-style `past_key_values` record into one `KiviCache` per layer and batch
  * row (the whole sequence is appended, so the newest tokens stay in the full-precision window). The
  * record is not modified.
+ *
+ * @example
+ * ```ts
+ * const c = compressPastKeyValues(out.past_key_values, { bits: 2, groupSize: 32, residualLength: 128 });
+ * ```
  */
 export function compressPastKeyValues(
   pkv: Readonly<Record<string, unknown>>,
@@ -174,6 +201,11 @@ export function compressPastKeyValues(
  * appended, so old tokens are never re-quantized. Returns the updated compressed form (the caches are
  * extended in place; passthrough entries are taken from `pkv`). Everything is validated first: on error
  * no cache changes.
+ *
+ * @example
+ * ```ts
+ * c = extendPastKeyValues(c, out2.past_key_values);
+ * ```
  */
 export function extendPastKeyValues(
   c: CompressedPastKeyValues,
@@ -224,6 +256,12 @@ export function extendPastKeyValues(
  * dequantized `[batch, kvHeads, T, headDim]` tensors of each layer's original type (float16 data as
  * `Uint16Array` bit patterns), plus the passthrough entries. `createTensor` (e.g.
  * `(type, data, dims) => new Tensor(type, data, dims)`) builds the tensor objects; default plain objects.
+ *
+ * @example
+ * ```ts
+ * const past_key_values = restorePastKeyValues(c);
+ * // await model.generate({ ...inputs, past_key_values });
+ * ```
  */
 export function restorePastKeyValues<Out = PastTensorLike>(
   c: CompressedPastKeyValues,

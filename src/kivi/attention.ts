@@ -419,7 +419,14 @@ export function attendKernel(
   }
 }
 
-/** Options of dense/fused attention. */
+/**
+ * Options of dense/fused attention.
+ *
+ * @example
+ * ```ts
+ * const opts: AttendOptions = { causal: false };
+ * ```
+ */
 export interface AttendOptions {
   /** Logit scale (default `1/√headDim`). */
   readonly scale?: number;
@@ -431,6 +438,11 @@ export interface AttendOptions {
  * Dense reference attention in float64: `softmax(q·Kᵀ·scale)·V` with `q` `[heads, m, D]`, `keys` and
  * `values` `[kvHeads, T, D]` (e.g. a cache's dequantized `keys()` / `values()`), query head h reading KV
  * head `floor(h / (heads / kvHeads))`, causal by absolute position (row i sees tokens ≤ T − m + i).
+ *
+ * @example
+ * ```ts
+ * const ref = attendDenseRef(q, cache.keys(), cache.values());
+ * ```
  */
 export function attendDenseRef(
   q: Float32Tensor,

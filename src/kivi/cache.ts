@@ -20,13 +20,28 @@ import { dequantizeKeysKernel, dequantizeValueRowKernel } from './quantizer.js';
 import { decodeState, encodeState } from './serialize.js';
 import { type CacheState, createState, heldBytes, pushTokens, VALUE_CHUNK, valueRingRows } from './state.js';
 
-/** Options of {@link KiviCache.attend}. */
+/**
+ * Options of {@link KiviCache.attend}.
+ *
+ * @example
+ * ```ts
+ * const out = new Float32Array(32 * 128);
+ * cache.attend(q, { out });
+ * ```
+ */
 export interface KiviAttendOptions extends AttendOptions {
   /** Output buffer of `heads·m·headDim` floats (overwritten). */
   readonly out?: Float32Array;
 }
 
-/** How the cache's tokens are currently split between quantized storage and the residual window. */
+/**
+ * How the cache's tokens are currently split between quantized storage and the residual window.
+ *
+ * @example
+ * ```ts
+ * const { residualKeys } = cache.counts; // length mod R with the default flush order
+ * ```
+ */
 export interface KiviCacheCounts {
   readonly quantizedKeys: number;
   readonly residualKeys: number;
@@ -35,7 +50,28 @@ export interface KiviCacheCounts {
 }
 
 /**
- * A KIVI cache for one layer and one sequence. See index.ts for the full description.
+ * The streaming KIVI cache of one layer and one sequence.
+ * - `append(k, v)`: `[kvHeads, n, headDim]` for any n ≥ 1 (prefill and decode are the same call);
+ *   tokens enter a full-precision window and are flushed in whole R-token key blocks (aligned at
+ *   multiples of R) and single value tokens, so the state depends only on the token sequence.
+ * - `attend(q, { scale?, causal?, out? })`: `q` `[heads, m, headDim]`, heads a multiple of kvHeads;
+ *   computed on the packed codes (no dequantized copy); `attendRef` is its dense twin.
+ * - `length`, `counts`, `keys()`, `values()` (dequantized `[kvHeads, T, headDim]`), `byteLength`
+ *   (exact content bytes: codes + scales + mins + float32 residual), `serialize()` /
+ *   `KiviCache.deserialize(bytes)` (versioned, CRC-checked, bit-exact round trip).
+ * Bad input throws a `LowbitError` and leaves the cache unchanged.
+ *
+ * @example
+ * ```ts
+ * import { KiviCache } from 'lowbit/kivi';
+ * const cache = new KiviCache({ kvHeads: 8, headDim: 128, bits: 2, groupSize: 32, residualLength: 128 });
+ * const kv = (n: number) => ({ dtype: 'float32', data: new Float32Array(8 * n * 128).map(Math.random), shape: [8, n, 128] }) as const;
+ * cache.append(kv(300), kv(300)); // prefill
+ * cache.append(kv(1), kv(1)); // one decode step
+ * const q = { dtype: 'float32', data: new Float32Array(32 * 128).map(Math.random), shape: [32, 1, 128] } as const;
+ * const out = cache.attend(q); // [32, 1, 128]
+ * const copy = KiviCache.deserialize(cache.serialize());
+ * ```
  */
 export class KiviCache {
   #st: CacheState;

@@ -12,13 +12,25 @@ import type { Rounding } from '../common/rounding.js';
 import { normalizeRounding } from '../common/rounding.js';
 import type { Tensor } from '../common/tensor.js';
 
-/** Supported bit widths: 2 and 4 (the paper's), 8 (the reference torch helpers allow it). */
+/**
+ * Supported bit widths: 2 and 4 (the paper's), 8 (the reference torch helpers allow it).
+ *
+ * @example
+ * ```ts
+ * const bits: KiviBits = 2;
+ * ```
+ */
 export type KiviBits = 2 | 4 | 8;
 
 /**
  * Storage type of scales and mins. `'float32'` (default) or `'float16'` (as in the reference model
  * code, which runs in fp16): the min and the scale are rounded to the storage type (RNE) first and codes
  * are computed with the stored values, so encode and decode use identical numbers.
+ *
+ * @example
+ * ```ts
+ * const q = quantizeKeys(k, { bits: 2, groupSize: 32, scaleDtype: 'float16' }); // q.scales: Uint16Array
+ * ```
  */
 export type KiviScaleDtype = 'float32' | 'float16';
 
@@ -26,10 +38,22 @@ export type KiviScaleDtype = 'float32' | 'float16';
  * When a streaming cache moves tokens from the full-precision residual into the quantized store
  * relative to attention: `'before-attention'` (paper Algorithm 1, default) or `'after-attention'`
  * (the reference code's order; the flush then happens at the start of the next `append`).
+ *
+ * @example
+ * ```ts
+ * const cache = new KiviCache({ kvHeads: 2, headDim: 32, bits: 2, groupSize: 8, residualLength: 16, flushOrder: 'after-attention' });
+ * ```
  */
 export type KiviFlushOrder = 'before-attention' | 'after-attention';
 
-/** Options of `quantizeKeys` / `quantizeValues`. */
+/**
+ * Options of `quantizeKeys` / `quantizeValues`.
+ *
+ * @example
+ * ```ts
+ * const opts: KiviQuantizeOptions = { bits: 4, groupSize: 32, rounding: 'half-even' };
+ * ```
+ */
 export interface KiviQuantizeOptions {
   /** Bit width: 2, 4 or 8. */
   readonly bits: KiviBits;
@@ -43,7 +67,14 @@ export interface KiviQuantizeOptions {
   readonly allowGroupStraddle?: boolean;
 }
 
-/** Configuration of a {@link KiviCache} (one layer, one sequence). */
+/**
+ * Configuration of a {@link KiviCache} (one layer, one sequence).
+ *
+ * @example
+ * ```ts
+ * const cfg: KiviCacheConfig = { kvHeads: 8, headDim: 128, keyBits: 2, valueBits: 4, groupSize: 32, residualLength: 128 };
+ * ```
+ */
 export interface KiviCacheConfig {
   /** Number of KV heads H_kv. */
   readonly kvHeads: number;

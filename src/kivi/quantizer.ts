@@ -51,12 +51,27 @@ interface QuantizedBase {
   readonly scaleDtype: KiviScaleDtype;
 }
 
-/** Per-channel quantized keys: codes `[..., T/(32/bits), D]`, scales/mins `[..., T/G, D]`. */
+/**
+ * Per-channel quantized keys: codes `[..., T/(32/bits), D]`, scales/mins `[..., T/G, D]`.
+ *
+ * @example
+ * ```ts
+ * const q: QuantizedKeys = quantizeKeys(k, { bits: 2, groupSize: 32 });
+ * q.codes; // Uint32Array
+ * ```
+ */
 export interface QuantizedKeys extends QuantizedBase {
   readonly kind: 'keys';
 }
 
-/** Per-token quantized values: codes `[..., T, D/(32/bits)]`, scales/mins `[..., T, D/G]`. */
+/**
+ * Per-token quantized values: codes `[..., T, D/(32/bits)]`, scales/mins `[..., T, D/G]`.
+ *
+ * @example
+ * ```ts
+ * const q: QuantizedValues = quantizeValues(v, { bits: 2, groupSize: 32 });
+ * ```
+ */
 export interface QuantizedValues extends QuantizedBase {
   readonly kind: 'values';
 }
@@ -340,6 +355,14 @@ function toStored(a: Float32Array, dtype: KiviScaleDtype): Float32Array | Uint16
 /**
  * Quantize keys per channel: `k` is `[..., T, D]`, T a multiple of G, G a multiple of 32/bits.
  * Non-finite inputs throw `E_NONFINITE` (policy: reject). `k` is not modified.
+ *
+ * @example
+ * ```ts
+ * import { quantizeKeys, dequantize } from 'lowbit/kivi';
+ * const k = { dtype: 'float32', data: new Float32Array(2 * 64 * 32).map(Math.random), shape: [2, 64, 32] } as const;
+ * const q = quantizeKeys(k, { bits: 2, groupSize: 32 });
+ * const kHat = dequantize(q); // [2, 64, 32], |k − k̂| ≤ scale/2
+ * ```
  */
 export function quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): QuantizedKeys {
   const who = 'quantizeKeys';
@@ -395,6 +418,14 @@ export function quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Quant
 /**
  * Quantize values per token: `v` is `[..., T, D]`, D a multiple of G, G a multiple of 32/bits.
  * Non-finite inputs throw `E_NONFINITE`. `v` is not modified.
+ *
+ * @example
+ * ```ts
+ * import { quantizeValues, dequantize } from 'lowbit/kivi';
+ * const v = { dtype: 'float32', data: new Float32Array(64 * 32).fill(0.5), shape: [64, 32] } as const;
+ * const q = quantizeValues(v, { bits: 4, groupSize: 32 });
+ * dequantize(q).data[0]; // 0.5 (constant groups are exact)
+ * ```
  */
 export function quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): QuantizedValues {
   const who = 'quantizeValues';
@@ -480,6 +511,11 @@ function checkQuantized(q: QuantizedKeys | QuantizedValues, who: string): Checke
 /**
  * Dequantize keys or values back to a float32 tensor of the original shape: `x' = f32(f32(q·s) + mn)`.
  * `out`, if given, must hold exactly the original number of elements.
+ *
+ * @example
+ * ```ts
+ * const x = dequantize(quantizeKeys(k, { bits: 4, groupSize: 32 }));
+ * ```
  */
 export function dequantize(q: QuantizedKeys | QuantizedValues, out?: Float32Array): Float32Tensor {
   const who = 'dequantize';
@@ -528,7 +564,15 @@ function quantizeGroupRef(
   return { codes, s, m };
 }
 
-/** Reference twin of {@link quantizeKeys}: per (stream, channel, token group), then `packBitsRef`. */
+/**
+ * Reference twin of {@link quantizeKeys}: per (stream, channel, token group), then `packBitsRef`.
+ *
+ * @example
+ * ```ts
+ * const a = quantizeKeys(k, { bits: 2, groupSize: 32 });
+ * const b = quantizeKeysRef(k, { bits: 2, groupSize: 32 }); // same codes, scales, mins
+ * ```
+ */
 export function quantizeKeysRef(k: Float32Tensor, opts: KiviQuantizeOptions): QuantizedKeys {
   const who = 'quantizeKeysRef';
   const o = normalizeQuantOptions(opts, who, 'keys');
@@ -584,7 +628,14 @@ export function quantizeKeysRef(k: Float32Tensor, opts: KiviQuantizeOptions): Qu
   };
 }
 
-/** Reference twin of {@link quantizeValues}: per (row, channel group), then `packBitsRef` per row. */
+/**
+ * Reference twin of {@link quantizeValues}: per (row, channel group), then `packBitsRef` per row.
+ *
+ * @example
+ * ```ts
+ * const b = quantizeValuesRef(v, { bits: 2, groupSize: 32 });
+ * ```
+ */
 export function quantizeValuesRef(v: Float32Tensor, opts: KiviQuantizeOptions): QuantizedValues {
   const who = 'quantizeValuesRef';
   const o = normalizeQuantOptions(opts, who, 'values');
@@ -621,7 +672,14 @@ export function quantizeValuesRef(v: Float32Tensor, opts: KiviQuantizeOptions): 
   };
 }
 
-/** Reference twin of {@link dequantize}: `unpackBitsRef` per channel (keys) or row (values). */
+/**
+ * Reference twin of {@link dequantize}: `unpackBitsRef` per channel (keys) or row (values).
+ *
+ * @example
+ * ```ts
+ * const x = dequantizeRef(quantizeValues(v, { bits: 2, groupSize: 32 }));
+ * ```
+ */
 export function dequantizeRef(q: QuantizedKeys | QuantizedValues): Float32Tensor {
   const { S, T, D, bits, G, scales, mins } = checkQuantized(q, 'dequantizeRef');
   const f = 32 / bits;
