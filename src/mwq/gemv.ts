@@ -92,97 +92,107 @@ function bitSerial(nw: NestedWeights, xs: Float32Array, B: number, r: number, ou
       X[b * gpr + cg] = s;
     }
   }
-  const S = new Float64Array(B * (P + 1)); // per vector: S_0..S_{P−1}, S_and
-  const acc = new Float64Array(B);
+  const S = new Float64Array(B * (P + 1)); // S[p·B + b] for planes p < P, S[P·B + b] = AND term
+  const acc = new Float64Array(B * rows);
   const fast = LITTLE_ENDIAN && (cols & 7) === 0 && (G & 7) === 0;
   const bytesPerRow = cols >>> 3;
   const bytesPerGroup = G >>> 3;
   let lut: Float64Array | null = null;
   let bytes: Uint8Array | null = null;
   if (fast) {
-    // lut[(b·bytesPerRow + j)·256 + m] = Σ_{t: bit t of m} x_b[8j + t]
+    // lut[(j·256 + m)·B + b] = Σ_{t: bit t of m} x_b[8j + t]: the B sums of one byte pattern are adjacent
     lut = new Float64Array(B * bytesPerRow * 256);
-    for (let b = 0; b < B; b++) {
-      for (let j = 0; j < bytesPerRow; j++) {
-        const base = (b * bytesPerRow + j) * 256;
-        const xo = b * cols + 8 * j;
-        lut[base] = 0;
-        for (let m = 1; m < 256; m++) {
-          const low = m & -m;
-          lut[base + m] = lut[base + (m ^ low)]! + xs[xo + 31 - Math.clz32(low)]!;
-        }
+    for (let j = 0; j < bytesPerRow; j++) {
+      const base = j * 256 * B;
+      for (let m = 1; m < 256; m++) {
+        const low = m & -m;
+        const from = base + (m ^ low) * B;
+        const to = base + m * B;
+        const xo = 8 * j + 31 - Math.clz32(low);
+        for (let b = 0; b < B; b++) lut[to + b] = lut[from + b]! + xs[b * cols + xo]!;
       }
     }
     bytes = new Uint8Array(d.planes.buffer, d.planes.byteOffset, d.planes.byteLength);
   }
   const planeBytes = W * 4;
-  const nL = d.bits - d.baseBits;
-  for (let o = 0; o < rows; o++) {
-    acc.fill(0);
-    for (let cg = 0; cg < gpr; cg++) {
-      const g = o * gpr + cg;
-      S.fill(0);
-      if (fast) {
-        const L = lut!;
-        const by = bytes!;
-        const rowByte = o * bytesPerRow + cg * bytesPerGroup;
-        const lutCol = cg * bytesPerGroup;
-        for (let p = 0; p < P; p++) {
-          const pb = p * planeBytes + rowByte;
-          for (let b = 0; b < B; b++) {
-            let s = 0;
-            let li = (b * bytesPerRow + lutCol) * 256;
-            for (let j = 0; j < bytesPerGroup; j++, li += 256) s += L[li + by[pb + j]!]!;
-            S[b * (P + 1) + p] = s;
+  // gemm: column tiles of ≥ 64 plane bytes per row, so that the B-wide table slice stays in cache across rows
+  const tile = fast && B > 1 ? Math.max(1, (64 / bytesPerGroup) | 0) : gpr;
+  const SB = P * B;
+  for (let c0 = 0; c0 < gpr; c0 += tile) {
+    const c1 = Math.min(gpr, c0 + tile);
+    for (let o = 0; o < rows; o++) {
+      for (let cg = c0; cg < c1; cg++) {
+        const g = o * gpr + cg;
+        S.fill(0);
+        if (fast) {
+          const L = lut!;
+          const by = bytes!;
+          const rowByte = o * bytesPerRow + cg * bytesPerGroup;
+          const lutCol = cg * bytesPerGroup;
+          if (B === 1) {
+            for (let p = 0; p < P; p++) {
+              const pb = p * planeBytes + rowByte;
+              let sum = 0;
+              let li = lutCol * 256;
+              for (let j = 0; j < bytesPerGroup; j++, li += 256) sum += L[li + by[pb + j]!]!;
+              S[p] = sum;
+            }
+          } else {
+            for (let p = 0; p < P; p++) {
+              const pb = p * planeBytes + rowByte;
+              const so = p * B;
+              for (let j = 0; j < bytesPerGroup; j++) {
+                const li = ((lutCol + j) * 256 + by[pb + j]!) * B;
+                for (let b = 0; b < B; b++) S[so + b] = S[so + b]! + L[li + b]!;
+              }
+            }
           }
-        }
-        if (andW !== 0) {
-          for (let j = 0; j < bytesPerGroup; j++) {
-            let m = 255;
-            for (let p = 0; p < P; p++) m &= by[p * planeBytes + rowByte + j]!;
-            if (m === 0) continue;
-            for (let b = 0; b < B; b++)
-              S[b * (P + 1) + P] = S[b * (P + 1) + P]! + L[(b * bytesPerRow + lutCol + j) * 256 + m]!;
+          if (andW !== 0) {
+            for (let j = 0; j < bytesPerGroup; j++) {
+              let m = 255;
+              for (let p = 0; p < P; p++) m &= by[p * planeBytes + rowByte + j]!;
+              if (m === 0) continue;
+              const li = ((lutCol + j) * 256 + m) * B;
+              for (let b = 0; b < B; b++) S[SB + b] = S[SB + b]! + L[li + b]!;
+            }
           }
-        }
-      } else {
-        const e0 = o * cols + cg * G;
-        for (let i = 0; i < G; i++) {
-          const e = e0 + i;
-          const wi = e >>> 5;
-          const sh = e & 31;
-          let all = 1;
-          for (let p = 0; p < P; p++) {
-            const bit = (d.planes[p * W + wi]! >>> sh) & 1;
-            all &= bit;
-            if (bit === 1)
-              for (let b = 0; b < B; b++) S[b * (P + 1) + p] = S[b * (P + 1) + p]! + xs[b * cols + cg * G + i]!;
-          }
-          if (andW !== 0 && all === 1)
-            for (let b = 0; b < B; b++) S[b * (P + 1) + P] = S[b * (P + 1) + P]! + xs[b * cols + cg * G + i]!;
-        }
-      }
-      const a = d.scales[g]!;
-      const z = d.zeros[g]!;
-      for (let b = 0; b < B; b++) {
-        const so = b * (P + 1);
-        const xg = X[b * gpr + cg]!;
-        if (!residual) {
-          let t = (pl.off - z) * xg - andW * S[so + P]!;
-          for (let p = 0; p < P; p++) t += wt[p]! * S[so + p]!;
-          acc[b] = acc[b]! + a * t;
         } else {
-          let t = -z * xg;
-          for (let p = 0; p < baseP; p++) t += wt[p]! * S[so + p]!;
-          let y = a * t;
-          for (let p = baseP; p < P; p++) y += d.levelScales[(p - baseP) * nG + g]! * (2 * S[so + p]! - xg);
-          acc[b] = acc[b]! + y;
+          const e0 = o * cols + cg * G;
+          for (let i = 0; i < G; i++) {
+            const e = e0 + i;
+            const wi = e >>> 5;
+            const sh = e & 31;
+            let all = 1;
+            for (let p = 0; p < P; p++) {
+              const bit = (d.planes[p * W + wi]! >>> sh) & 1;
+              all &= bit;
+              if (bit === 1) for (let b = 0; b < B; b++) S[p * B + b] = S[p * B + b]! + xs[b * cols + cg * G + i]!;
+            }
+            if (andW !== 0 && all === 1)
+              for (let b = 0; b < B; b++) S[SB + b] = S[SB + b]! + xs[b * cols + cg * G + i]!;
+          }
+        }
+        const a = d.scales[g]!;
+        const z = d.zeros[g]!;
+        for (let b = 0; b < B; b++) {
+          const xg = X[b * gpr + cg]!;
+          let y: number;
+          if (!residual) {
+            let t = (pl.off - z) * xg - andW * S[SB + b]!;
+            for (let p = 0; p < P; p++) t += wt[p]! * S[p * B + b]!;
+            y = a * t;
+          } else {
+            let t = -z * xg;
+            for (let p = 0; p < baseP; p++) t += wt[p]! * S[p * B + b]!;
+            y = a * t;
+            for (let p = baseP; p < P; p++) y += d.levelScales[(p - baseP) * nG + g]! * (2 * S[p * B + b]! - xg);
+          }
+          acc[b * rows + o] = acc[b * rows + o]! + y;
         }
       }
     }
-    for (let b = 0; b < B; b++) out[b * rows + o] = acc[b]!;
   }
-  void nL;
+  for (let i = 0; i < B * rows; i++) out[i] = acc[i]!;
 }
 
 /**
