@@ -259,6 +259,9 @@ export function symmetricEigen(a: SquareMatrix): SymmetricEigen {
   let tst1 = 0;
   const eps = 2 ** -52;
   const maxIter = 60;
+  const CHUNK = 128;
+  const rc = new Float64Array(n);
+  const rs = new Float64Array(n);
   for (let l = 0; l < n; l++) {
     tst1 = Math.max(tst1, Math.abs(d[l]!) + Math.abs(e[l]!));
     let m = l;
@@ -301,13 +304,24 @@ export function symmetricEigen(a: SquareMatrix): SymmetricEigen {
           c = p / r;
           p = c * d[i]! - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]!);
-          const wi = i * n;
-          const wi1 = wi + n;
-          for (let k = 0; k < n; k++) {
-            const hv = W[wi1 + k]!;
-            const vi = W[wi + k]!;
-            W[wi1 + k] = s * vi + c * hv;
-            W[wi + k] = c * vi - s * hv;
+          rc[i] = c;
+          rs[i] = s;
+        }
+        // apply the sweep's rotations to the eigenvector rows in column chunks (cache-friendly; every
+        // element sees the same rotations in the same order as the unchunked loop)
+        for (let k0 = 0; k0 < n; k0 += CHUNK) {
+          const k1 = Math.min(n, k0 + CHUNK);
+          for (let i = m - 1; i >= l; i--) {
+            const ci = rc[i]!;
+            const si = rs[i]!;
+            const wi = i * n;
+            const wi1 = wi + n;
+            for (let k = k0; k < k1; k++) {
+              const hv = W[wi1 + k]!;
+              const vi = W[wi + k]!;
+              W[wi1 + k] = si * vi + ci * hv;
+              W[wi + k] = ci * vi - si * hv;
+            }
           }
         }
         p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
