@@ -481,7 +481,7 @@ function encodeContiguousFpRne(
         let ex = be !== 0 ? be - 127 : ab === 0 ? eminX : -118 - Math.clz32(ab);
         if (ex < eminX) ex = eminX;
         const m = Math.abs(data[i]!) * P2[off + se - ex]!;
-        let code = (ex << mbits) + codeBase + (m + M - M);
+        let code = (ex << mbits) + codeBase + ((m + M - M) | 0);
         if (code > maxCode) code = maxCode;
         if (code !== 0 && ub >>> 31 === 1) code |= signBit;
         out[i] = code;
