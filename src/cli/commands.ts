@@ -5,8 +5,10 @@
  * Exposed: COMMANDS.
  * @module
  */
+import { evalModelCommand } from './eval-model.js';
+import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import type { CliCommand } from './io.js';
 
 /** Every subcommand, in the order `lowbit --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [inspectCommand];
+export const COMMANDS: readonly CliCommand[] = [inspectCommand, evalModelCommand, generateCommand];

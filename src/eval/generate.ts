@@ -61,8 +61,13 @@ export function generate(model: LlamaModel, tok: Tokenizer, opts: GenerateOption
     const next = pos < promptIds.length - 1 ? promptIds[pos + 1]! : sampler.next(logits);
     if (next === tok.bos) break;
     const b = tok.decodeBytes(token, next);
-    bytes.push(b);
-    n += b.length;
+    // run.c's safe_printf: a single-byte piece that is neither printable nor whitespace is not printed
+    const c = b[0]!;
+    const skip = b.length === 1 && !((c >= 0x20 && c < 0x7f) || (c >= 0x09 && c <= 0x0d));
+    if (!skip) {
+      bytes.push(b);
+      n += b.length;
+    }
     ids.push(next);
     token = next;
   }

@@ -252,14 +252,15 @@ export class MambaModel {
  * const cfg = mambaConfigFromMetadata(openSafetensors(src).metadata);
  * ```
  */
-export function mambaConfigFromMetadata(meta: Readonly<Record<string, string>>): MambaConfig {
+export function mambaConfigFromMetadata(meta: Readonly<Record<string, unknown>>): MambaConfig {
   const int = (k: string): number => {
-    const v = Number(meta[k]);
+    const v = typeof meta[k] === 'string' || typeof meta[k] === 'number' ? Number(meta[k]) : Number.NaN;
     if (meta[k] === undefined || !Number.isSafeInteger(v) || v < 1)
       fail('E_FORMAT', `mamba: metadata ${k} must be a positive integer, got ${JSON.stringify(meta[k])}`);
     return v;
   };
-  const eps = Number(meta.norm_epsilon ?? '1e-5');
+  const e = meta.norm_epsilon;
+  const eps = e === undefined ? 1e-5 : typeof e === 'string' || typeof e === 'number' ? Number(e) : Number.NaN;
   check(Number.isFinite(eps) && eps > 0, 'E_FORMAT', 'mamba: metadata norm_epsilon must be a positive number');
   return {
     dModel: int('d_model'),
