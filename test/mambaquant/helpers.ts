@@ -20,16 +20,6 @@ export function randn(seed: number): () => number {
   };
 }
 
-/** QuaRot table row hex strings → ±1 matrix (row-major). */
-export function decodeTable(rows: string[], m: number): Int8Array {
-  const out = new Int8Array(m * m);
-  rows.forEach((r, i) => {
-    const bits = [...r].map((c) => Number.parseInt(c, 16).toString(2).padStart(4, '0')).join('');
-    for (let j = 0; j < m; j++) out[i * m + j] = bits[j] === '1' ? -1 : 1;
-  });
-  return out;
-}
-
 /** a[r×k]·b[k×c], float64. */
 export function matmul(a: ArrayLike<number>, b: ArrayLike<number>, r: number, k: number, c: number): Float64Array {
   const out = new Float64Array(r * c);
