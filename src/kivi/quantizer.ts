@@ -15,6 +15,11 @@
  *   `[..., T/G, D]`;
  * - values: codes `[..., T, D/f]`, scales/mins `[..., T, D/G]`.
  *
+ * With float16 metadata the min and the scale (computed as above in float32) are rounded to half (RNE)
+ * and the codes are computed with the stored values. Stochastic rounding draws one random number per
+ * element in the packed visiting order (keys: word row, channel, slot; values: token, channel), the
+ * same in the fast kernels and the Ref twins.
+ *
  * Exposed: QuantizedKeys, QuantizedValues, quantizeKeys, quantizeValues, dequantize, quantizeKeysRef,
  * quantizeValuesRef, dequantizeRef. Internal kernels (used by the cache and the benchmark):
  * quantizeKeysKernel, quantizeValueRowKernel, dequantizeKeysKernel, dequantizeValueRowKernel.
