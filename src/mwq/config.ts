@@ -9,13 +9,34 @@ import { normalizeRounding, type Rounding } from '../common/rounding.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import type { SliceVariant } from './slice.js';
 
-/** The three nesting schemes: MatQuant slicing, truncation to the bucket centre, D²MoE residual ±1 planes. */
+/**
+ * The three nesting schemes: MatQuant slicing, truncation to the bucket centre, D²MoE residual ±1 planes.
+ *
+ * @example
+ * ```ts
+ * const s: NestedScheme = 'truncate';
+ * ```
+ */
 export type NestedScheme = 'matquant' | 'truncate' | 'residual';
 
-/** Base quantizer of the residual scheme: min-max (endpoint grid, integer zero) or mid-rise (bucket centres). */
+/**
+ * Base quantizer of the residual scheme: min-max (endpoint grid, integer zero) or mid-rise (bucket centres).
+ *
+ * @example
+ * ```ts
+ * quantizeNested(w, { scheme: 'residual', base: 'midrise', planeScales: 'pow2' }); // = uniform mid-rise at every level
+ * ```
+ */
 export type ResidualBase = 'minmax' | 'midrise';
 
-/** Residual plane scales: least-squares fit (data-free or calibrated), or the power-of-two ladder α/4, α/8, … */
+/**
+ * Residual plane scales: least-squares fit (data-free or calibrated), or the power-of-two ladder α/4, α/8, …
+ *
+ * @example
+ * ```ts
+ * const p: PlaneScales = 'pow2';
+ * ```
+ */
 export type PlaneScales = 'fit' | 'pow2';
 
 /**
@@ -47,7 +68,14 @@ export interface NestedOptions {
   readonly calibration?: Float32Tensor;
 }
 
-/** A validated, frozen configuration. */
+/**
+ * A validated, frozen configuration (see {@link normalizeNestedOptions}).
+ *
+ * @example
+ * ```ts
+ * const cfg: NestedConfig = normalizeNestedOptions({ scheme: 'matquant' }, 512); // cfg.groupSize === 128
+ * ```
+ */
 export interface NestedConfig {
   readonly scheme: NestedScheme;
   readonly bits: number;

@@ -24,7 +24,14 @@
 import { fail } from '../common/errors.js';
 import { createRng } from '../common/rounding.js';
 
-/** Cost of one level increment of one expert (all experts are the same size). */
+/**
+ * Cost of one level increment of one expert (all experts are the same size).
+ *
+ * @example
+ * ```ts
+ * const base: HebfLevelCost = { bits: 2, load: 2, compute: 0.2, bytes: 2 };
+ * ```
+ */
 export interface HebfLevelCost {
   /** Bit width this increment completes (ascending along `costs`). */
   readonly bits: number;
@@ -36,7 +43,14 @@ export interface HebfLevelCost {
   readonly bytes: number;
 }
 
-/** Tokens routed to one expert at one bit width. */
+/**
+ * Tokens routed to one expert at one bit width.
+ *
+ * @example
+ * ```ts
+ * const r: ExpertLevelRequest = { bits: 3, tokens: 5 };
+ * ```
+ */
 export interface ExpertLevelRequest {
   readonly bits: number;
   readonly tokens: number;
@@ -65,7 +79,14 @@ export interface HebfInput {
   readonly resident?: readonly { readonly expert: number; readonly bits: number }[];
 }
 
-/** One scheduled item. */
+/**
+ * One scheduled item of a {@link PipelineResult} timeline.
+ *
+ * @example
+ * ```ts
+ * const first: PipelineItem = scheduleHEBF(input).timeline[0]!; // { expert, bits, tokens, loadStart, … }
+ * ```
+ */
 export interface PipelineItem {
   readonly expert: number;
   readonly bits: number;
@@ -79,10 +100,24 @@ export interface PipelineItem {
   readonly compEnd: number;
 }
 
-/** Scheduling policy. */
+/**
+ * Scheduling policy of {@link simulatePipeline}.
+ *
+ * @example
+ * ```ts
+ * const p: PipelinePolicy = 'fifo';
+ * ```
+ */
 export type PipelinePolicy = 'hebf' | 'fifo' | 'max-bits';
 
-/** Result of a simulation. */
+/**
+ * Result of a simulation: I/O order, timeline, evictions, peak memory, makespan, compute bubbles.
+ *
+ * @example
+ * ```ts
+ * const { makespan, peakMemory, evictions }: PipelineResult = scheduleHEBF(input);
+ * ```
+ */
 export interface PipelineResult {
   readonly policy: PipelinePolicy | 'optimal';
   /** Loads in I/O order. */

@@ -18,7 +18,14 @@
  */
 import { fail } from '../common/errors.js';
 
-/** The four slicing rules of mwq.md §1. */
+/**
+ * The four slicing rules of mwq.md §1.
+ *
+ * @example
+ * ```ts
+ * quantizeNested(w, { scheme: 'matquant', variant: 'round-noclamp' });
+ * ```
+ */
 export type SliceVariant = 'trunc-mid' | 'trunc' | 'round-clamp' | 'round-noclamp';
 
 const VARIANTS: readonly SliceVariant[] = ['trunc-mid', 'trunc', 'round-clamp', 'round-noclamp'];
