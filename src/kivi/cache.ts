@@ -137,7 +137,8 @@ export class KiviCache {
    * `softmax(q·Kᵀ·scale)·V` over the whole cache, computed on the packed codes. `q` is float32
    * `[heads, m, headDim]` with `heads` a multiple of `kvHeads` (query head h reads KV head
    * `floor(h / (heads / kvHeads))`); row i of m sits at absolute position `length − m + i` and, with
-   * `causal` (default true), sees only tokens up to it. Returns `[heads, m, headDim]`.
+   * `causal` (default true), sees only tokens up to it. Returns `[heads, m, headDim]`. (KIVI's prefill
+   * attends over the exact prompt K/V instead: use {@link attendDenseRef} on the prompt tensors.)
    */
   attend(q: Float32Tensor, opts: KiviAttendOptions = {}): Float32Tensor {
     const who = 'KiviCache.attend';
