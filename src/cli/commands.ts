@@ -13,4 +13,10 @@ import { inspectCommand } from './inspect.js';
 import type { CliCommand } from './io.js';
 
 /** Every subcommand, in the order `lowbit --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [inspectCommand, evalCommand, evalModelCommand, generateCommand, exportGgufCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  inspectCommand,
+  evalCommand,
+  evalModelCommand,
+  generateCommand,
+  exportGgufCommand,
+];
