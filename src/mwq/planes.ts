@@ -4,7 +4,7 @@
  * i >>> 5 (LSB-first in the word, the KIVI rule with b = 1); a plane is ⌈n/32⌉ words and the unused
  * high bits of its last word are zero. Planes are stored back to back in one `Uint32Array`.
  *
- * Exposed: planeWords, packPlanes, packPlanesRef, unpackPlanes, unpackPlanesRef.
+ * Exposed: planeWords, packPlanes, packPlanesRef, unpackPlanes, unpackPlanesRef. Internal: packPlanesUnchecked.
  * @module
  */
 import { check, fail } from '../common/errors.js';
@@ -46,6 +46,13 @@ export function packPlanes(codes: Uint8Array, bits: number, out?: Uint32Array): 
   for (let i = 0; i < n; i++) {
     if (codes[i]! > max) fail('E_CONFIG', `packPlanes: code ${i} is ${codes[i]}, expected 0..${max}`);
   }
+  return packPlanesUnchecked(codes, bits, dst);
+}
+
+/** {@link packPlanes} without the range check (codes known to be < 2^bits). Internal. */
+export function packPlanesUnchecked(codes: Uint8Array, bits: number, dst: Uint32Array): Uint32Array {
+  const n = codes.length;
+  const W = Math.ceil(n / 32);
   // one pass over the codes: eight bit-position accumulators per 32-code word
   for (let w = 0; w < W; w++) {
     const i0 = w << 5;

@@ -18,7 +18,7 @@ import { rounder } from '../common/rounding.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import { type NestedConfig, type NestedOptions, normalizeNestedOptions } from './config.js';
 import { type NestedData, NestedWeights } from './nested.js';
-import { packPlanes, packPlanesRef } from './planes.js';
+import { packPlanesRef, packPlanesUnchecked } from './planes.js';
 import { quantizeResidual } from './residual.js';
 
 const MAGIC = 6755399441055744; // 1.5·2^52: (v + M) − M rounds half to even for |v| < 2^51
@@ -152,7 +152,9 @@ function build(w: Float32Tensor, opts: NestedOptions, ref: boolean, who: string)
   const nG = n / G;
   if (cfg.scheme === 'residual') {
     const r = quantizeResidual(w.data, rows, cols, cfg, opts.calibration, who);
-    const planes = ref ? packPlanesRef(r.codes, cfg.bits) : packPlanes(r.codes, cfg.bits);
+    const planes = ref
+      ? packPlanesRef(r.codes, cfg.bits)
+      : packPlanesUnchecked(r.codes, cfg.bits, new Uint32Array(cfg.bits * Math.ceil(n / 32)));
     const data: NestedData = {
       scheme: 'residual',
       variant: 'residual',
@@ -188,7 +190,9 @@ function build(w: Float32Tensor, opts: NestedOptions, ref: boolean, who: string)
     groupSize: G,
     rows,
     cols,
-    planes: ref ? packPlanesRef(codes, cfg.bits) : packPlanes(codes, cfg.bits),
+    planes: ref
+      ? packPlanesRef(codes, cfg.bits)
+      : packPlanesUnchecked(codes, cfg.bits, new Uint32Array(cfg.bits * Math.ceil(n / 32))),
     scales,
     zeros,
     levelScales: new Float32Array(0),
