@@ -20,7 +20,7 @@
  * - `hadamard`, `klt-hadamard`: per-token symmetric absmax fake quantization after the rotation
  *   (lowbit/mambaquant), error measured after the inverse rotation. Bits/elem: b + 32/channels.
  *
- * Attention-score error (rank-3 tensors only): queries are the float keys themselves, per head
+ * Attention-score error (rank-3 tensors only, each treated as a K cache): queries are the float keys themselves, per head
  * S = K·Kᵀ/√D vs K·K̂ᵀ/√D; reported as ‖S − Ŝ‖² / ‖S‖² (an nmse of the scores).
  *
  * Exposed: TENSOR_METHODS, TensorEvalRow, evalTensor, methodBits.
@@ -207,7 +207,7 @@ export function evalTensor(
         nmse: e.nmse,
         sqnrDb: e.sqnrDb,
         maxAbsError: e.maxAbsError,
-        scoreNmse: rank3 && method !== 'kivi-values' ? scores(x.data, deq, shape[0]!, shape[1]!, C) : null,
+        scoreNmse: rank3 ? scores(x.data, deq, shape[0]!, shape[1]!, C) : null,
       });
     }
   }
