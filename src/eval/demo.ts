@@ -13,7 +13,14 @@ import { captureActivations, evalTokens, loadStories260K } from './llama.js';
 import { evalModel } from './run.js';
 import { evalTensor } from './tensoreval.js';
 
-/** Sizes of the demo run (the README uses 16 × 256 evaluation tokens and 4 × 256 calibration tokens). */
+/**
+ * Sizes of the demo run (the README uses 16 × 256 evaluation tokens and 4 × 256 calibration tokens).
+ *
+ * @example
+ * ```ts
+ * DEMO_SETTINGS.sequences; // 4 evaluation sequences in the demo
+ * ```
+ */
 export const DEMO_SETTINGS = {
   captureLength: 256,
   captureSeed: 1000,

@@ -8,7 +8,14 @@
  */
 import { check } from '../common/errors.js';
 
-/** Quality numbers of one configuration. */
+/**
+ * Quality numbers of one configuration.
+ *
+ * @example
+ * ```ts
+ * const s: LogitStats = compareLogits(ref, (seq) => model.logitsOf(seq));
+ * ```
+ */
 export interface LogitStats {
   /** Mean negative log-likelihood of the next token, nats/token. */
   nll: number;
@@ -22,7 +29,14 @@ export interface LogitStats {
   tokens: number;
 }
 
-/** Float32 log-probabilities and argmax of the baseline, per sequence and position. */
+/**
+ * Float32 log-probabilities and argmax of the baseline, per sequence and position.
+ *
+ * @example
+ * ```ts
+ * const ref: Reference = referenceLogits(seqs, 512, (s) => model.logitsOf(s));
+ * ```
+ */
 export interface Reference {
   readonly vocab: number;
   /** Per sequence `[T−1, vocab]` log-softmax of the baseline logits at positions 0..T−2. */

@@ -10,7 +10,14 @@ import type { LlamaModel } from './llama.js';
 import { Sampler } from './sampler.js';
 import type { Tokenizer } from './tokenizer.js';
 
-/** Options of {@link generate}, named as run.c's flags. */
+/**
+ * Options of {@link generate}, named as run.c's flags.
+ *
+ * @example
+ * ```ts
+ * const o: GenerateOptions = { prompt: 'Zoo', steps: 60, temperature: 0 };
+ * ```
+ */
 export interface GenerateOptions {
   /** `-i`: the prompt (default empty). */
   prompt?: string;
@@ -24,7 +31,14 @@ export interface GenerateOptions {
   seed?: bigint | number;
 }
 
-/** What {@link generate} produced. */
+/**
+ * What {@link generate} produced.
+ *
+ * @example
+ * ```ts
+ * const r: GenerateResult = generate(model, tok, { steps: 20 });
+ * ```
+ */
 export interface GenerateResult {
   /** The emitted text (prompt pieces included), exactly the bytes run.c prints, as UTF-8. */
   text: string;

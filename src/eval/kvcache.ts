@@ -15,7 +15,14 @@ import type { Float32Tensor } from '../common/tensor.js';
 import { type KiviBits, KiviCache } from '../kivi/index.js';
 import { attendDense, float32KvCache, type KvCacheFactory, type KvCacheLayer, type LlamaConfig } from './llama.js';
 
-/** KIVI cache settings for the harness. */
+/**
+ * KIVI cache settings for the harness.
+ *
+ * @example
+ * ```ts
+ * const s: KiviKvSpec = { method: 'kivi', keyBits: 2, valueBits: 2, groupSize: 32, valueGroupSize: 8, residualLength: 128 };
+ * ```
+ */
 export interface KiviKvSpec {
   readonly method: 'kivi';
   readonly keyBits: KiviBits;
@@ -31,7 +38,14 @@ export interface KiviKvSpec {
   readonly residualLength: number;
 }
 
-/** Per-token affine quantization of keys and values (groups of `groupSize` channels of one token). */
+/**
+ * Per-token affine quantization of keys and values (groups of `groupSize` channels of one token).
+ *
+ * @example
+ * ```ts
+ * const s: PerTokenKvSpec = { method: 'per-token', keyBits: 2, valueBits: 2, groupSize: 8 };
+ * ```
+ */
 export interface PerTokenKvSpec {
   readonly method: 'per-token';
   readonly keyBits: number;
@@ -39,7 +53,14 @@ export interface PerTokenKvSpec {
   readonly groupSize: number;
 }
 
-/** BFP / MX block quantization of each token's K (and V) along channels. */
+/**
+ * BFP / MX block quantization of each token's K (and V) along channels.
+ *
+ * @example
+ * ```ts
+ * const s: BlockKvSpec = { method: 'block', format: 'mxfp4', blockSize: 8, values: false };
+ * ```
+ */
 export interface BlockKvSpec {
   readonly method: 'block';
   readonly format: BlockFormat;
@@ -53,7 +74,14 @@ export interface BlockKvSpec {
   readonly keyOrders?: readonly ChannelOrder[];
 }
 
-/** Any KV cache configuration of the harness; `float32` is llama2.c's. */
+/**
+ * Any KV cache configuration of the harness; `float32` is llama2.c's.
+ *
+ * @example
+ * ```ts
+ * const s: KvCacheSpec = { method: 'float32' };
+ * ```
+ */
 export type KvCacheSpec = { readonly method: 'float32' } | KiviKvSpec | PerTokenKvSpec | BlockKvSpec;
 
 /**

@@ -15,7 +15,14 @@ import { readLlama2Checkpoint } from './checkpoint.js';
 import { Sampler } from './sampler.js';
 import { parseTokenizer, type Tokenizer } from './tokenizer.js';
 
-/** Model hyper-parameters (llama2.c header plus derived values). */
+/**
+ * Model hyper-parameters (llama2.c header plus derived values).
+ *
+ * @example
+ * ```ts
+ * const c: LlamaConfig = loadStories260K().config; // dim 64, 5 layers, …
+ * ```
+ */
 export interface LlamaConfig {
   readonly dim: number;
   readonly hiddenDim: number;
@@ -33,6 +40,11 @@ export interface LlamaConfig {
 /**
  * Weights, row-major `[out, in]` per layer (y = W·x), as in llama2.c. Arrays of per-layer matrices so a
  * caller can swap in quantized-then-dequantized copies layer by layer.
+ *
+ * @example
+ * ```ts
+ * const w: LlamaWeights = { ...model.weights, wq: myWq };
+ * ```
  */
 export interface LlamaWeights {
   readonly tokenEmbedding: Float32Array; // [vocab, dim]
@@ -53,6 +65,11 @@ export interface LlamaWeights {
 /**
  * One layer's KV cache as the forward pass sees it: append one token's K and V (`[kvHeads·headDim]`,
  * keys after RoPE), then attend with all query heads of that position.
+ *
+ * @example
+ * ```ts
+ * const layer: KvCacheLayer = float32KvCache(0, model.config);
+ * ```
  */
 export interface KvCacheLayer {
   /** Store one token's key and value (`kvHeads·headDim` each). */
@@ -66,7 +83,14 @@ export interface KvCacheLayer {
   readonly byteLength: number;
 }
 
-/** Makes one {@link KvCacheLayer} per layer. */
+/**
+ * Makes one {@link KvCacheLayer} per layer.
+ *
+ * @example
+ * ```ts
+ * const f: KvCacheFactory = (layer, cfg) => float32KvCache(layer, cfg);
+ * ```
+ */
 export type KvCacheFactory = (layer: number, cfg: LlamaConfig) => KvCacheLayer;
 
 /**
@@ -105,6 +129,11 @@ export const float32KvCache: KvCacheFactory = (_layer, cfg) => {
 /**
  * Dense attention over float32 K/V rows (`len × kvDim`), float32 semantics as run.c. Internal, shared by
  * caches that keep (or dequantize to) float32 rows.
+ *
+ * @example
+ * ```ts
+ * attendDense(q, out, keys, values, len, 8, 2, 8, 32, 1 / Math.sqrt(8), new Float32Array(len));
+ * ```
  */
 export function attendDense(
   q: Float32Array,
@@ -147,10 +176,24 @@ export function attendDense(
   }
 }
 
-/** Where {@link LlamaModel} can report activations: the inputs of wq/wk/wv, wo, w1/w3 and w2. */
+/**
+ * Where {@link LlamaModel} can report activations: the inputs of wq/wk/wv, wo, w1/w3 and w2.
+ *
+ * @example
+ * ```ts
+ * const site: ActivationSite = 'w2'; // the input of w2
+ * ```
+ */
 export type ActivationSite = 'attn' | 'wo' | 'ffn' | 'w2';
 
-/** Hooks called during the forward pass (all optional; arrays are scratch buffers: copy what you keep). */
+/**
+ * Hooks called during the forward pass (all optional; arrays are scratch buffers: copy what you keep).
+ *
+ * @example
+ * ```ts
+ * const hooks: LlamaHooks = { onKv: (layer, k, v) => console.log(layer, k[0], v[0]) };
+ * ```
+ */
 export interface LlamaHooks {
   /** Called with the input of a linear site of a layer. */
   onInput?(site: ActivationSite, layer: number, x: Float32Array): void;
@@ -158,16 +201,35 @@ export interface LlamaHooks {
   onKv?(layer: number, k: Float32Array, v: Float32Array): void;
 }
 
-/** The linear layers of a Llama block. */
+/**
+ * The linear layers of a Llama block.
+ *
+ * @example
+ * ```ts
+ * const site: LlamaLinearSite = 'wq';
+ * ```
+ */
 export type LlamaLinearSite = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3';
 
 /**
  * A replacement for one token's linear layer `out = W·x` (e.g. activation quantization behind a rotation).
  * Return true when `out` was written; false to use the float32 product with the model's weights.
+ *
+ * @example
+ * ```ts
+ * const lin: LlamaLinear = (site, layer, x, out) => false; // always the float32 product
+ * ```
  */
 export type LlamaLinear = (site: LlamaLinearSite, layer: number, x: Float32Array, out: Float32Array) => boolean;
 
-/** Options of {@link LlamaModel}. */
+/**
+ * Options of {@link LlamaModel}.
+ *
+ * @example
+ * ```ts
+ * const o: LlamaOptions = { kvCache: float32KvCache };
+ * ```
+ */
 export interface LlamaOptions {
   /** KV cache per layer (default {@link float32KvCache}). */
   kvCache?: KvCacheFactory;
@@ -426,7 +488,14 @@ export class LlamaModel {
   }
 }
 
-/** Activations captured by {@link captureActivations}. */
+/**
+ * Activations captured by {@link captureActivations}.
+ *
+ * @example
+ * ```ts
+ * const a: Activations = captureActivations(model, [1, 403, 407]);
+ * ```
+ */
 export interface Activations {
   /** Per layer `[kvHeads, T, headDim]`, keys after RoPE. */
   keys: Float32Tensor[];
@@ -556,7 +625,14 @@ export function loadStories260KTokenizer(): Tokenizer {
   return parseTokenizer(readFileSync(modelPath('stories260K/tok512.bin')), 512);
 }
 
-/** Absolute path of a file under the repository's `models/` folder. */
+/**
+ * Absolute path of a file under the repository's `models/` folder.
+ *
+ * @example
+ * ```ts
+ * modelPath('stories260K/tok512.bin'); // absolute path inside the package
+ * ```
+ */
 export function modelPath(rel: string): string {
   // src/eval/llama.ts and dist/eval/*.js both sit two levels below the package root
   const here = dirname(fileURLToPath(import.meta.url));

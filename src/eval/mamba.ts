@@ -15,7 +15,14 @@ import { memorySource } from '../common/io/source.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import { modelPath } from './llama.js';
 
-/** Hyper-parameters (state-spaces names). */
+/**
+ * Hyper-parameters (state-spaces names).
+ *
+ * @example
+ * ```ts
+ * const c: MambaConfig = loadMambaTiny().config; // dModel 96, dInner 192, …
+ * ```
+ */
 export interface MambaConfig {
   readonly dModel: number;
   readonly nLayer: number;
@@ -27,7 +34,14 @@ export interface MambaConfig {
   readonly normEps: number;
 }
 
-/** One layer's weights, row-major `[out, in]`. */
+/**
+ * One layer's weights, row-major `[out, in]`.
+ *
+ * @example
+ * ```ts
+ * const w: MambaLayerWeights = loadMambaTiny().weights.layers[0];
+ * ```
+ */
 export interface MambaLayerWeights {
   readonly norm: Float32Array; // [dModel]
   readonly inProj: Float32Array; // [2·dInner, dModel]: rows 0..dInner-1 → x, the rest → z
@@ -46,19 +60,38 @@ export interface MambaLayerWeights {
   readonly gateScale?: Float32Array;
 }
 
-/** All weights. The LM head is tied to the embedding. */
+/**
+ * All weights. The LM head is tied to the embedding.
+ *
+ * @example
+ * ```ts
+ * const w: MambaWeights = loadMambaTiny().weights;
+ * ```
+ */
 export interface MambaWeights {
   readonly embedding: Float32Array; // [vocab, dModel]
   readonly layers: readonly MambaLayerWeights[];
   readonly normF: Float32Array; // [dModel]
 }
 
-/** The linear sites of a Mamba block. */
+/**
+ * The linear sites of a Mamba block.
+ *
+ * @example
+ * ```ts
+ * const s: MambaSite = 'out_proj';
+ * ```
+ */
 export type MambaSite = 'in_proj' | 'x_proj' | 'dt_proj' | 'out_proj';
 
 /**
  * A replacement for a linear layer: compute `y[L, out] = x[L, in] · Wᵀ`. Return `undefined` to use the
  * default float32 product. `x` may be modified (e.g. fake-quantized) but not kept.
+ *
+ * @example
+ * ```ts
+ * const lin: MambaLinear = () => undefined; // always the float32 product
+ * ```
  */
 export type MambaLinear = (
   site: MambaSite,
@@ -70,7 +103,14 @@ export type MambaLinear = (
   outDim: number,
 ) => Float32Array | undefined;
 
-/** Options of {@link MambaModel.forward}. */
+/**
+ * Options of {@link MambaModel.forward}.
+ *
+ * @example
+ * ```ts
+ * const o: MambaForwardOptions = { onInput: (site, layer, x) => console.log(site, layer, x.length) };
+ * ```
+ */
 export interface MambaForwardOptions {
   /** Observe (copy) the input of each linear site: `x` is `[L, in]`. */
   onInput?: (site: MambaSite, layer: number, x: Float32Array, rows: number, inDim: number) => void;

@@ -20,10 +20,24 @@ import {
 } from '../mambaquant/index.js';
 import { type MambaLayerWeights, type MambaLinear, MambaModel, type MambaSite } from './mamba.js';
 
-/** The linear sites of a Mamba block in forward order. */
+/**
+ * The linear sites of a Mamba block in forward order.
+ *
+ * @example
+ * ```ts
+ * MAMBA_SITES.length; // 4
+ * ```
+ */
 export const MAMBA_SITES: readonly MambaSite[] = ['in_proj', 'x_proj', 'dt_proj', 'out_proj'];
 
-/** Captured inputs of every linear site: `[site][layer]` as `[rows, in]`. */
+/**
+ * Captured inputs of every linear site: `[site][layer]` as `[rows, in]`.
+ *
+ * @example
+ * ```ts
+ * const cal: MambaCalibration = captureMambaInputs(model, windows);
+ * ```
+ */
 export type MambaCalibration = Record<MambaSite, Float32Tensor[]>;
 
 /**
@@ -88,7 +102,14 @@ export function smoothFusedMamba(model: MambaModel, outProjInputs: readonly Floa
   return new MambaModel(model.config, { ...model.weights, layers });
 }
 
-/** W·A fake quantization settings for mamba. */
+/**
+ * W·A fake quantization settings for mamba.
+ *
+ * @example
+ * ```ts
+ * const s: MambaWaSpec = { weightBits: 8, activationBits: 4, transform: 'smooth-hadamard', fusedGate: true };
+ * ```
+ */
 export interface MambaWaSpec {
   readonly weightBits: number;
   readonly activationBits: number;

@@ -32,17 +32,38 @@ import { bosWindows, loadMambaHeldout, loadMambaTiny, MambaModel } from './mamba
 import { captureMambaInputs, type MAMBA_SITES, rotatedMambaLinear } from './mambaweights.js';
 import { defaultGroupSize, mwqLlamaWeights, rotatedLlamaLinear } from './weights.js';
 
-/** The shipped models. */
+/**
+ * The shipped models.
+ *
+ * @example
+ * ```ts
+ * const m: ModelName = 'mamba-tiny';
+ * ```
+ */
 export type ModelName = 'stories260K' | 'mamba-tiny';
 
-/** A parsed KV cache configuration. */
+/**
+ * A parsed KV cache configuration.
+ *
+ * @example
+ * ```ts
+ * const k: KvConfig = parseKvSpec('kivi2', 8);
+ * ```
+ */
 export interface KvConfig {
   readonly label: string;
   readonly spec: KvCacheSpec;
   readonly ksort?: 'head' | 'layer';
 }
 
-/** A parsed weight configuration. */
+/**
+ * A parsed weight configuration.
+ *
+ * @example
+ * ```ts
+ * const w: WeightConfig = parseWeightSpec('w8a4-hadamard');
+ * ```
+ */
 export type WeightConfig =
   | { readonly label: string; readonly kind: 'mwq'; readonly scheme: NestedScheme; readonly level: number }
   | {
@@ -191,7 +212,14 @@ export function parseWeightSpec(str: string): WeightConfig {
   return bad(str, 'weight spec');
 }
 
-/** Default KV configurations (stories260K) when `kv` is `['all']`. */
+/**
+ * Default KV configurations (stories260K) when `kv` is `['all']`.
+ *
+ * @example
+ * ```ts
+ * evalModel({ model: 'stories260K', kv: [...DEFAULT_KV] });
+ * ```
+ */
 export const DEFAULT_KV: readonly string[] = [
   'float32',
   'kivi4',
@@ -208,7 +236,14 @@ export const DEFAULT_KV: readonly string[] = [
   'mxfp4-b4-ksort-head',
 ];
 
-/** Default weight configurations when `weights` is `['all']`. */
+/**
+ * Default weight configurations when `weights` is `['all']`.
+ *
+ * @example
+ * ```ts
+ * DEFAULT_WEIGHTS('mamba-tiny'); // ['w8a8-none', …]
+ * ```
+ */
 export function DEFAULT_WEIGHTS(model: ModelName): string[] {
   const out: string[] = [];
   if (model === 'stories260K')
@@ -220,7 +255,14 @@ export function DEFAULT_WEIGHTS(model: ModelName): string[] {
   return out;
 }
 
-/** Evaluation and calibration set sizes used when not given. */
+/**
+ * Evaluation and calibration set sizes used when not given.
+ *
+ * @example
+ * ```ts
+ * EVAL_DEFAULTS.sequences; // 16
+ * ```
+ */
 export const EVAL_DEFAULTS = {
   sequences: 16,
   length: 256,
@@ -230,7 +272,14 @@ export const EVAL_DEFAULTS = {
   calibrationSeed: 9000,
 } as const;
 
-/** Options of {@link evalModel}. */
+/**
+ * Options of {@link evalModel}.
+ *
+ * @example
+ * ```ts
+ * const o: EvalModelOptions = { model: 'stories260K', kv: ['kivi2'], sequences: 2, length: 64 };
+ * ```
+ */
 export interface EvalModelOptions {
   readonly model: ModelName;
   /** KV spec strings (stories260K only; `float32` is always the baseline). */
@@ -253,7 +302,14 @@ export interface EvalModelOptions {
   readonly onProgress?: (done: number, total: number, label: string) => void;
 }
 
-/** One configuration's numbers. */
+/**
+ * One configuration's numbers.
+ *
+ * @example
+ * ```ts
+ * const row: EvalRow = evalModel({ model: 'stories260K', kv: ['kivi4'] }).rows[1];
+ * ```
+ */
 export interface EvalRow extends LogitStats {
   /** The spec string as given (`float32` for the baseline). */
   readonly spec: string;
@@ -264,7 +320,14 @@ export interface EvalRow extends LogitStats {
   readonly notes: readonly string[];
 }
 
-/** Result of {@link evalModel}. */
+/**
+ * Result of {@link evalModel}.
+ *
+ * @example
+ * ```ts
+ * const r: EvalModelResult = evalModel({ model: 'mamba-tiny', weights: ['w8a8-hadamard'] });
+ * ```
+ */
 export interface EvalModelResult {
   readonly model: ModelName;
   /** How the evaluation tokens were made. */

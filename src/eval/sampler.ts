@@ -57,7 +57,14 @@ export function argmax(x: Float32Array): number {
   return best;
 }
 
-/** Sampler settings: `temperature` 0 is greedy; `topp` in (0, 1) enables nucleus sampling. */
+/**
+ * Sampler settings: `temperature` 0 is greedy; `topp` in (0, 1) enables nucleus sampling.
+ *
+ * @example
+ * ```ts
+ * const o: SamplerOptions = { temperature: 1, topp: 0.9, seed: 42 };
+ * ```
+ */
 export interface SamplerOptions {
   temperature: number;
   topp: number;

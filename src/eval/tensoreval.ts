@@ -40,7 +40,14 @@ import type { Float32Tensor } from '../common/tensor.js';
 import { fakeQuantRows, hadamardRotation, hasHadamard, kltRotation } from '../mambaquant/index.js';
 import { quantizeNested } from '../mwq/index.js';
 
-/** Every method name `evalTensor` knows. */
+/**
+ * Every method name `evalTensor` knows.
+ *
+ * @example
+ * ```ts
+ * TENSOR_METHODS.includes('kivi-keys'); // true
+ * ```
+ */
 export const TENSOR_METHODS: readonly string[] = [
   'kivi-keys',
   'kivi-values',
@@ -75,7 +82,14 @@ const BLOCK = new Set([
   'mxint8',
 ]);
 
-/** One (tensor, method, bits) result. */
+/**
+ * One (tensor, method, bits) result.
+ *
+ * @example
+ * ```ts
+ * const row: TensorEvalRow = evalTensor('k', keys, ['mxfp4'], [4], 8, 32)[0];
+ * ```
+ */
 export interface TensorEvalRow {
   readonly tensor: string;
   readonly method: string;

@@ -11,7 +11,14 @@ import { type LinearTransform, type QuantizedLinear, quantizeLinear } from '../m
 import { type NestedScheme, quantizeNested } from '../mwq/index.js';
 import type { ActivationSite, Activations, LlamaLinear, LlamaLinearSite, LlamaModel, LlamaWeights } from './llama.js';
 
-/** The seven linear layers of a Llama block, with the activation site that feeds each. */
+/**
+ * The seven linear layers of a Llama block, with the activation site that feeds each.
+ *
+ * @example
+ * ```ts
+ * LLAMA_LINEAR_SITES.map((s) => s.site); // ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3']
+ * ```
+ */
 export const LLAMA_LINEAR_SITES: readonly { site: LlamaLinearSite; input: ActivationSite }[] = [
   { site: 'wq', input: 'attn' },
   { site: 'wk', input: 'attn' },
@@ -22,7 +29,14 @@ export const LLAMA_LINEAR_SITES: readonly { site: LlamaLinearSite; input: Activa
   { site: 'w3', input: 'ffn' },
 ];
 
-/** MWQ settings: scheme, the widest level and the level served. */
+/**
+ * MWQ settings: scheme, the widest level and the level served.
+ *
+ * @example
+ * ```ts
+ * const s: MwqSpec = { scheme: 'truncate', level: 4 };
+ * ```
+ */
 export interface MwqSpec {
   readonly scheme: NestedScheme;
   /** Level r to serve (bits). */
@@ -98,7 +112,14 @@ export function mwqLlamaWeights(model: LlamaModel, spec: MwqSpec): LlamaWeights 
   return { ...w, ...out };
 }
 
-/** W·A fake quantization settings. */
+/**
+ * W·A fake quantization settings.
+ *
+ * @example
+ * ```ts
+ * const s: RotationSpec = { weightBits: 4, activationBits: 8, transform: 'klt-hadamard' };
+ * ```
+ */
 export interface RotationSpec {
   readonly weightBits: number;
   readonly activationBits: number;
