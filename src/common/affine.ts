@@ -50,6 +50,7 @@
  * @module
  */
 import { check, fail } from './errors.js';
+import { wasmKernels } from './kernels.js';
 import { normalizeRounding, type Rounding, type RoundingMode, rounder, roundHalfEven } from './rounding.js';
 import { type Float32Tensor, shapeSize, tensor } from './tensor.js';
 
@@ -309,6 +310,11 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
   // bits), so each store site sees at most two array types.
   const out = c.bits <= 8 ? new Uint8Array(codes.buffer) : new Uint16Array(codes.buffer);
   const rne = c.rounding.mode === 'half-even';
+  // wasm SIMD kernel (bit-identical): float zero point, byte codes, half-even, contiguous groups. On a
+  // precondition failure (non-finite input, range overflow) the JS loop below throws the proper error.
+  const wk = c.kind === 0 && c.bits <= 8 && rne && inner === 1 && n > 0 ? wasmKernels() : null;
+  if (wk?.affineFloatQuant(data, outer, len, gs, c.qmax, codes as Uint8Array, scales, zeros))
+    return result(c, x.shape, codes, scales, zeros);
   const round = rounder(c.rounding);
   const kind = c.kind;
   const qmax = c.qmax;
@@ -689,6 +695,13 @@ export function dequantizeAffine(q: AffineQuantized): Float32Tensor {
   const scales = q.scales;
   const zeros = q.zeros;
   const kind = c.kind;
+  if (kind === 0 && codes instanceof Uint8Array && inner === 1 && n > 0) {
+    const wk = wasmKernels();
+    if (wk !== null) {
+      wk.affineFloatDequant(codes, outer, len, gs, scales, zeros, out);
+      return tensor('float32', out, q.shape);
+    }
+  }
   for (let o = 0; o < outer; o++) {
     for (let g = 0; g < ng; g++) {
       const l0 = g * gs;

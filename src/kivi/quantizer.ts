@@ -27,6 +27,7 @@
  */
 import { check, fail } from '../common/errors.js';
 import { f16Round, f16ToF32Array, f32ToF16Array } from '../common/half.js';
+import { wasmKernels } from '../common/kernels.js';
 import { packBitsRef, unpackBitsRef } from '../common/packing.js';
 import { rounder } from '../common/rounding.js';
 import type { Float32Tensor } from '../common/tensor.js';
@@ -36,6 +37,7 @@ import {
   type KiviBits,
   type KiviQuantizeOptions,
   type KiviScaleDtype,
+  magnitudeLimit,
   normalizeQuantOptions,
 } from './config.js';
 
@@ -357,6 +359,46 @@ function toStored(a: Float32Array, dtype: KiviScaleDtype): Float32Array | Uint16
   return dtype === 'float16' ? f32ToF16Array(a) : a;
 }
 
+function keysResult(
+  codes: Uint32Array,
+  scales: Float32Array,
+  mins: Float32Array,
+  shape: readonly number[],
+  bits: KiviBits,
+  G: number,
+): QuantizedKeys {
+  return Object.freeze({
+    kind: 'keys' as const,
+    codes,
+    scales,
+    mins,
+    shape: Object.freeze([...shape]),
+    bits,
+    groupSize: G,
+    scaleDtype: 'float32' as const,
+  });
+}
+
+function valuesResult(
+  codes: Uint32Array,
+  scales: Float32Array,
+  mins: Float32Array,
+  shape: readonly number[],
+  bits: KiviBits,
+  G: number,
+): QuantizedValues {
+  return Object.freeze({
+    kind: 'values' as const,
+    codes,
+    scales,
+    mins,
+    shape: Object.freeze([...shape]),
+    bits,
+    groupSize: G,
+    scaleDtype: 'float32' as const,
+  });
+}
+
 /**
  * Quantize keys per channel: `k` is `[..., T, D]`, T a multiple of G, G a multiple of 32/bits.
  * Non-finite inputs throw `E_NONFINITE` (policy: reject). `k` is not modified.
@@ -382,10 +424,20 @@ export function quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Quant
     () => `${who}: T = ${T} (shape [${k.shape.join(', ')}]) must be a multiple of groupSize ${G}`,
   );
   check(T % f === 0, 'E_SHAPE', () => `${who}: T = ${T} must be a multiple of 32/bits = ${f} (whole words)`);
-  checkFiniteRange(x, 0, x.length, o.scaleDtype, who, 'k');
   const codes = new Uint32Array((S * T * D) / f);
   const scales = new Float32Array((S * T * D) / G);
   const mins = new Float32Array(scales.length);
+  // wasm SIMD kernel (bit-identical; it also runs the range checks and reports a failure, which the JS
+  // check below then turns into the proper error)
+  const wk = o.halfEven && o.scaleDtype === 'float32' && G % f === 0 ? wasmKernels() : null;
+  if (wk !== null) {
+    const lim = magnitudeLimit('float32');
+    let ok = true;
+    for (let s = 0; s < S && ok; s++)
+      ok = wk.kiviKeysQuant(x, s * T * D, T, D, o.bits, G, lim, codes, (s * T * D) / f, scales, mins, (s * T * D) / G);
+    if (ok) return keysResult(codes, scales, mins, k.shape, o.bits, G);
+  }
+  checkFiniteRange(x, 0, x.length, o.scaleDtype, who, 'k');
   const mnBuf = new Float32Array(D);
   const mxBuf = new Float32Array(D);
   const round = o.halfEven ? null : rounder(o.rounding);
@@ -445,11 +497,14 @@ export function quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Qua
     () => `${who}: D = ${D} (shape [${v.shape.join(', ')}]) must be a multiple of groupSize ${G}`,
   );
   check(D % f === 0, 'E_SHAPE', () => `${who}: D = ${D} must be a multiple of 32/bits = ${f} (whole words)`);
-  checkFiniteRange(x, 0, x.length, o.scaleDtype, who, 'v');
   const rows = S * T;
   const codes = new Uint32Array((rows * D) / f);
   const scales = new Float32Array((rows * D) / G);
   const mins = new Float32Array(scales.length);
+  const wk = o.halfEven && o.scaleDtype === 'float32' && G % f === 0 ? wasmKernels() : null;
+  if (wk?.kiviValuesQuant(x, 0, rows, D, o.bits, G, magnitudeLimit('float32'), codes, 0, scales, mins, 0))
+    return valuesResult(codes, scales, mins, v.shape, o.bits, G);
+  checkFiniteRange(x, 0, x.length, o.scaleDtype, who, 'v');
   const round = o.halfEven ? null : rounder(o.rounding);
   const f16 = o.scaleDtype === 'float16';
   for (let r = 0; r < rows; r++) {
@@ -529,6 +584,14 @@ export function dequantize(q: QuantizedKeys | QuantizedValues, out?: Float32Arra
   const dst = out ?? new Float32Array(n);
   check(dst instanceof Float32Array && dst.length === n, 'E_SHAPE', () => `${who}: out must be a Float32Array(${n})`);
   const f = 32 / bits;
+  const wk = G % f === 0 && q.scaleDtype === 'float32' ? wasmKernels() : null;
+  if (wk !== null) {
+    if (q.kind === 'keys') {
+      for (let s = 0; s < S; s++)
+        wk.kiviKeysDequant(q.codes, (s * T * D) / f, scales, mins, (s * T * D) / G, T, D, bits, G, dst, s * T * D);
+    } else wk.kiviValuesDequant(q.codes, 0, scales, mins, 0, S * T, D, bits, G, dst, 0);
+    return { dtype: 'float32', data: dst, shape: Object.freeze([...q.shape]) };
+  }
   if (q.kind === 'keys') {
     for (let s = 0; s < S; s++)
       dequantizeKeysKernel(q.codes, (s * T * D) / f, scales, mins, (s * T * D) / G, T, D, bits, G, dst, s * T * D);

@@ -1,0 +1,497 @@
+/**
+ * Kernel backend switch: WebAssembly SIMD kernels (AssemblyScript source in `wasm/assembly/kernels.ts`,
+ * embedded as base64 in `kernels-wasm.generated.ts`) or the plain JavaScript kernels.
+ *
+ * - `'auto'` (default): the wasm kernels when this engine validates the module (WebAssembly with the
+ *   SIMD proposal: Node ≥ 16.4, current browsers), the JS kernels otherwise.
+ * - `'wasm'`: require the wasm kernels (throws `E_CONFIG` where WebAssembly SIMD is missing).
+ * - `'js'`: always the JS kernels.
+ *
+ * The wasm kernels are bit-identical to their JS twins (tests compare them). They cover a subset of
+ * configurations; every other configuration runs the JS kernel whatever the backend:
+ * - KIVI `quantizeKeys` / `quantizeValues`: float32 metadata, `'half-even'` rounding, groupSize a
+ *   multiple of 32/bits; `dequantize`: float32 metadata, groupSize a multiple of 32/bits;
+ * - `quantizeAffine`: asymmetric float zero point (the default), bits ≤ 8, `'half-even'`, groups along
+ *   the last axis or the flattened tensor; `dequantizeAffine`: the same layouts.
+ *
+ * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
+ * processed, and the results copied out; caller arrays are never aliased. The module is compiled
+ * synchronously on first use (3.8 KB, under the 4 KB limit browsers put on synchronous compilation on
+ * the main thread). No `node:*` imports: this file runs in browsers.
+ *
+ * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported.
+ * Internal (used by the families): wasmKernels, WasmKernels.
+ * @module
+ */
+import { fail } from './errors.js';
+import { KERNELS_WASM_BASE64 } from './kernels-wasm.generated.js';
+
+/**
+ * Which kernels run: `'auto'` (wasm SIMD where available, the default), `'wasm'` or `'js'`.
+ *
+ * @example
+ * ```ts
+ * const b: KernelBackend = 'js';
+ * setKernelBackend(b);
+ * ```
+ */
+export type KernelBackend = 'js' | 'wasm' | 'auto';
+
+/** The slice of the WebAssembly JS API used here (the project's TS lib has no DOM types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: object };
+}
+function wasmApi(): WasmApi | undefined {
+  return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+}
+
+interface RawExports {
+  memory: WasmMemory;
+  heapBase(): number;
+  kiviValuesQuant(
+    x: number,
+    rows: number,
+    D: number,
+    bits: number,
+    G: number,
+    lim: number,
+    codes: number,
+    scales: number,
+    mins: number,
+  ): number;
+  kiviValuesDequant(
+    codes: number,
+    rows: number,
+    D: number,
+    bits: number,
+    G: number,
+    scales: number,
+    mins: number,
+    out: number,
+  ): void;
+  kiviKeysQuant(
+    x: number,
+    nTok: number,
+    D: number,
+    bits: number,
+    G: number,
+    lim: number,
+    codes: number,
+    scales: number,
+    mins: number,
+  ): number;
+  kiviKeysDequant(
+    codes: number,
+    nTok: number,
+    D: number,
+    bits: number,
+    G: number,
+    scales: number,
+    mins: number,
+    out: number,
+  ): void;
+  affineFloatQuant(
+    x: number,
+    lines: number,
+    len: number,
+    gs: number,
+    qmax: number,
+    codes: number,
+    scales: number,
+    zeros: number,
+  ): number;
+  affineFloatDequant(
+    codes: number,
+    lines: number,
+    len: number,
+    gs: number,
+    scales: number,
+    zeros: number,
+    out: number,
+  ): void;
+}
+
+/** Elements of float32 input per wasm call (256 KB): the copies in and out stay in L2. */
+const CHUNK = 1 << 16;
+
+let requested: KernelBackend = 'auto';
+let bytesCache: Uint8Array | null = null;
+let supported: boolean | null = null;
+let instance: WasmKernels | null = null;
+
+function moduleBytes(): Uint8Array {
+  if (bytesCache === null) {
+    const bin = atob(KERNELS_WASM_BASE64);
+    const b = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+    bytesCache = b;
+  }
+  return bytesCache;
+}
+
+/**
+ * Whether this engine can run the wasm kernels (it validates the kernels' own module, which uses
+ * 128-bit SIMD).
+ *
+ * @example
+ * ```ts
+ * if (!wasmSimdSupported()) console.log('lowbit runs its JavaScript kernels here');
+ * ```
+ */
+export function wasmSimdSupported(): boolean {
+  if (supported === null) {
+    let ok = false;
+    try {
+      const api = wasmApi();
+      ok = api?.validate(moduleBytes()) === true;
+    } catch {
+      ok = false;
+    }
+    supported = ok;
+  }
+  return supported;
+}
+
+/**
+ * Choose the kernel backend for all later calls (process-wide). `'wasm'` throws `E_CONFIG` when
+ * WebAssembly SIMD is missing. Results are bit-identical on both backends.
+ *
+ * @example
+ * ```ts
+ * import { setKernelBackend } from 'lowbit/common';
+ * setKernelBackend('js'); // e.g. to compare speed
+ * setKernelBackend('auto'); // back to the default
+ * ```
+ */
+export function setKernelBackend(backend: KernelBackend): void {
+  if (backend !== 'js' && backend !== 'wasm' && backend !== 'auto')
+    fail('E_CONFIG', `setKernelBackend: expected 'js', 'wasm' or 'auto', got ${JSON.stringify(backend)}`);
+  if (backend === 'wasm' && !wasmSimdSupported())
+    fail(
+      'E_CONFIG',
+      "setKernelBackend: 'wasm' needs WebAssembly with SIMD, which this engine lacks; use 'auto' or 'js'",
+    );
+  requested = backend;
+}
+
+/**
+ * The backend last set with {@link setKernelBackend} (`'auto'` by default).
+ *
+ * @example
+ * ```ts
+ * getKernelBackend(); // 'auto'
+ * ```
+ */
+export function getKernelBackend(): KernelBackend {
+  return requested;
+}
+
+/**
+ * The backend that actually runs: `'wasm'` or `'js'` (`'auto'` resolved by feature detection).
+ *
+ * @example
+ * ```ts
+ * console.log(`kernels: ${activeKernelBackend()}`); // 'wasm' on Node 20
+ * ```
+ */
+export function activeKernelBackend(): 'js' | 'wasm' {
+  if (requested === 'js') return 'js';
+  return wasmSimdSupported() ? 'wasm' : 'js';
+}
+
+/** The wasm kernels when the active backend is wasm, else `null`. Internal. */
+export function wasmKernels(): WasmKernels | null {
+  if (requested === 'js' || !wasmSimdSupported()) return null;
+  if (instance === null) {
+    const api = wasmApi()!;
+    const inst = new api.Instance(new api.Module(moduleBytes()), {});
+    instance = new WasmKernels(inst.exports as unknown as RawExports);
+  }
+  return instance;
+}
+
+/**
+ * Typed wrappers over the raw exports: they lay out regions in the module's memory, copy in, call, copy
+ * out. Each returns `false` when the kernel reported a precondition failure (non-finite input, range
+ * overflow); the caller then runs its own checks, which throw the proper error. Internal.
+ */
+export class WasmKernels {
+  private readonly x: RawExports;
+  private readonly base: number;
+
+  constructor(x: RawExports) {
+    this.x = x;
+    this.base = (x.heapBase() + 15) & ~15;
+  }
+
+  /** Make room for regions of the given byte sizes; returns their 16-aligned offsets. */
+  private layout(sizes: readonly number[]): number[] {
+    const offs: number[] = [];
+    let p = this.base;
+    for (const s of sizes) {
+      offs.push(p);
+      p += (s + 15) & ~15;
+    }
+    const mem = this.x.memory;
+    const have = mem.buffer.byteLength;
+    if (p > have) mem.grow(Math.ceil((p - have) / 65536));
+    return offs;
+  }
+
+  private f32(): Float32Array {
+    return new Float32Array(this.x.memory.buffer);
+  }
+
+  private u32(): Uint32Array {
+    return new Uint32Array(this.x.memory.buffer);
+  }
+
+  private u8(): Uint8Array {
+    return new Uint8Array(this.x.memory.buffer);
+  }
+
+  /**
+   * KIVI values: `rows` tokens of D channels from `x[xOff…]`; codes at `cOff` (D/f words per row),
+   * scales/mins at `mOff` (D/G per row). Needs G % (32/bits) === 0, float32 metadata, half-even.
+   */
+  kiviValuesQuant(
+    x: Float32Array,
+    xOff: number,
+    rows: number,
+    D: number,
+    bits: number,
+    G: number,
+    lim: number,
+    codes: Uint32Array,
+    cOff: number,
+    scales: Float32Array,
+    mins: Float32Array,
+    mOff: number,
+  ): boolean {
+    const f = 32 / bits;
+    const step = Math.max(1, Math.floor(CHUNK / D));
+    const cr = Math.min(step, rows);
+    const [px, pc, ps, pm] = this.layout([cr * D * 4, ((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4]);
+    for (let r0 = 0; r0 < rows; r0 += step) {
+      const nr = Math.min(step, rows - r0);
+      const n = nr * D;
+      const e0 = xOff + r0 * D;
+      this.f32().set(x.subarray(e0, e0 + n), px! >>> 2);
+      if (this.x.kiviValuesQuant(px!, nr, D, bits, G, lim, pc!, ps!, pm!) !== 0) return false;
+      const nw = n / f;
+      const ng = n / G;
+      const c0 = cOff + (r0 * D) / f;
+      const m0 = mOff + (r0 * D) / G;
+      codes.set(this.u32().subarray(pc! >>> 2, (pc! >>> 2) + nw), c0);
+      const fv = this.f32();
+      scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + ng), m0);
+      mins.set(fv.subarray(pm! >>> 2, (pm! >>> 2) + ng), m0);
+    }
+    return true;
+  }
+
+  /** KIVI values dequantization of `rows` tokens (same layout as {@link kiviValuesQuant}). */
+  kiviValuesDequant(
+    codes: Uint32Array,
+    cOff: number,
+    scales: Float32Array,
+    mins: Float32Array,
+    mOff: number,
+    rows: number,
+    D: number,
+    bits: number,
+    G: number,
+    out: Float32Array,
+    oOff: number,
+  ): void {
+    const f = 32 / bits;
+    const step = Math.max(1, Math.floor(CHUNK / D));
+    const cr = Math.min(step, rows);
+    const [pc, ps, pm, po] = this.layout([((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4, cr * D * 4]);
+    for (let r0 = 0; r0 < rows; r0 += step) {
+      const nr = Math.min(step, rows - r0);
+      const n = nr * D;
+      const c0 = cOff + (r0 * D) / f;
+      const m0 = mOff + (r0 * D) / G;
+      this.u32().set(codes.subarray(c0, c0 + n / f), pc! >>> 2);
+      const fv = this.f32();
+      fv.set(scales.subarray(m0, m0 + n / G), ps! >>> 2);
+      fv.set(mins.subarray(m0, m0 + n / G), pm! >>> 2);
+      this.x.kiviValuesDequant(pc!, nr, D, bits, G, ps!, pm!, po!);
+      out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), oOff + r0 * D);
+    }
+  }
+
+  /**
+   * KIVI keys of one stream: `nTok` tokens × D channels from `x[xOff…]`; codes at `cOff` (`[nTok/f, D]`),
+   * scales/mins at `mOff` (`[nTok/G, D]`). Needs G % (32/bits) === 0, float32 metadata, half-even.
+   */
+  kiviKeysQuant(
+    x: Float32Array,
+    xOff: number,
+    nTok: number,
+    D: number,
+    bits: number,
+    G: number,
+    lim: number,
+    codes: Uint32Array,
+    cOff: number,
+    scales: Float32Array,
+    mins: Float32Array,
+    mOff: number,
+  ): boolean {
+    const f = 32 / bits;
+    const step = G * Math.max(1, Math.floor(CHUNK / (G * D)));
+    const ct = Math.min(step, nTok);
+    const [px, pc, ps, pm] = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
+    for (let t0 = 0; t0 < nTok; t0 += step) {
+      const nt = Math.min(step, nTok - t0);
+      const n = nt * D;
+      const e0 = xOff + t0 * D;
+      this.f32().set(x.subarray(e0, e0 + n), px! >>> 2);
+      if (this.x.kiviKeysQuant(px!, nt, D, bits, G, lim, pc!, ps!, pm!) !== 0) return false;
+      const c0 = cOff + (t0 / f) * D;
+      const m0 = mOff + (t0 / G) * D;
+      codes.set(this.u32().subarray(pc! >>> 2, (pc! >>> 2) + n / f), c0);
+      const fv = this.f32();
+      scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + n / G), m0);
+      mins.set(fv.subarray(pm! >>> 2, (pm! >>> 2) + n / G), m0);
+    }
+    return true;
+  }
+
+  /** KIVI keys dequantization of one stream (same layout as {@link kiviKeysQuant}). */
+  kiviKeysDequant(
+    codes: Uint32Array,
+    cOff: number,
+    scales: Float32Array,
+    mins: Float32Array,
+    mOff: number,
+    nTok: number,
+    D: number,
+    bits: number,
+    G: number,
+    out: Float32Array,
+    oOff: number,
+  ): void {
+    const f = 32 / bits;
+    const step = G * Math.max(1, Math.floor(CHUNK / (G * D)));
+    const ct = Math.min(step, nTok);
+    const [pc, ps, pm, po] = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
+    for (let t0 = 0; t0 < nTok; t0 += step) {
+      const nt = Math.min(step, nTok - t0);
+      const n = nt * D;
+      const c0 = cOff + (t0 / f) * D;
+      const m0 = mOff + (t0 / G) * D;
+      this.u32().set(codes.subarray(c0, c0 + n / f), pc! >>> 2);
+      const fv = this.f32();
+      fv.set(scales.subarray(m0, m0 + n / G), ps! >>> 2);
+      fv.set(mins.subarray(m0, m0 + n / G), pm! >>> 2);
+      this.x.kiviKeysDequant(pc!, nt, D, bits, G, ps!, pm!, po!);
+      out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), oOff + t0 * D);
+    }
+  }
+
+  /**
+   * Affine quantization, float zero point, contiguous groups: `lines` lines of `len` elements, groups
+   * of `gs` along each line (ragged last group); codes one byte each. Returns the status (0 ok, −1
+   * non-finite input, −2 range overflow).
+   */
+  affineFloatQuant(
+    x: Float32Array,
+    lines: number,
+    len: number,
+    gs: number,
+    qmax: number,
+    codes: Uint8Array,
+    scales: Float32Array,
+    zeros: Float32Array,
+  ): boolean {
+    const ng = Math.ceil(len / gs);
+    // chunk by whole lines when lines are short, else by whole groups of one line
+    if (len <= CHUNK) {
+      const step = Math.max(1, Math.floor(CHUNK / len));
+      const cl = Math.min(step, lines);
+      const [px, pc, ps, pz] = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4]);
+      for (let l0 = 0; l0 < lines; l0 += step) {
+        const nl = Math.min(step, lines - l0);
+        const n = nl * len;
+        this.f32().set(x.subarray(l0 * len, l0 * len + n), px! >>> 2);
+        if (this.x.affineFloatQuant(px!, nl, len, gs, qmax, pc!, ps!, pz!) !== 0) return false;
+        codes.set(this.u8().subarray(pc!, pc! + n), l0 * len);
+        const fv = this.f32();
+        scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + nl * ng), l0 * ng);
+        zeros.set(fv.subarray(pz! >>> 2, (pz! >>> 2) + nl * ng), l0 * ng);
+      }
+      return true;
+    }
+    const gStep = Math.max(1, Math.floor(CHUNK / gs));
+    const ce = Math.min(len, gStep * gs);
+    const [px, pc, ps, pz] = this.layout([ce * 4, ce, gStep * 4, gStep * 4]);
+    for (let l = 0; l < lines; l++) {
+      for (let g0 = 0; g0 < ng; g0 += gStep) {
+        const e0 = l * len + g0 * gs;
+        const n = Math.min(len - g0 * gs, gStep * gs);
+        const k = Math.ceil(n / gs);
+        this.f32().set(x.subarray(e0, e0 + n), px! >>> 2);
+        if (this.x.affineFloatQuant(px!, 1, n, gs, qmax, pc!, ps!, pz!) !== 0) return false;
+        codes.set(this.u8().subarray(pc!, pc! + n), e0);
+        const fv = this.f32();
+        scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + k), l * ng + g0);
+        zeros.set(fv.subarray(pz! >>> 2, (pz! >>> 2) + k), l * ng + g0);
+      }
+    }
+    return true;
+  }
+
+  /** Inverse of {@link affineFloatQuant} (same geometry): `out[e] = f32(f32(q·s) + min)`. */
+  affineFloatDequant(
+    codes: Uint8Array,
+    lines: number,
+    len: number,
+    gs: number,
+    scales: Float32Array,
+    zeros: Float32Array,
+    out: Float32Array,
+  ): void {
+    const ng = Math.ceil(len / gs);
+    if (len <= CHUNK) {
+      const step = Math.max(1, Math.floor(CHUNK / len));
+      const cl = Math.min(step, lines);
+      const [pc, ps, pz, po] = this.layout([cl * len, cl * ng * 4, cl * ng * 4, cl * len * 4]);
+      for (let l0 = 0; l0 < lines; l0 += step) {
+        const nl = Math.min(step, lines - l0);
+        const n = nl * len;
+        this.u8().set(codes.subarray(l0 * len, l0 * len + n), pc!);
+        const fv = this.f32();
+        fv.set(scales.subarray(l0 * ng, (l0 + nl) * ng), ps! >>> 2);
+        fv.set(zeros.subarray(l0 * ng, (l0 + nl) * ng), pz! >>> 2);
+        this.x.affineFloatDequant(pc!, nl, len, gs, ps!, pz!, po!);
+        out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), l0 * len);
+      }
+      return;
+    }
+    const gStep = Math.max(1, Math.floor(CHUNK / gs));
+    const ce = Math.min(len, gStep * gs);
+    const [pc, ps, pz, po] = this.layout([ce, gStep * 4, gStep * 4, ce * 4]);
+    for (let l = 0; l < lines; l++) {
+      for (let g0 = 0; g0 < ng; g0 += gStep) {
+        const e0 = l * len + g0 * gs;
+        const n = Math.min(len - g0 * gs, gStep * gs);
+        const k = Math.ceil(n / gs);
+        this.u8().set(codes.subarray(e0, e0 + n), pc!);
+        const fv = this.f32();
+        fv.set(scales.subarray(l * ng + g0, l * ng + g0 + k), ps! >>> 2);
+        fv.set(zeros.subarray(l * ng + g0, l * ng + g0 + k), pz! >>> 2);
+        this.x.affineFloatDequant(pc!, 1, n, gs, ps!, pz!, po!);
+        out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), e0);
+      }
+    }
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * Kernel backends: the wasm SIMD kernels are bit-identical to the JS kernels and to the `…Ref` twins
+ * (KIVI keys/values quantize + dequantize, common affine float-zero-point quantize + dequantize) on
+ * random inputs with ties, ±0, constant groups, subnormal/underflowing scales, ragged channel tails
+ * (D not a multiple of 4), ragged affine groups, and sizes that span several 256 KB chunks; errors are
+ * the same on both paths; the backend switch and feature detection behave as documented.
+ */
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dequantizeAffine, dequantizeAffineRef, quantizeAffine, quantizeAffineRef } from '../../src/common/affine.js';
+import { isLowbitError } from '../../src/common/errors.js';
+import {
+  activeKernelBackend,
+  getKernelBackend,
+  type KernelBackend,
+  setKernelBackend,
+  wasmKernels,
+  wasmSimdSupported,
+} from '../../src/common/kernels.js';
+import { KERNELS_WASM_BASE64 } from '../../src/common/kernels-wasm.generated.js';
+import type { Float32Tensor } from '../../src/common/tensor.js';
+import {
+  dequantize,
+  dequantizeRef,
+  type KiviBits,
+  quantizeKeys,
+  quantizeKeysRef,
+  quantizeValues,
+  quantizeValuesRef,
+} from '../../src/kivi/index.js';
+
+afterEach(() => setKernelBackend('auto'));
+
+function bytes(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Byte-exact comparison (fast on large arrays): −1 when equal, else the first differing byte index. */
+function firstDiff(a: ArrayBufferView, b: ArrayBufferView): number {
+  const x = bytes(a);
+  const y = bytes(b);
+  if (x.length !== y.length) return Math.min(x.length, y.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+function withBackend<T>(b: KernelBackend, fn: () => T): T {
+  const prev = getKernelBackend();
+  setKernelBackend(b);
+  try {
+    return fn();
+  } finally {
+    setKernelBackend(prev);
+  }
+}
+
+/** Deterministic inputs with the hard cases mixed in (seeded LCG; values are exact float32). */
+function sample(n: number, seed: number, kind: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  const next = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  const scale = [1, 1e-38, 3e37, 1e-3, 100][kind % 5]!;
+  for (let i = 0; i < n; i++) {
+    const u = next();
+    if (u < 0.05) x[i] = 0;
+    else if (u < 0.1) x[i] = -0;
+    else if (u < 0.15)
+      x[i] = 0.5 * scale; // repeated values: ties at group edges
+    else if (u < 0.2) x[i] = -1.25 * scale;
+    else x[i] = (next() * 2 - 1) * scale;
+  }
+  // some constant runs (constant groups -> scale 0)
+  if (kind % 3 === 0) x.fill(0.75, 0, Math.min(n, 64));
+  if (kind % 4 === 1) x.fill(-0, 0, Math.min(n, 64));
+  return x;
+}
+
+const t = (data: Float32Array, shape: number[]): Float32Tensor => ({ dtype: 'float32', data, shape });
+
+const runWasm = wasmSimdSupported() ? it : it.skip;
+
+describe('backend switch', () => {
+  it('detects WebAssembly SIMD on this Node and resolves auto to wasm', () => {
+    // Node 20 has WebAssembly SIMD; the module must validate here
+    expect(wasmSimdSupported()).toBe(true);
+    expect(getKernelBackend()).toBe('auto');
+    expect(activeKernelBackend()).toBe('wasm');
+    setKernelBackend('js');
+    expect(activeKernelBackend()).toBe('js');
+    expect(wasmKernels()).toBeNull();
+    setKernelBackend('wasm');
+    expect(activeKernelBackend()).toBe('wasm');
+    expect(wasmKernels()).not.toBeNull();
+  });
+
+  it('rejects an unknown backend with E_CONFIG', () => {
+    let err: unknown;
+    try {
+      setKernelBackend('gpu' as KernelBackend);
+    } catch (e) {
+      err = e;
+    }
+    expect(isLowbitError(err) && err.code === 'E_CONFIG').toBe(true);
+    expect(getKernelBackend()).toBe('auto');
+  });
+
+  it('embeds a small wasm module (magic number, under the 4 KB synchronous-compile limit)', () => {
+    const bin = atob(KERNELS_WASM_BASE64);
+    expect([...bin.slice(0, 4)].map((c) => c.charCodeAt(0))).toEqual([0, 0x61, 0x73, 0x6d]);
+    expect(bin.length).toBeLessThan(4096);
+  });
+});
+
+describe('KIVI: wasm = JS = Ref, bit for bit', () => {
+  runWasm('keys: random shapes incl. D % 4 != 0, ties, ±0, constant and subnormal groups', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<KiviBits>(2, 4, 8),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 13 }),
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        fc.integer({ min: 0, max: 59 }),
+        (bits, S, k, D, gm, seed, kind) => {
+          const f = 32 / bits;
+          const G = f * gm;
+          const T = G * k;
+          const x = t(sample(S * T * D, seed, kind), [S, T, D]);
+          const copy = x.data.slice();
+          const o = { bits, groupSize: G };
+          const w = withBackend('wasm', () => quantizeKeys(x, o));
+          const j = withBackend('js', () => quantizeKeys(x, o));
+          const r = quantizeKeysRef(x, o);
+          expect(firstDiff(x.data, copy)).toBe(-1);
+          for (const q of [j, r]) {
+            expect(firstDiff(w.codes, q.codes)).toBe(-1);
+            expect(firstDiff(w.scales, q.scales)).toBe(-1);
+            expect(firstDiff(w.mins, q.mins)).toBe(-1);
+          }
+          const dw = withBackend('wasm', () => dequantize(w)).data;
+          expect(firstDiff(dw, withBackend('js', () => dequantize(w)).data)).toBe(-1);
+          expect(firstDiff(dw, dequantizeRef(w).data)).toBe(-1);
+          // the kernel itself (not a silent fallback) produced these bytes
+          const c = new Uint32Array(w.codes.length);
+          const sc = new Float32Array(w.scales.length);
+          const mn = new Float32Array(w.mins.length);
+          const wk = withBackend('wasm', () => wasmKernels())!;
+          for (let s = 0; s < S; s++)
+            expect(
+              wk.kiviKeysQuant(x.data, s * T * D, T, D, bits, G, 2 ** 127, c, (s * T * D) / f, sc, mn, (s * T * D) / G),
+            ).toBe(true);
+          expect(firstDiff(c, r.codes)).toBe(-1);
+          expect(firstDiff(sc, r.scales)).toBe(-1);
+          expect(firstDiff(mn, r.mins)).toBe(-1);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  runWasm('values: random shapes, several groups per row, ties, ±0, constant and subnormal groups', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<KiviBits>(2, 4, 8),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        fc.integer({ min: 0, max: 59 }),
+        (bits, S, T, ng, gm, seed, kind) => {
+          const G = (32 / bits) * gm;
+          const D = G * ng;
+          const x = t(sample(S * T * D, seed, kind), [S, T, D]);
+          const o = { bits, groupSize: G };
+          const w = withBackend('wasm', () => quantizeValues(x, o));
+          const j = withBackend('js', () => quantizeValues(x, o));
+          const r = quantizeValuesRef(x, o);
+          for (const q of [j, r]) {
+            expect(firstDiff(w.codes, q.codes)).toBe(-1);
+            expect(firstDiff(w.scales, q.scales)).toBe(-1);
+            expect(firstDiff(w.mins, q.mins)).toBe(-1);
+          }
+          const dw = withBackend('wasm', () => dequantize(w)).data;
+          expect(firstDiff(dw, withBackend('js', () => dequantize(w)).data)).toBe(-1);
+          expect(firstDiff(dw, dequantizeRef(w).data)).toBe(-1);
+          const c = new Uint32Array(w.codes.length);
+          const sc = new Float32Array(w.scales.length);
+          const mn = new Float32Array(w.mins.length);
+          const wk = withBackend('wasm', () => wasmKernels())!;
+          expect(wk.kiviValuesQuant(x.data, 0, S * T, D, bits, G, 2 ** 127, c, 0, sc, mn, 0)).toBe(true);
+          expect(firstDiff(c, r.codes)).toBe(-1);
+          expect(firstDiff(sc, r.scales)).toBe(-1);
+          expect(firstDiff(mn, r.mins)).toBe(-1);
+          const out = new Float32Array(S * T * D);
+          wk.kiviValuesDequant(r.codes, 0, sc, mn, 0, S * T, D, bits, G, out, 0);
+          expect(firstDiff(out, dequantizeRef(r).data)).toBe(-1);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  runWasm('min/max keep the first of −0/+0 like the sequential scan (zero across SIMD lanes)', () => {
+    // values group of 16: lane 1 sees −0 first (index 1), lane 0 sees +0 later (index 4)
+    const d = new Float32Array(16).fill(1);
+    d[1] = -0;
+    d[4] = 0;
+    const x = t(d, [1, 16]);
+    const o = { bits: 2 as const, groupSize: 16 };
+    const w = withBackend('wasm', () => quantizeValues(x, o));
+    expect(Object.is(w.mins[0], -0)).toBe(true);
+    expect(firstDiff(w.mins, quantizeValuesRef(x, o).mins)).toBe(-1);
+    d[1] = 0;
+    d[4] = -0;
+    const w2 = withBackend('wasm', () => quantizeValues(x, o));
+    expect(Object.is(w2.mins[0], 0)).toBe(true);
+  });
+
+  runWasm('large tensors spanning several chunks (keys and values, bits 2 and 4)', () => {
+    for (const bits of [2, 4] as const) {
+      const kx = t(sample(1 * 1024 * 80, 7 + bits, 0), [1, 1024, 80]);
+      const ko = { bits, groupSize: 32 };
+      const kw = withBackend('wasm', () => quantizeKeys(kx, ko));
+      const kj = withBackend('js', () => quantizeKeys(kx, ko));
+      expect(firstDiff(kw.codes, kj.codes)).toBe(-1);
+      expect(firstDiff(kw.scales, kj.scales)).toBe(-1);
+      expect(firstDiff(kw.mins, kj.mins)).toBe(-1);
+      expect(
+        firstDiff(withBackend('wasm', () => dequantize(kw)).data, withBackend('js', () => dequantize(kw)).data),
+      ).toBe(-1);
+      const vx = t(sample(2 * 300 * 128, 11 + bits, 3), [2, 300, 128]);
+      const vo = { bits, groupSize: 64 };
+      const vw = withBackend('wasm', () => quantizeValues(vx, vo));
+      const vj = withBackend('js', () => quantizeValues(vx, vo));
+      expect(firstDiff(vw.codes, vj.codes)).toBe(-1);
+      expect(firstDiff(vw.scales, vj.scales)).toBe(-1);
+      expect(firstDiff(vw.mins, vj.mins)).toBe(-1);
+      expect(
+        firstDiff(withBackend('wasm', () => dequantize(vw)).data, withBackend('js', () => dequantize(vw)).data),
+      ).toBe(-1);
+    }
+  });
+
+  runWasm('the same errors on both paths (NaN, ±Inf, |x| ≥ 2^127)', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 127, -(2 ** 127)]) {
+      for (const pos of [0, 5, 63]) {
+        const d = sample(2 * 32 * 2, pos, 1);
+        d[pos] = bad;
+        const codes = (['wasm', 'js'] as const).map((b) =>
+          ['k', 'v'].map((which) => {
+            try {
+              withBackend(b, () =>
+                which === 'k'
+                  ? quantizeKeys(t(d, [2, 32, 2]), { bits: 2, groupSize: 16 })
+                  : quantizeValues(t(d, [4, 32]), { bits: 2, groupSize: 16 }),
+              );
+              return 'none';
+            } catch (e) {
+              return isLowbitError(e) ? `${e.code}: ${e.message}` : String(e);
+            }
+          }),
+        );
+        expect(codes[0]).toEqual(codes[1]);
+        expect(codes[0]![0]).toMatch(/^E_(NONFINITE|LIMIT)/);
+      }
+    }
+  });
+
+  runWasm('configurations the wasm path does not cover still agree (float16 metadata, stochastic)', () => {
+    const x = t(sample(2 * 64 * 8, 3, 0), [2, 64, 8]);
+    for (const o of [
+      { bits: 4 as const, groupSize: 32, scaleDtype: 'float16' as const },
+      { bits: 2 as const, groupSize: 32, rounding: { mode: 'stochastic' as const, seed: 5 } },
+    ]) {
+      const a = withBackend('wasm', () => quantizeKeys(x, o));
+      const b = withBackend('js', () => quantizeKeys(x, o));
+      expect(firstDiff(a.codes, b.codes)).toBe(-1);
+      expect(firstDiff(withBackend('wasm', () => dequantize(a)).data, dequantizeRef(a).data)).toBe(-1);
+    }
+  });
+});
+
+describe('affine (float zero point): wasm = JS = Ref, bit for bit', () => {
+  runWasm('random shapes, ragged groups, bits 1..8, last axis and flattened', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        fc.integer({ min: 0, max: 59 }),
+        (bits, rows, len0, gs, flat, seed, kind) => {
+          const x = t(sample(rows * len0, seed, kind), [rows, len0]);
+          const o = flat
+            ? { bits, ...(gs === undefined ? {} : { groupSize: gs }) }
+            : { bits, axis: -1, ...(gs === undefined ? {} : { groupSize: gs }) };
+          const w = withBackend('wasm', () => quantizeAffine(x, o));
+          const j = withBackend('js', () => quantizeAffine(x, o));
+          const r = quantizeAffineRef(x, o);
+          for (const q of [j, r]) {
+            expect(firstDiff(w.codes, q.codes)).toBe(-1);
+            expect(firstDiff(w.scales, q.scales)).toBe(-1);
+            expect(firstDiff(w.zeros, q.zeros)).toBe(-1);
+          }
+          const dw = withBackend('wasm', () => dequantizeAffine(w)).data;
+          expect(firstDiff(dw, withBackend('js', () => dequantizeAffine(w)).data)).toBe(-1);
+          expect(firstDiff(dw, dequantizeAffineRef(w).data)).toBe(-1);
+          const lines = flat ? 1 : rows;
+          const len = flat ? rows * len0 : len0;
+          const g = gs ?? len;
+          const c = new Uint8Array(rows * len0);
+          const sc = new Float32Array(r.scales.length);
+          const z = new Float32Array(r.zeros.length);
+          const wk = withBackend('wasm', () => wasmKernels())!;
+          expect(wk.affineFloatQuant(x.data, lines, len, g, 2 ** bits - 1, c, sc, z)).toBe(true);
+          expect(firstDiff(c, r.codes)).toBe(-1);
+          expect(firstDiff(sc, r.scales)).toBe(-1);
+          expect(firstDiff(z, r.zeros)).toBe(-1);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  runWasm('long lines and many short lines across chunk boundaries', () => {
+    const cases: [number[], { bits: number; axis?: number; groupSize?: number }][] = [
+      [[70001], { bits: 4, groupSize: 1000 }],
+      [[1, 140000], { bits: 8, axis: -1, groupSize: 100000 }],
+      [[1000, 100], { bits: 2, axis: 1, groupSize: 64 }],
+      [[3, 70000], { bits: 3, axis: 1 }],
+    ];
+    for (const [shape, o] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = t(sample(n, n, 0), shape);
+      const w = withBackend('wasm', () => quantizeAffine(x, o));
+      const j = withBackend('js', () => quantizeAffine(x, o));
+      expect(firstDiff(w.codes, j.codes)).toBe(-1);
+      expect(firstDiff(w.scales, j.scales)).toBe(-1);
+      expect(firstDiff(w.zeros, j.zeros)).toBe(-1);
+      expect(
+        firstDiff(
+          withBackend('wasm', () => dequantizeAffine(w)).data,
+          withBackend('js', () => dequantizeAffine(w)).data,
+        ),
+      ).toBe(-1);
+    }
+  });
+
+  runWasm('the same errors on both paths (NaN, Inf, range overflow)', () => {
+    for (const [i, v] of [
+      [3, Number.NaN],
+      [40, Number.POSITIVE_INFINITY],
+      [0, Number.NEGATIVE_INFINITY],
+    ] as const) {
+      const d = sample(64, 9, 2);
+      d[i] = v;
+      const msg = (['wasm', 'js'] as const).map((b) => {
+        try {
+          withBackend(b, () => quantizeAffine(t(d, [2, 32]), { bits: 4, axis: 1 }));
+          return 'none';
+        } catch (e) {
+          return isLowbitError(e) ? `${e.code}: ${e.message}` : String(e);
+        }
+      });
+      expect(msg[0]).toEqual(msg[1]);
+      expect(msg[0]).toMatch(/^E_NONFINITE/);
+    }
+    const d = new Float32Array([3e38, -3e38, 1, 2]);
+    const m = (['wasm', 'js'] as const).map((b) => {
+      try {
+        withBackend(b, () => quantizeAffine(t(d, [4]), { bits: 4 }));
+        return 'none';
+      } catch (e) {
+        return isLowbitError(e) ? `${e.code}: ${e.message}` : String(e);
+      }
+    });
+    expect(m[0]).toEqual(m[1]);
+    expect(m[0]).toMatch(/^E_NONFINITE/);
+  });
+});

@@ -1,0 +1,404 @@
+// lowbit WebAssembly SIMD kernels (AssemblyScript 0.28, built by `npm run build:wasm`).
+//
+// Every kernel mirrors a JavaScript twin bit for bit (see src/common/kernels.ts): the float32 rounding
+// points of the twins are exactly the f32 operations here (sub, div, mul, add are correctly rounded IEEE
+// binary32, `nearest` is round-half-even). Min/max use `pmin`/`pmax` (`b < a ? b : a`), the semantics
+// of the twins' `if (v < mn) mn = v`, so ties between −0 and +0 keep the first element seen; where SIMD
+// lanes reorder the scan (contiguous groups), a zero result is re-derived by a scalar scan.
+//
+// Memory is owned by the JS loader: all pointers are byte offsets chosen by it, above `heapBase()`.
+// Kernels return 0 on success, or a negative status when the input violates a precondition (a non-finite
+// element, |x| ≥ limit, a range that overflows float32); the JS side then reruns its own checks, which
+// throw the proper LowbitError.
+
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// helpers
+
+/** First element of x[p .. p+n) (stride 4 bytes) that equals zero, with its sign; `z` if none. */
+@inline
+function firstZero(p: usize, n: i32, z: f32): f32 {
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(p + (<usize>i << 2));
+    if (v == 0) return v;
+  }
+  return z;
+}
+
+/** Min and max of a contiguous run of n ≥ 1 floats, same result as the sequential JS scan. */
+@inline
+function minMaxContig(p: usize, n: i32, lim: f32): bool {
+  // result in globals gMin / gMax; false when a value is non-finite or |v| >= lim
+  let i = 0;
+  let vmn = f32x4.splat(load<f32>(p));
+  let vmx = vmn;
+  let bad = i32x4.splat(0);
+  const vlim = f32x4.splat(lim);
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(p + (<usize>i << 2));
+    vmn = f32x4.pmin(vmn, v);
+    vmx = f32x4.pmax(vmx, v);
+    // |v| < lim is false for NaN, ±Inf and |v| >= lim
+    bad = v128.or(bad, v128.not(f32x4.lt(f32x4.abs(v), vlim)));
+  }
+  if (v128.any_true(bad)) return false;
+  let mn = f32x4.extract_lane(vmn, 0);
+  let mx = f32x4.extract_lane(vmx, 0);
+  let t = f32x4.extract_lane(vmn, 1);
+  if (t < mn) mn = t;
+  t = f32x4.extract_lane(vmn, 2);
+  if (t < mn) mn = t;
+  t = f32x4.extract_lane(vmn, 3);
+  if (t < mn) mn = t;
+  t = f32x4.extract_lane(vmx, 1);
+  if (t > mx) mx = t;
+  t = f32x4.extract_lane(vmx, 2);
+  if (t > mx) mx = t;
+  t = f32x4.extract_lane(vmx, 3);
+  if (t > mx) mx = t;
+  for (; i < n; i++) {
+    const v = load<f32>(p + (<usize>i << 2));
+    if (!(abs<f32>(v) < lim)) return false;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  if (mn == 0) mn = firstZero(p, n, mn);
+  if (mx == 0) mx = firstZero(p, n, mx);
+  gMin = mn;
+  gMax = mx;
+  return true;
+}
+
+let gMin: f32 = 0;
+let gMax: f32 = 0;
+
+/** Codes of 4 floats: round-half-even(clamp(f32(f32(x − m) / s), 0, qmax)) as u32 lanes. */
+@inline
+function code4(v: v128, m: v128, s: v128, qmax: v128): v128 {
+  let t = f32x4.div(f32x4.sub(v, m), s);
+  t = f32x4.pmax(t, f32x4.splat(0));
+  t = f32x4.pmin(t, qmax);
+  return i32x4.trunc_sat_f32x4_u(f32x4.nearest(t));
+}
+
+@inline
+function code1(v: f32, m: f32, s: f32, qmax: f32): u32 {
+  let t: f32 = (v - m) / s;
+  if (t < 0) t = 0;
+  else if (t > qmax) t = qmax;
+  return <u32>nearest<f32>(t);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// KIVI values: per token, groups of G consecutive channels; codes packed along channels (kivi-u32).
+// Requires G % (32/bits) == 0 and G % 4 == 0 (always true for bits 2, 4, 8 since 32/bits >= 4).
+
+export function kiviValuesQuant(
+  x: usize,
+  rows: i32,
+  D: i32,
+  bits: i32,
+  G: i32,
+  lim: f32,
+  codes: usize,
+  scales: usize,
+  mins: usize,
+): i32 {
+  const f = 32 / bits;
+  const qmaxI = (1 << bits) - 1;
+  const qmaxF = <f32>qmaxI;
+  const vq = f32x4.splat(qmaxF);
+  const nGroups = D / G;
+  const wpg = G / f;
+  const chunks = f >> 2; // vectors of 4 per word
+  const laneMul = i32x4(1, 1 << bits, 1 << (2 * bits), 1 << (3 * bits));
+  const sh = 4 * bits;
+  let gi: usize = 0; // group index
+  let wi: usize = 0; // word index
+  for (let r = 0; r < rows; r++) {
+    const xr = x + ((<usize>r * <usize>D) << 2);
+    for (let c = 0; c < nGroups; c++, gi++) {
+      const xg = xr + ((<usize>c * <usize>G) << 2);
+      if (!minMaxContig(xg, G, lim)) return -1;
+      const mn = gMin;
+      const s: f32 = (gMax - mn) / qmaxF;
+      store<f32>(scales + (gi << 2), s);
+      store<f32>(mins + (gi << 2), mn);
+      if (s == 0) {
+        memory.fill(codes + (wi << 2), 0, <usize>wpg << 2);
+        wi += wpg;
+        continue;
+      }
+      const vm = f32x4.splat(mn);
+      const vs = f32x4.splat(s);
+      for (let w = 0; w < wpg; w++, wi++) {
+        const xw = xg + ((<usize>w * <usize>f) << 2);
+        let acc = code4(v128.load(xw), vm, vs, vq);
+        for (let k = 1; k < chunks; k++) {
+          const q = code4(v128.load(xw + (<usize>k << 4)), vm, vs, vq);
+          acc = v128.or(acc, i32x4.shl(q, sh * k));
+        }
+        acc = i32x4.mul(acc, laneMul);
+        const word =
+          i32x4.extract_lane(acc, 0) | i32x4.extract_lane(acc, 1) | i32x4.extract_lane(acc, 2) | i32x4.extract_lane(acc, 3);
+        store<i32>(codes + (wi << 2), word);
+      }
+    }
+  }
+  return 0;
+}
+
+export function kiviValuesDequant(
+  codes: usize,
+  rows: i32,
+  D: i32,
+  bits: i32,
+  G: i32,
+  scales: usize,
+  mins: usize,
+  out: usize,
+): void {
+  const f = 32 / bits;
+  const mask = i32x4.splat((1 << bits) - 1);
+  const wpg = G / f;
+  const chunks = f >> 2;
+  const sh = 4 * bits;
+  const nGroups = (<usize>rows * <usize>D) / <usize>G;
+  let wi: usize = 0;
+  let o = out;
+  for (let g: usize = 0; g < nGroups; g++) {
+    const vs = f32x4.splat(load<f32>(scales + (g << 2)));
+    const vm = f32x4.splat(load<f32>(mins + (g << 2)));
+    for (let w = 0; w < wpg; w++, wi++) {
+      const word = load<u32>(codes + (wi << 2));
+      let v = i32x4(word, word >>> bits, word >>> (2 * bits), word >>> (3 * bits));
+      for (let k = 0; k < chunks; k++) {
+        const q = v128.and(v, mask);
+        v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(q), vs), vm));
+        o += 16;
+        v = i32x4.shr_u(v, sh);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// KIVI keys: per stream [T, D], per channel over groups of G consecutive tokens; word (w, d) holds
+// tokens w·f … w·f+f−1 of channel d. Requires G % (32/bits) == 0. Vectorised across channels, so each
+// lane scans its channel in token order (same min/max as the JS scan, no zero fix-up needed).
+
+export function kiviKeysQuant(
+  x: usize,
+  nTok: i32,
+  D: i32,
+  bits: i32,
+  G: i32,
+  lim: f32,
+  codes: usize,
+  scales: usize,
+  mins: usize,
+): i32 {
+  const f = 32 / bits;
+  const qmaxF = <f32>((1 << bits) - 1);
+  const vq = f32x4.splat(qmaxF);
+  const vlim = f32x4.splat(lim);
+  const nGroups = nTok / G;
+  const D4 = D & ~3;
+  const rowB = <usize>D << 2;
+  let bad = i32x4.splat(0);
+  // 1. min/max per (group, channel) into mins/scales, then scales
+  for (let g = 0; g < nGroups; g++) {
+    const base = x + <usize>g * <usize>G * rowB;
+    const mrow = <usize>g * rowB;
+    let d = 0;
+    for (; d < D4; d += 4) {
+      const p = base + (<usize>d << 2);
+      let vmn = v128.load(p);
+      let vmx = vmn;
+      bad = v128.or(bad, v128.not(f32x4.lt(f32x4.abs(vmn), vlim)));
+      for (let t = 1; t < G; t++) {
+        const v = v128.load(p + <usize>t * rowB);
+        vmn = f32x4.pmin(vmn, v);
+        vmx = f32x4.pmax(vmx, v);
+        bad = v128.or(bad, v128.not(f32x4.lt(f32x4.abs(v), vlim)));
+      }
+      v128.store(mins + mrow + (<usize>d << 2), vmn);
+      v128.store(scales + mrow + (<usize>d << 2), f32x4.div(f32x4.sub(vmx, vmn), vq));
+    }
+    for (; d < D; d++) {
+      const p = base + (<usize>d << 2);
+      let mn = load<f32>(p);
+      let mx = mn;
+      for (let t = 0; t < G; t++) {
+        const v = load<f32>(p + <usize>t * rowB);
+        if (!(abs<f32>(v) < lim)) return -1;
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+      store<f32>(mins + mrow + (<usize>d << 2), mn);
+      store<f32>(scales + mrow + (<usize>d << 2), (mx - mn) / qmaxF);
+    }
+  }
+  if (v128.any_true(bad)) return -1;
+  // 2. codes, one row of D words (f tokens) at a time; s == 0 gives code 0 (select on the lane mask)
+  const rows = nTok / f;
+  const zero = f32x4.splat(0);
+  for (let w = 0; w < rows; w++) {
+    const t0 = w * f;
+    const mrow = <usize>(t0 / G) * rowB;
+    const xb = x + <usize>t0 * rowB;
+    const crow = codes + <usize>w * rowB;
+    let d = 0;
+    for (; d < D4; d += 4) {
+      const db = <usize>d << 2;
+      const vs = v128.load(scales + mrow + db);
+      const vm = v128.load(mins + mrow + db);
+      const nz = f32x4.ne(vs, zero);
+      let acc = i32x4.splat(0);
+      for (let j = 0; j < f; j++) {
+        const q = code4(v128.load(xb + <usize>j * rowB + db), vm, vs, vq);
+        acc = v128.or(acc, i32x4.shl(q, bits * j));
+      }
+      v128.store(crow + db, v128.and(acc, nz));
+    }
+    for (; d < D; d++) {
+      const db = <usize>d << 2;
+      const s = load<f32>(scales + mrow + db);
+      const m = load<f32>(mins + mrow + db);
+      let word: u32 = 0;
+      if (s != 0) {
+        for (let j = 0; j < f; j++) word |= code1(load<f32>(xb + <usize>j * rowB + db), m, s, qmaxF) << (bits * j);
+      }
+      store<u32>(crow + db, word);
+    }
+  }
+  return 0;
+}
+
+export function kiviKeysDequant(
+  codes: usize,
+  nTok: i32,
+  D: i32,
+  bits: i32,
+  G: i32,
+  scales: usize,
+  mins: usize,
+  out: usize,
+): void {
+  const f = 32 / bits;
+  const maskI = (1 << bits) - 1;
+  const mask = i32x4.splat(maskI);
+  const rows = nTok / f;
+  const D4 = D & ~3;
+  const rowB = <usize>D << 2;
+  for (let w = 0; w < rows; w++) {
+    const crow = codes + <usize>w * rowB;
+    for (let j = 0; j < f; j++) {
+      const t = w * f + j;
+      const mrow = <usize>(t / G) * rowB;
+      const orow = out + <usize>t * rowB;
+      const sh = bits * j;
+      let d = 0;
+      for (; d < D4; d += 4) {
+        const db = <usize>d << 2;
+        const q = v128.and(i32x4.shr_u(v128.load(crow + db), sh), mask);
+        const r = f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(q), v128.load(scales + mrow + db)), v128.load(mins + mrow + db));
+        v128.store(orow + db, r);
+      }
+      for (; d < D; d++) {
+        const db = <usize>d << 2;
+        const q = <f32>((load<u32>(crow + db) >>> sh) & maskI);
+        store<f32>(orow + db, q * load<f32>(scales + mrow + db) + load<f32>(mins + mrow + db));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Common affine quantizer, float zero point (the default), contiguous groups (axis = last or none),
+// codes one byte each (bits 1..8). `lines` lines of `len` elements, groups of `gs` (the last one of a
+// line ragged). Status −1: non-finite input; −2: a group whose range overflows float32.
+
+export function affineFloatQuant(
+  x: usize,
+  lines: i32,
+  len: i32,
+  gs: i32,
+  qmaxI: i32,
+  codes: usize,
+  scales: usize,
+  zeros: usize,
+): i32 {
+  const qmaxF = <f32>qmaxI;
+  const vq = f32x4.splat(qmaxF);
+  const inf = f32.POSITIVE_INFINITY;
+  let p: usize = 0;
+  for (let l = 0; l < lines; l++) {
+    for (let l0 = 0; l0 < len; l0 += gs, p++) {
+      const n = min(gs, len - l0);
+      const e0 = <usize>l * <usize>len + <usize>l0;
+      const xg = x + (e0 << 2);
+      const cg = codes + e0;
+      if (!minMaxContig(xg, n, inf)) return -1;
+      const mn = gMin;
+      const d: f32 = gMax - mn;
+      if (d == inf) return -2;
+      const s: f32 = d / qmaxF;
+      store<f32>(scales + (p << 2), s);
+      store<f32>(zeros + (p << 2), mn);
+      if (s == 0) {
+        memory.fill(cg, 0, <usize>n);
+        continue;
+      }
+      const vm = f32x4.splat(mn);
+      const vs = f32x4.splat(s);
+      let i = 0;
+      for (; i + 16 <= n; i += 16) {
+        const b = xg + (<usize>i << 2);
+        const a0 = code4(v128.load(b), vm, vs, vq);
+        const a1 = code4(v128.load(b + 16), vm, vs, vq);
+        const a2 = code4(v128.load(b + 32), vm, vs, vq);
+        const a3 = code4(v128.load(b + 48), vm, vs, vq);
+        const h0 = i16x8.narrow_i32x4_u(a0, a1);
+        const h1 = i16x8.narrow_i32x4_u(a2, a3);
+        v128.store(cg + <usize>i, i8x16.narrow_i16x8_u(h0, h1));
+      }
+      for (; i < n; i++) store<u8>(cg + <usize>i, <u8>code1(load<f32>(xg + (<usize>i << 2)), mn, s, qmaxF));
+    }
+  }
+  return 0;
+}
+
+/** x̂ = f32(f32(q·s) + min) for contiguous groups (same geometry as affineFloatQuant). */
+export function affineFloatDequant(
+  codes: usize,
+  lines: i32,
+  len: i32,
+  gs: i32,
+  scales: usize,
+  zeros: usize,
+  out: usize,
+): void {
+  let p: usize = 0;
+  for (let l = 0; l < lines; l++) {
+    for (let l0 = 0; l0 < len; l0 += gs, p++) {
+      const n = min(gs, len - l0);
+      const e0 = <usize>l * <usize>len + <usize>l0;
+      const s = load<f32>(scales + (p << 2));
+      const m = load<f32>(zeros + (p << 2));
+      const vs = f32x4.splat(s);
+      const vm = f32x4.splat(m);
+      const cg = codes + e0;
+      const og = out + (e0 << 2);
+      let i = 0;
+      for (; i + 4 <= n; i += 4) {
+        const q = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(cg + <usize>i)));
+        v128.store(og + (<usize>i << 2), f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(q), vs), vm));
+      }
+      for (; i < n; i++) store<f32>(og + (<usize>i << 2), <f32>load<u8>(cg + <usize>i) * s + m);
+    }
+  }
+}
