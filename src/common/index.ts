@@ -9,6 +9,13 @@ export * from './errors.js';
 export * from './ggml.js';
 export * from './half.js';
 export * from './interop.js';
+export {
+  activeKernelBackend,
+  getKernelBackend,
+  type KernelBackend,
+  setKernelBackend,
+  wasmSimdSupported,
+} from './kernels.js';
 export * from './metrics.js';
 export * from './packing.js';
 export * from './rounding.js';
