@@ -1,7 +1,7 @@
 /**
  * `lowbit eval <file> [--method M[,M…]] [--bits B[,B…]] [--group G] [--json] [--html out.html]`: quantize
  * every tensor of a .npy/.npz/.safetensors/.gguf file with each method and print bits per element,
- * compression ratio (file element bits ÷ bits per element), nmse, SQNR, max abs error and, for K caches
+ * compression ratio (bits per element in the file, byteLength·8 ÷ elements, ÷ bits per element), nmse, SQNR, max abs error and, for K caches
  * (rank-3 `[heads, tokens, headDim]` tensors), the attention-score error (see lowbit/eval `evalTensor`).
  * Tensors are read one at a time (`openTensorFile`), so memory is bounded by the largest tensor. A
  * progress bar is drawn on stderr when it is a terminal and `--json` is not given.
@@ -59,12 +59,10 @@ export interface EvalFileReport {
   readonly channelAbsmax: { tensor: string; absmax: number[] }[];
 }
 
-function elementBits(dtype: string): number {
-  const d = dtype.toLowerCase();
-  if (/64/.test(d)) return 64;
-  if (/(f16|bf16|float16|bfloat16|i16|int16|u16)/.test(d)) return 16;
-  if (/(f8|float8|i8|int8|u8|uint8|bool)/.test(d)) return 8;
-  return 32;
+/** Bits per element of a tensor as stored in its file (byteLength · 8 ÷ element count; 32 if empty). */
+function fileBits(byteLength: number, shape: readonly number[]): number {
+  const n = shape.reduce((a, d) => a * d, 1);
+  return n > 0 && byteLength > 0 ? (byteLength * 8) / n : 32;
 }
 
 /**
@@ -103,7 +101,7 @@ export function evalFile(
         }
         throw e;
       }
-      rows.push(...evalTensor(name, x, opts.methods, opts.bits, opts.group, elementBits(info.fileDtype)));
+      rows.push(...evalTensor(name, x, opts.methods, opts.bits, opts.group, fileBits(info.byteLength, info.shape)));
       if (x.shape.length === 3) {
         const D = x.shape[2]!;
         const m = new Array<number>(D).fill(0);
@@ -245,11 +243,15 @@ export const evalCommand: CliCommand = {
           fmt(x.nmse),
           fmt(x.sqnrDb),
           fmt(x.maxAbsError),
-          x.skipped !== undefined ? `skipped: ${x.skipped}` : fmt(x.scoreNmse),
+          x.skipped !== undefined ? 'skipped*' : fmt(x.scoreNmse),
         ]),
         [false, false, true, true, true, true, true, true, true],
       ),
     );
+    const skips = [
+      ...new Set(r.rows.filter((x) => x.skipped !== undefined).map((x) => `  ${x.tensor} ${x.method}: ${x.skipped}`)),
+    ];
+    if (skips.length > 0) io.stdout.write(`* skipped:\n${skips.join('\n')}\n`);
     if (r.undecodable.length > 0) io.stdout.write(`(not decodable, skipped: ${r.undecodable.join(', ')})\n`);
     return 0;
   },

@@ -178,6 +178,8 @@ export function evalTensor(
   const rowsN = C === 0 ? 0 : x.data.length / C;
   const rank3 = shape.length === 3;
   const out: TensorEvalRow[] = [];
+  let nonFinite = 0;
+  for (let i = 0; i < x.data.length; i++) if (!Number.isFinite(x.data[i]!)) nonFinite++;
   for (const method of methods) {
     if (!TENSOR_METHODS.includes(method) && !BLOCK.has(method.replace(/-ksort$/, '')))
       fail('E_CONFIG', `unknown method ${JSON.stringify(method)}; known: ${TENSOR_METHODS.join(', ')}`);
@@ -188,6 +190,8 @@ export function evalTensor(
       let bpe = Number.NaN;
       let skipped: string | undefined;
       try {
+        if (nonFinite > 0) throw new Error(`the tensor has ${nonFinite} non-finite value(s); errors are undefined`);
+        if (x.data.length === 0) throw new Error('empty tensor');
         const r = quantizeOne(method, x, shape, C, rowsN, bits, G);
         if (typeof r === 'string') skipped = r;
         else [deq, bpe] = r;

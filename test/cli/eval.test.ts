@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { writeTensorFile } from '../../src/common/io/open.js';
@@ -91,6 +92,23 @@ describe('lowbit eval', () => {
     expect(h).toContain('after K-sort');
     expect(h).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
     expect(h).not.toContain('<script');
+  });
+
+  it('a GGUF file: ratio vs the stored bits per element, non-finite tensors skipped with a reason', async () => {
+    const gguf = fileURLToPath(new URL('../fixtures/gguf/tiny-v3.gguf', import.meta.url));
+    const r = await run('eval', gguf, '--method', 'per-token', '--bits', '4', '--group', '2', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    const row = (t: string) => j.rows.find((x: { tensor: string }) => x.tensor === t);
+    // Q4_0 stores 18 bytes per 32 elements = 4.5 bits per element in the file
+    expect(row('blk.0.q4_0').compression).toBeCloseTo(4.5 / row('blk.0.q4_0').bitsPerElement, 12);
+    expect(row('w.f32').compression).toBeCloseTo(32 / row('w.f32').bitsPerElement, 12);
+    expect(row('b.bf16').skipped).toMatch(/non-finite/);
+    expect(row('b.bf16').nmse).toBeNull();
+    const t = await run('eval', gguf, '--method', 'per-token', '--bits', '4');
+    expect(t.out).toMatch(
+      /\* skipped:\n {2}b\.bf16 per-token: the tensor has 1 non-finite value\(s\); errors are undefined\n/,
+    );
   });
 
   it('bad input: one line, non-zero exit, no stack trace', async () => {
