@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { progressBar } from '../../src/cli/eval-model.js';
 import { main } from '../../src/cli/main.js';
 import { writeTensorFile } from '../../src/common/io/open.js';
 import { float32 } from '../../src/common/tensor.js';
@@ -230,5 +231,29 @@ describe('lowbit generate', () => {
       expect(q.err).not.toMatch(/\n\s+at /);
       expect(q.err.split('\n')[0]).toMatch(/^lowbit generate: /);
     }
+  });
+});
+
+describe('progress bar', () => {
+  it('draws on a terminal only, and never when disabled (--json)', () => {
+    let tty = '';
+    const onTty = progressBar(
+      { stdout: { write: () => true }, stderr: { isTTY: true, write: (s: string) => (tty += s) } } as never,
+      true,
+    );
+    onTty(1, 4, 'kivi2');
+    onTty(4, 4, 'done');
+    expect(tty).toContain('\r');
+    expect(tty).toContain('1/4 kivi2');
+    expect(tty.endsWith('\n')).toBe(true);
+    let piped = '';
+    progressBar({ stdout: { write: () => true }, stderr: { write: (s: string) => (piped += s) } }, true)(1, 4, 'x');
+    let json = '';
+    progressBar(
+      { stdout: { write: () => true }, stderr: { isTTY: true, write: (s: string) => (json += s) } } as never,
+      false,
+    )(1, 4, 'x');
+    expect(piped).toBe('');
+    expect(json).toBe('');
   });
 });
