@@ -137,7 +137,7 @@ export function evalModelHtml(r: EvalModelResult): string {
 /** The `eval-model` subcommand. */
 export const evalModelCommand: CliCommand = {
   name: 'eval-model',
-  summary: 'End-to-end quality (ppl, KL, top-1, KV bytes) of quantized stories260K / mamba-tiny',
+  summary: 'end-to-end quality (ppl, KL, top-1, KV bytes) of quantized stories260K / mamba-tiny',
   usage: USAGE,
   run(args: readonly string[], io: CliIo): number {
     let p: ReturnType<typeof parse>;

@@ -55,7 +55,7 @@ function num(v: string | undefined, name: string, check: (x: number) => boolean,
 /** The `generate` subcommand. */
 export const generateCommand: CliCommand = {
   name: 'generate',
-  summary: "Generate text with stories260K (or any llama2.c checkpoint) exactly as llama2.c's run.c",
+  summary: "generate text with stories260K (or any llama2.c checkpoint) exactly as llama2.c's run.c",
   usage: USAGE,
   run(args: readonly string[], io: CliIo): number {
     let p: ReturnType<
