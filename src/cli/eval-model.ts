@@ -46,7 +46,7 @@ export function progressBar(io: CliIo, enabled: boolean): (done: number, total: 
   if (!enabled || !tty) return () => {};
   return (done, total, label) => {
     const w = 24;
-    const f = Math.round((done / Math.max(1, total)) * w);
+    const f = Math.floor((done / Math.max(1, total)) * w);
     const bar = `[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total} ${label}`.slice(0, 100);
     io.stderr.write(`\r\x1b[K${bar}${done >= total ? '\n' : ''}`);
   };
