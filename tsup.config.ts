@@ -11,6 +11,8 @@ export default defineConfig({
     'mwq/index': 'src/mwq/index.ts',
     'tfjs/index': 'src/tfjs/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'export/index': 'src/export/index.ts',
+    'eval/index': 'src/eval/index.ts',
     'cli/main': 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],
@@ -21,5 +23,12 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   shims: true,
-  external: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-wasm', 'fast-check'],
+  external: [
+    'node-llama-cpp',
+    'onnxruntime-node',
+    '@tensorflow/tfjs-core',
+    '@tensorflow/tfjs-node',
+    '@tensorflow/tfjs-backend-wasm',
+    'fast-check',
+  ],
 });
