@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { main, measure, SETTINGS, weightMatrices } from '../../scripts/demo.js';
+import { main, measure, SETTINGS, weightMatrices } from '../../scripts/weights-demo.js';
 import { readLlama2Checkpoint } from '../../src/eval/checkpoint.js';
 
 const ck = readLlama2Checkpoint(
