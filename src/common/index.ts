@@ -13,6 +13,7 @@ export {
   activeKernelBackend,
   getKernelBackend,
   type KernelBackend,
+  loadKernels,
   setKernelBackend,
   wasmSimdSupported,
 } from './kernels.js';

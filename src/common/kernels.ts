@@ -15,11 +15,14 @@
  *   the last axis or the flattened tensor; `dequantizeAffine`: the same layouts.
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
- * processed, and the results copied out; caller arrays are never aliased. The module is compiled
- * synchronously on first use (3.8 KB, under the 4 KB limit browsers put on synchronous compilation on
- * the main thread). No `node:*` imports: this file runs in browsers.
+ * processed, and the results copied out; caller arrays are never aliased. The module (about 4.3 KB) is
+ * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
+ * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
+ * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
+ * - FWHT (`fwhtRows` of mambaquant): n a power of two ≥ 4 (had_m factor 1).
  *
- * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported.
+ * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
+ * loadKernels.
  * Internal (used by the families): wasmKernels, WasmKernels.
  * @module
  */
@@ -46,6 +49,7 @@ interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: object };
+  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { readonly exports: object } }>;
 }
 function wasmApi(): WasmApi | undefined {
   return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
@@ -115,6 +119,7 @@ interface RawExports {
     zeros: number,
     out: number,
   ): void;
+  fwhtPow2(x: number, rows: number, n: number, normalize: number, scale: number): void;
 }
 
 /** Elements of float32 input per wasm call (256 KB): the copies in and out stay in L2. */
@@ -205,13 +210,48 @@ export function activeKernelBackend(): 'js' | 'wasm' {
   return wasmSimdSupported() ? 'wasm' : 'js';
 }
 
-/** The wasm kernels when the active backend is wasm, else `null`. Internal. */
+let pending: Promise<boolean> | null = null;
+
+/**
+ * Compile and instantiate the wasm kernels asynchronously (resolves `true` when they are ready, `false`
+ * where WebAssembly SIMD is missing). Optional: the first kernel call compiles synchronously, which
+ * browsers refuse on the main thread for modules over 4 KB — there, call this once at start-up (until it
+ * resolves, kernels run in JS).
+ *
+ * @example
+ * ```ts
+ * import { loadKernels } from 'lowbit/common';
+ * await loadKernels(); // then quantizers run their wasm SIMD kernels in the browser too
+ * ```
+ */
+export function loadKernels(): Promise<boolean> {
+  if (instance !== null) return Promise.resolve(true);
+  if (!wasmSimdSupported()) return Promise.resolve(false);
+  if (pending === null) {
+    pending = wasmApi()!
+      .instantiate(moduleBytes(), {})
+      .then((r) => {
+        if (instance === null) instance = new WasmKernels(r.instance.exports as unknown as RawExports);
+        return true;
+      });
+  }
+  return pending;
+}
+
+/** The wasm kernels when the active backend is wasm (and the module is ready), else `null`. Internal. */
 export function wasmKernels(): WasmKernels | null {
   if (requested === 'js' || !wasmSimdSupported()) return null;
   if (instance === null) {
-    const api = wasmApi()!;
-    const inst = new api.Instance(new api.Module(moduleBytes()), {});
-    instance = new WasmKernels(inst.exports as unknown as RawExports);
+    if (pending !== null) return null; // async compilation under way (browser main thread)
+    try {
+      const api = wasmApi()!;
+      const inst = new api.Instance(new api.Module(moduleBytes()), {});
+      instance = new WasmKernels(inst.exports as unknown as RawExports);
+    } catch {
+      // synchronous compilation refused (browser main thread, module > 4 KB): compile in the background
+      void loadKernels().catch(() => undefined);
+      return null;
+    }
   }
   return instance;
 }
@@ -492,6 +532,23 @@ export class WasmKernels {
         this.x.affineFloatDequant(pc!, 1, n, gs, ps!, pz!, po!);
         out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), e0);
       }
+    }
+  }
+
+  /**
+   * FWHT of `rows` contiguous rows of length n (a power of two ≥ 4) at `data[offset…]`, in place;
+   * `scale` (a double, 1/√n) is applied as `f32(y·scale)` when `normalize`.
+   */
+  fwhtPow2(data: Float32Array, offset: number, rows: number, n: number, normalize: boolean, scale: number): void {
+    const step = Math.max(1, Math.floor(CHUNK / n));
+    const cr = Math.min(step, rows);
+    const [px] = this.layout([cr * n * 4]);
+    for (let r0 = 0; r0 < rows; r0 += step) {
+      const nr = Math.min(step, rows - r0);
+      const e0 = offset + r0 * n;
+      this.f32().set(data.subarray(e0, e0 + nr * n), px! >>> 2);
+      this.x.fwhtPow2(px!, nr, n, normalize ? 1 : 0, scale);
+      data.set(this.f32().subarray(px! >>> 2, (px! >>> 2) + nr * n), e0);
     }
   }
 }

@@ -16,6 +16,7 @@
  * @module
  */
 import { check, fail } from '../common/errors.js';
+import { wasmKernels } from '../common/kernels.js';
 import { assertShape, type Float32Tensor, tensor } from '../common/tensor.js';
 import { HAD_ORDERS, hadTable } from './hadamard-tables.js';
 
@@ -350,6 +351,14 @@ export function fwhtRows(
   const scale = normalize ? 1 / Math.sqrt(n) : 1;
   // m = 1: the scale is folded into the last butterfly pass (0 = no scaling)
   const lastScale = mm === 1 && !outer && normalize && n > 1 ? scale : 0;
+  // n = 2^k ≥ 4: the wasm SIMD butterflies (bit-identical: same float32 dataflow and final f32(y·scale))
+  if (mm === 1 && !outer && n >= 4 && rows > 0) {
+    const wk = wasmKernels();
+    if (wk !== null) {
+      wk.fwhtPow2(data, offset, rows, n, normalize, scale);
+      return;
+    }
+  }
   for (let r = 0; r < rows; r++) {
     const base = offset + r * n;
     const end = base + n;

@@ -8,4 +8,4 @@ import { setKernelBackend } from '../../src/common/kernels.js';
 setKernelBackend('js');
 await import('./affine.test.js');
 await import('../kivi/quantizer.test.js');
-await import('../kivi/cache.test.js');
+await import('../mambaquant/hadamard.test.js');

@@ -13,6 +13,7 @@ import {
   activeKernelBackend,
   getKernelBackend,
   type KernelBackend,
+  loadKernels,
   setKernelBackend,
   wasmKernels,
   wasmSimdSupported,
@@ -28,6 +29,7 @@ import {
   quantizeValues,
   quantizeValuesRef,
 } from '../../src/kivi/index.js';
+import { fwht, fwhtRef } from '../../src/mambaquant/hadamard.js';
 
 afterEach(() => setKernelBackend('auto'));
 
@@ -78,7 +80,7 @@ function sample(n: number, seed: number, kind: number): Float32Array {
   return x;
 }
 
-const t = (data: Float32Array, shape: number[]): Float32Tensor => ({ dtype: 'float32', data, shape });
+const t = (data: Float32Array, shape: readonly number[]): Float32Tensor => ({ dtype: 'float32', data, shape });
 
 const runWasm = wasmSimdSupported() ? it : it.skip;
 
@@ -107,10 +109,10 @@ describe('backend switch', () => {
     expect(getKernelBackend()).toBe('auto');
   });
 
-  it('embeds a small wasm module (magic number, under the 4 KB synchronous-compile limit)', () => {
+  it('embeds the wasm module (magic number, version 1) and loadKernels resolves', async () => {
     const bin = atob(KERNELS_WASM_BASE64);
-    expect([...bin.slice(0, 4)].map((c) => c.charCodeAt(0))).toEqual([0, 0x61, 0x73, 0x6d]);
-    expect(bin.length).toBeLessThan(4096);
+    expect([...bin.slice(0, 8)].map((c) => c.charCodeAt(0))).toEqual([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    await expect(loadKernels()).resolves.toBe(true);
   });
 });
 
@@ -383,5 +385,52 @@ describe('affine (float zero point): wasm = JS = Ref, bit for bit', () => {
     });
     expect(m[0]).toEqual(m[1]);
     expect(m[0]).toMatch(/^E_NONFINITE/);
+  });
+});
+
+describe('FWHT (n = 2^k): wasm = JS = Ref, bit for bit', () => {
+  runWasm('random rows, n = 4 … 8192, normalized or not, transpose', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 13 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        fc.integer({ min: 0, max: 59 }),
+        (k, rows, normalize, transpose, seed, kind) => {
+          const n = 2 ** k;
+          const x = t(sample(rows * n, seed, kind), [rows, n]);
+          const o = { normalize, transpose };
+          const w = withBackend('wasm', () => fwht(t(x.data.slice(), x.shape), o)).data;
+          const j = withBackend('js', () => fwht(t(x.data.slice(), x.shape), o)).data;
+          expect(firstDiff(w, j)).toBe(-1);
+          expect(firstDiff(w, fwhtRef(x, o).data)).toBe(-1);
+          // the kernel itself
+          const d = x.data.slice();
+          withBackend('wasm', () => wasmKernels())!.fwhtPow2(
+            d,
+            0,
+            rows,
+            n,
+            normalize,
+            normalize ? 1 / Math.sqrt(n) : 1,
+          );
+          expect(firstDiff(d, j)).toBe(-1);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  runWasm('many rows across chunks (n = 4096 and 128)', () => {
+    for (const n of [4096, 128]) {
+      const rows = 70000 / n + 3;
+      const x = sample(Math.floor(rows) * n, n, 0);
+      const shape = [Math.floor(rows), n];
+      const w = withBackend('wasm', () => fwht(t(x.slice(), shape))).data;
+      const j = withBackend('js', () => fwht(t(x.slice(), shape))).data;
+      expect(firstDiff(w, j)).toBe(-1);
+    }
   });
 });

@@ -402,3 +402,53 @@ export function affineFloatDequant(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Fast Walsh–Hadamard transform, n = 2^k ≥ 4 (the had_m factor m = 1), `rows` contiguous rows in place.
+// Each butterfly stage rounds a + b and a − b to float32, in the same dataflow as the radix-2 JS
+// reference; with `normalize`, every output is f32(f64(y) · scale) with the double `scale` = 1/√n, as in
+// the JS (`Math.fround(v * scale)`). Stages h = 1 and 2 run in registers, h ≥ 4 across vectors.
+
+export function fwhtPow2(x: usize, rows: i32, n: i32, normalize: i32, scale: f64): void {
+  const s1 = f32x4(1, -1, 1, -1);
+  const s2 = f32x4(1, 1, -1, -1);
+  const vsc = f64x2.splat(scale);
+  const rowB = <usize>n << 2;
+  for (let r = 0; r < rows; r++) {
+    const base = x + <usize>r * rowB;
+    const end = base + rowB;
+    // h = 1 and h = 2 inside each vector of 4
+    for (let p = base; p < end; p += 16) {
+      let v = v128.load(p);
+      // h = 1: [x0+x1, x0−x1, x2+x3, x2−x3]
+      let a = v128.shuffle<f32>(v, v, 0, 0, 2, 2);
+      let b = v128.shuffle<f32>(v, v, 1, 1, 3, 3);
+      v = f32x4.add(a, f32x4.mul(b, s1));
+      // h = 2: [y0+y2, y1+y3, y0−y2, y1−y3]
+      a = v128.shuffle<f32>(v, v, 0, 1, 0, 1);
+      b = v128.shuffle<f32>(v, v, 2, 3, 2, 3);
+      v128.store(p, f32x4.add(a, f32x4.mul(b, s2)));
+    }
+    for (let h = 4; h < n; h <<= 1) {
+      const hB = <usize>h << 2;
+      for (let i = base; i < end; i += hB << 1) {
+        for (let j = i, e = i + hB; j < e; j += 16) {
+          const a = v128.load(j);
+          const b = v128.load(j + hB);
+          v128.store(j, f32x4.add(a, b));
+          v128.store(j + hB, f32x4.sub(a, b));
+        }
+      }
+    }
+    if (normalize) {
+      for (let p = base; p < end; p += 16) {
+        const v = v128.load(p);
+        const lo = f64x2.mul(f64x2.promote_low_f32x4(v), vsc);
+        const hi = f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), vsc);
+        const dl = f32x4.demote_f64x2_zero(lo);
+        const dh = f32x4.demote_f64x2_zero(hi);
+        v128.store(p, v128.shuffle<f32>(dl, dh, 0, 1, 4, 5));
+      }
+    }
+  }
+}
