@@ -88,9 +88,10 @@ export type KvCacheSpec = { readonly method: 'float32' } | KiviKvSpec | PerToken
  * A KIVI cache per layer (lowbit/kivi `KiviCache`): keys per-channel in groups of G tokens, values
  * per-token in groups of G_v channels, the last tokens in a full-precision residual.
  *
- * When one `KiviCache` accepts the configuration (G_v = G, headDim % G == 0, whole packed words), that
- * cache is used as is and attention runs on its packed codes. Otherwise (e.g. stories260K: headDim 8 <
- * G = 32, or 2-bit values in an 8-wide head), the harness stores the same tensors in two `KiviCache`s
+ * When one `KiviCache` accepts the configuration (key groups of G tokens and value groups of G_v
+ * channels both filling whole packed words, G_v | headDim, R a multiple of G), that cache is used as is
+ * and attention runs on its packed codes (stories260K: KIVI-4 with G 32, G_v 8). Otherwise (2-bit values
+ * in an 8-wide head: 16 codes per word, only 8 channels), the harness stores the same tensors in two `KiviCache`s
  * that see the KV heads as one `kvHeads·headDim`-wide head — one with key group G (its keys are used),
  * one with value group G_v (its values are used; `allowGroupStraddle` lets a 32-bit word hold two heads'
  * codes) — and attends densely over their dequantized `keys()` / `values()`. The quantized numbers are
@@ -113,14 +114,21 @@ export function kiviKvCache(spec: KiviKvSpec): KvCacheFactory {
       'E_CONFIG',
       () => `kiviKvCache: valueGroupSize ${Gv} must divide headDim ${headDim} (a value group stays in one head)`,
     );
-    if (Gv === G && nativeKiviOk(spec, headDim)) return nativeKivi(spec, cfg, headDim, kvDim);
+    if (nativeKiviOk(spec, headDim)) return nativeKivi(spec, cfg, headDim, kvDim);
     return splitKivi(spec, cfg, headDim, kvDim, G, Gv);
   };
 }
 
+/** One `KiviCache` (separate key/value group sizes) accepts the spec: whole words, R a multiple of G. */
 function nativeKiviOk(spec: KiviKvSpec, headDim: number): boolean {
   const G = spec.groupSize;
-  return headDim % G === 0 && G % (32 / spec.keyBits) === 0 && G % (32 / spec.valueBits) === 0;
+  const Gv = spec.valueGroupSize ?? G;
+  return (
+    spec.residualLength % G === 0 &&
+    headDim % Gv === 0 &&
+    G % (32 / spec.keyBits) === 0 &&
+    Gv % (32 / spec.valueBits) === 0
+  );
 }
 
 function nativeKivi(spec: KiviKvSpec, cfg: LlamaConfig, headDim: number, kvDim: number): KvCacheLayer {
@@ -129,7 +137,8 @@ function nativeKivi(spec: KiviKvSpec, cfg: LlamaConfig, headDim: number, kvDim: 
     headDim,
     keyBits: spec.keyBits,
     valueBits: spec.valueBits,
-    groupSize: spec.groupSize,
+    keyGroupSize: spec.groupSize,
+    valueGroupSize: spec.valueGroupSize ?? spec.groupSize,
     residualLength: spec.residualLength,
   });
   const kShape = [cfg.nKvHeads, 1, headDim];
