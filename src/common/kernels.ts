@@ -122,9 +122,6 @@ interface RawExports {
   fwhtPow2(x: number, rows: number, n: number, normalize: number, scale: number): void;
 }
 
-/** Elements of float32 input per wasm call (256 KB): the copies in and out stay in L2. */
-const CHUNK = 1 << 16;
-
 let requested: KernelBackend = 'auto';
 let bytesCache: Uint8Array | null = null;
 let supported: boolean | null = null;
@@ -259,9 +256,12 @@ export function wasmKernels(): WasmKernels | null {
 /**
  * Typed wrappers over the raw exports: they lay out regions in the module's memory, copy in, call, copy
  * out. Each returns `false` when the kernel reported a precondition failure (non-finite input, range
- * overflow); the caller then runs its own checks, which throw the proper error. Internal.
+ * overflow); the caller then runs its own checks, which throw the proper error. Self-contained (no
+ * free variables), so the Node worker pool ships its source text to workers. Internal.
  */
 export class WasmKernels {
+  /** Elements of float32 input per wasm call (256 KB): the copies in and out stay in L2. */
+  static readonly CHUNK = 1 << 16;
   private readonly x: RawExports;
   private readonly base: number;
 
@@ -315,7 +315,7 @@ export class WasmKernels {
     mOff: number,
   ): boolean {
     const f = 32 / bits;
-    const step = Math.max(1, Math.floor(CHUNK / D));
+    const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
     const cr = Math.min(step, rows);
     const [px, pc, ps, pm] = this.layout([cr * D * 4, ((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4]);
     for (let r0 = 0; r0 < rows; r0 += step) {
@@ -351,7 +351,7 @@ export class WasmKernels {
     oOff: number,
   ): void {
     const f = 32 / bits;
-    const step = Math.max(1, Math.floor(CHUNK / D));
+    const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
     const cr = Math.min(step, rows);
     const [pc, ps, pm, po] = this.layout([((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4, cr * D * 4]);
     for (let r0 = 0; r0 < rows; r0 += step) {
@@ -387,7 +387,7 @@ export class WasmKernels {
     mOff: number,
   ): boolean {
     const f = 32 / bits;
-    const step = G * Math.max(1, Math.floor(CHUNK / (G * D)));
+    const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
     const ct = Math.min(step, nTok);
     const [px, pc, ps, pm] = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
     for (let t0 = 0; t0 < nTok; t0 += step) {
@@ -421,7 +421,7 @@ export class WasmKernels {
     oOff: number,
   ): void {
     const f = 32 / bits;
-    const step = G * Math.max(1, Math.floor(CHUNK / (G * D)));
+    const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
     const ct = Math.min(step, nTok);
     const [pc, ps, pm, po] = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
     for (let t0 = 0; t0 < nTok; t0 += step) {
@@ -455,8 +455,8 @@ export class WasmKernels {
   ): boolean {
     const ng = Math.ceil(len / gs);
     // chunk by whole lines when lines are short, else by whole groups of one line
-    if (len <= CHUNK) {
-      const step = Math.max(1, Math.floor(CHUNK / len));
+    if (len <= WasmKernels.CHUNK) {
+      const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
       const cl = Math.min(step, lines);
       const [px, pc, ps, pz] = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4]);
       for (let l0 = 0; l0 < lines; l0 += step) {
@@ -471,7 +471,7 @@ export class WasmKernels {
       }
       return true;
     }
-    const gStep = Math.max(1, Math.floor(CHUNK / gs));
+    const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
     const ce = Math.min(len, gStep * gs);
     const [px, pc, ps, pz] = this.layout([ce * 4, ce, gStep * 4, gStep * 4]);
     for (let l = 0; l < lines; l++) {
@@ -501,8 +501,8 @@ export class WasmKernels {
     out: Float32Array,
   ): void {
     const ng = Math.ceil(len / gs);
-    if (len <= CHUNK) {
-      const step = Math.max(1, Math.floor(CHUNK / len));
+    if (len <= WasmKernels.CHUNK) {
+      const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
       const cl = Math.min(step, lines);
       const [pc, ps, pz, po] = this.layout([cl * len, cl * ng * 4, cl * ng * 4, cl * len * 4]);
       for (let l0 = 0; l0 < lines; l0 += step) {
@@ -517,7 +517,7 @@ export class WasmKernels {
       }
       return;
     }
-    const gStep = Math.max(1, Math.floor(CHUNK / gs));
+    const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
     const ce = Math.min(len, gStep * gs);
     const [pc, ps, pz, po] = this.layout([ce, gStep * 4, gStep * 4, ce * 4]);
     for (let l = 0; l < lines; l++) {
@@ -540,7 +540,7 @@ export class WasmKernels {
    * `scale` (a double, 1/√n) is applied as `f32(y·scale)` when `normalize`.
    */
   fwhtPow2(data: Float32Array, offset: number, rows: number, n: number, normalize: boolean, scale: number): void {
-    const step = Math.max(1, Math.floor(CHUNK / n));
+    const step = Math.max(1, Math.floor(WasmKernels.CHUNK / n));
     const cr = Math.min(step, rows);
     const [px] = this.layout([cr * n * 4]);
     for (let r0 = 0; r0 < rows; r0 += step) {

@@ -1,0 +1,5 @@
+/**
+ * `lowbit/node`: Node-only helpers (worker threads). Everything else in lowbit runs in browsers too.
+ * @module
+ */
+export { DEFAULT_POOL_MIN_ELEMENTS, KernelPool, type KernelPoolOptions } from './pool.js';

@@ -1,0 +1,117 @@
+/**
+ * KernelPool: pooled KIVI quantize / dequantize are byte-identical to the single-threaded public
+ * functions (random shapes, uneven splits, several streams or one), fall back below the threshold and
+ * for configurations without a wasm kernel, throw the single-threaded errors, and close.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isLowbitError } from '../../src/common/errors.js';
+import type { Float32Tensor } from '../../src/common/tensor.js';
+import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../src/kivi/index.js';
+import { KernelPool } from '../../src/node/index.js';
+
+function firstDiff(a: ArrayBufferView, b: ArrayBufferView): number {
+  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  if (x.length !== y.length) return Math.min(x.length, y.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+function randomTensor(shape: number[], seed: number): Float32Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const d = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    d[i] = s % 17 === 0 ? 0.5 : (s / 4294967296) * 6 - 3;
+  }
+  return { dtype: 'float32', data: d, shape };
+}
+
+let pool: KernelPool;
+beforeAll(async () => {
+  pool = await KernelPool.create({ threads: 2, minElements: 0 });
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+describe('KernelPool', () => {
+  it('starts the requested workers', () => {
+    expect(pool.threads).toBe(2);
+    expect(pool.minElements).toBe(0);
+  });
+
+  it('quantizeValues / quantizeKeys / dequantize are byte-identical to one thread', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<KiviBits>(2, 4, 8),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 11 }),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        async (bits, S, tg, dg, dk, seed) => {
+          const G = 32 / bits;
+          const o = { bits, groupSize: G };
+          const v = randomTensor([S, tg * 3, G * dg], seed);
+          const qv1 = quantizeValues(v, o);
+          const qvP = await pool.quantizeValues(v, o);
+          expect(firstDiff(qvP.codes, qv1.codes)).toBe(-1);
+          expect(firstDiff(qvP.scales, qv1.scales)).toBe(-1);
+          expect(firstDiff(qvP.mins, qv1.mins)).toBe(-1);
+          expect(firstDiff((await pool.dequantize(qv1)).data, dequantize(qv1).data)).toBe(-1);
+          const k = randomTensor([S, G * tg, dk], seed + 1);
+          const qk1 = quantizeKeys(k, o);
+          const qkP = await pool.quantizeKeys(k, o);
+          expect(firstDiff(qkP.codes, qk1.codes)).toBe(-1);
+          expect(firstDiff(qkP.scales, qk1.scales)).toBe(-1);
+          expect(firstDiff(qkP.mins, qk1.mins)).toBe(-1);
+          expect(firstDiff((await pool.dequantize(qkP)).data, dequantize(qk1).data)).toBe(-1);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('large single-stream tensors split by token groups', async () => {
+    const k = randomTensor([1, 2048, 96], 5);
+    const o = { bits: 2 as const, groupSize: 32 };
+    const a = await pool.quantizeKeys(k, o);
+    const b = quantizeKeys(k, o);
+    expect(a.codes.buffer instanceof SharedArrayBuffer).toBe(true); // really pooled
+    expect(firstDiff(a.codes, b.codes)).toBe(-1);
+    expect(firstDiff(a.mins, b.mins)).toBe(-1);
+    expect(firstDiff((await pool.dequantize(a)).data, dequantize(b).data)).toBe(-1);
+  });
+
+  it('falls back to one thread for float16 metadata and below the threshold', async () => {
+    const v = randomTensor([4, 64], 9);
+    const o = { bits: 4 as const, groupSize: 32, scaleDtype: 'float16' as const };
+    const a = await pool.quantizeValues(v, o);
+    expect(a.codes.buffer instanceof SharedArrayBuffer).toBe(false);
+    expect(firstDiff(a.codes, quantizeValues(v, o).codes)).toBe(-1);
+    const p2 = await KernelPool.create({ threads: 1 });
+    const b = await p2.quantizeValues(v, { bits: 2, groupSize: 32 });
+    expect(b.codes.buffer instanceof SharedArrayBuffer).toBe(false);
+    await p2.close();
+  });
+
+  it('throws the single-threaded errors (NaN → E_NONFINITE, bad options → E_CONFIG)', async () => {
+    const v = randomTensor([4, 64], 3);
+    v.data[77] = Number.NaN;
+    const codeOf = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+        return 'none';
+      } catch (e) {
+        return isLowbitError(e) ? e.code : String(e);
+      }
+    };
+    expect(await codeOf(pool.quantizeValues(v, { bits: 2, groupSize: 32 }))).toBe('E_NONFINITE');
+    expect(await codeOf(pool.quantizeKeys({ ...v, shape: [64, 4] }, { bits: 2, groupSize: 16 }))).toBe('E_NONFINITE');
+    expect(await codeOf(pool.quantizeValues(v, { bits: 3 as KiviBits, groupSize: 32 }))).toBe('E_CONFIG');
+    expect(await codeOf(KernelPool.create({ threads: 0 }))).toBe('E_CONFIG');
+  });
+});
