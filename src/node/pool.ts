@@ -73,6 +73,10 @@ interface Task {
 function workerSource(): string {
   return `
 const { parentPort, workerData } = require('node:worker_threads');
+// helpers some transpilers (esbuild keepNames, as in tsx) insert into class source text
+const __name = (target) => target;
+const __defProp = Object.defineProperty;
+const __publicField = (obj, key, value) => __defProp(obj, key, { enumerable: true, configurable: true, writable: true, value });
 const WasmKernels = (${WasmKernels.toString()});
 const bin = Buffer.from(workerData.b64, 'base64');
 const inst = new WebAssembly.Instance(new WebAssembly.Module(bin), {});

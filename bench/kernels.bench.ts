@@ -1,0 +1,158 @@
+/**
+ * wasm SIMD kernels vs their JS twins vs memcpy: KIVI keys/values quantize (2/4-bit, G = 32, float32
+ * metadata, half-even) and dequantize, single-threaded and with the worker pool (`lowbit/node`
+ * KernelPool, all cores), the common affine quantizer (4-bit float zero point, groups of 128 on the
+ * last axis) and the FWHT at n = 4096. Each row is the public function with the backend forced by
+ * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). The pool
+ * rows include its copy of the input into a SharedArrayBuffer (part of the API).
+ * Full size: a KV cache layer `[32, 4096, 128]` (16.8 M elements, 67 MB); quick: `[8, 512, 128]`.
+ */
+import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
+import { type KernelBackend, setKernelBackend } from '../src/common/kernels.js';
+import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
+import { fwht } from '../src/mambaquant/hadamard.js';
+import { KernelPool } from '../src/node/index.js';
+import { QUICK, runGroup } from './harness.js';
+
+/** Time an async call (the harness times synchronous work): median of `runs` after 2 warm-ups, in s. */
+async function timeAsync(fn: () => Promise<unknown>, runs: number): Promise<number> {
+  for (let i = 0; i < 2; i++) await fn();
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    t.push((performance.now() - t0) / 1e3);
+  }
+  t.sort((a, b) => a - b);
+  return t[Math.floor((t.length - 1) / 2)]!;
+}
+
+function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
+  return () => {
+    setKernelBackend(b);
+    try {
+      return fn();
+    } finally {
+      setKernelBackend('auto');
+    }
+  };
+}
+
+export async function main(): Promise<void> {
+  const H = QUICK ? 8 : 32;
+  const T = QUICK ? 512 : 4096;
+  const D = 128;
+  const n = H * T * D;
+  const data = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = (s / 4294967296) * 4 - 2;
+  }
+  const x = { dtype: 'float32' as const, data, shape: [H, T, D] };
+  const shape = `[${H}, ${T}, ${D}]`;
+  for (const bits of [2, 4] as KiviBits[]) {
+    const o = { bits, groupSize: 32 };
+    runGroup({
+      title: `KIVI-${bits} quantizeKeys ${shape}, G = 32`,
+      bytes: n * 4,
+      elements: n,
+      cases: [
+        { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
+        { name: 'JS kernel', fn: withBackend('js', () => quantizeKeys(x, o)) },
+      ],
+    });
+    runGroup({
+      title: `KIVI-${bits} quantizeValues ${shape}, G = 32`,
+      bytes: n * 4,
+      elements: n,
+      cases: [
+        { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeValues(x, o)) },
+        { name: 'JS kernel', fn: withBackend('js', () => quantizeValues(x, o)) },
+      ],
+    });
+    const qk = quantizeKeys(x, o);
+    const qv = quantizeValues(x, o);
+    const out = new Float32Array(n);
+    runGroup({
+      title: `KIVI-${bits} dequantize keys ${shape} (GB/s of float32 output)`,
+      bytes: n * 4,
+      elements: n,
+      cases: [
+        { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qk, out)) },
+        { name: 'JS kernel', fn: withBackend('js', () => dequantize(qk, out)) },
+      ],
+    });
+    runGroup({
+      title: `KIVI-${bits} dequantize values ${shape} (GB/s of float32 output)`,
+      bytes: n * 4,
+      elements: n,
+      cases: [
+        { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qv, out)) },
+        { name: 'JS kernel', fn: withBackend('js', () => dequantize(qv, out)) },
+      ],
+    });
+  }
+  const ao = { bits: 4, axis: -1, groupSize: 128 };
+  runGroup({
+    title: `quantizeAffine 4-bit float zero point ${shape}, groups of 128 on the last axis`,
+    bytes: n * 4,
+    elements: n,
+    cases: [
+      { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
+      { name: 'JS kernel', fn: withBackend('js', () => quantizeAffine(x, ao)) },
+    ],
+  });
+  const qa = quantizeAffine(x, ao);
+  const fx = new Float32Array(n);
+  runGroup({
+    title: `FWHT n = 4096 (in place), ${n / 4096} rows`,
+    bytes: n * 4,
+    elements: n,
+    cases: [
+      {
+        name: 'wasm SIMD',
+        fn: withBackend('wasm', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })),
+      },
+      { name: 'JS kernel', fn: withBackend('js', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })) },
+    ],
+  });
+  runGroup({
+    title: `dequantizeAffine 4-bit ${shape} (GB/s of float32 output)`,
+    bytes: n * 4,
+    elements: n,
+    cases: [
+      { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantizeAffine(qa)) },
+      { name: 'JS kernel', fn: withBackend('js', () => dequantizeAffine(qa)) },
+    ],
+  });
+
+  // worker pool: pooled vs single-threaded wasm, same input (GB/s of float32 input / output)
+  const pool = await KernelPool.create({ minElements: 0 });
+  const runs = QUICK ? 3 : 9;
+  console.log(`\n## worker pool (${pool.threads} threads) vs one thread, wasm kernels, ${shape}, G = 32`);
+  console.log('| kernel | 1 thread ms | pool ms | 1 thread GB/s | pool GB/s | pool speed-up |');
+  console.log('|---|---|---|---|---|---|');
+  for (const bits of [2, 4] as KiviBits[]) {
+    const o = { bits, groupSize: 32 };
+    const qk = quantizeKeys(x, o);
+    const qv = quantizeValues(x, o);
+    const rows: [string, () => unknown, () => Promise<unknown>][] = [
+      [`KIVI-${bits} quantizeKeys`, () => quantizeKeys(x, o), () => pool.quantizeKeys(x, o)],
+      [`KIVI-${bits} quantizeValues`, () => quantizeValues(x, o), () => pool.quantizeValues(x, o)],
+      [`KIVI-${bits} dequantize keys`, () => dequantize(qk), () => pool.dequantize(qk)],
+      [`KIVI-${bits} dequantize values`, () => dequantize(qv), () => pool.dequantize(qv)],
+    ];
+    for (const [name, one, many] of rows) {
+      setKernelBackend('wasm');
+      const t1 = await timeAsync(async () => one(), runs);
+      const tp = await timeAsync(many, runs);
+      setKernelBackend('auto');
+      const gb = (t: number): string => ((n * 4) / t / 1e9).toFixed(3);
+      console.log(
+        `| ${name} | ${(t1 * 1e3).toFixed(2)} | ${(tp * 1e3).toFixed(2)} | ${gb(t1)} | ${gb(tp)} | ${(t1 / tp).toFixed(2)}× |`,
+      );
+    }
+  }
+  await pool.close();
+}
