@@ -129,6 +129,11 @@ export async function main(): Promise<void> {
 
   // worker pool: pooled vs single-threaded wasm, same input (GB/s of float32 input / output)
   const pool = await KernelPool.create({ minElements: 0 });
+  const out1 = new Float32Array(n);
+  const outP = new Float32Array(new SharedArrayBuffer(n * 4));
+  // a SharedArrayBuffer-backed copy of the input: the pool then reads it in place (no copy)
+  const xs = { dtype: 'float32' as const, data: new Float32Array(new SharedArrayBuffer(n * 4)), shape: [H, T, D] };
+  xs.data.set(data);
   const runs = QUICK ? 3 : 9;
   console.log(`\n## worker pool (${pool.threads} threads) vs one thread, wasm kernels, ${shape}, G = 32`);
   console.log('| kernel | 1 thread ms | pool ms | 1 thread GB/s | pool GB/s | pool speed-up |');
@@ -139,9 +144,11 @@ export async function main(): Promise<void> {
     const qv = quantizeValues(x, o);
     const rows: [string, () => unknown, () => Promise<unknown>][] = [
       [`KIVI-${bits} quantizeKeys`, () => quantizeKeys(x, o), () => pool.quantizeKeys(x, o)],
+      [`KIVI-${bits} quantizeKeys (shared input)`, () => quantizeKeys(x, o), () => pool.quantizeKeys(xs, o)],
       [`KIVI-${bits} quantizeValues`, () => quantizeValues(x, o), () => pool.quantizeValues(x, o)],
-      [`KIVI-${bits} dequantize keys`, () => dequantize(qk), () => pool.dequantize(qk)],
-      [`KIVI-${bits} dequantize values`, () => dequantize(qv), () => pool.dequantize(qv)],
+      [`KIVI-${bits} quantizeValues (shared input)`, () => quantizeValues(x, o), () => pool.quantizeValues(xs, o)],
+      [`KIVI-${bits} dequantize keys (into out)`, () => dequantize(qk, out1), () => pool.dequantize(qk, outP)],
+      [`KIVI-${bits} dequantize values (into out)`, () => dequantize(qv, out1), () => pool.dequantize(qv, outP)],
     ];
     for (const [name, one, many] of rows) {
       setKernelBackend('wasm');

@@ -135,6 +135,33 @@ export class KernelPool {
   readonly minElements: number;
   readonly #workers: Worker[];
   #closed = false;
+  /** Grow-only scratch for inputs/outputs that are not already shared (reused: no page faults per call). */
+  #scratchIn: SharedArrayBuffer | null = null;
+  #scratchOut: SharedArrayBuffer | null = null;
+  /** Calls run one at a time (they share the scratch buffers). */
+  #lock: Promise<void> = Promise.resolve();
+
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.#lock;
+    let release!: () => void;
+    this.#lock = new Promise<void>((r) => {
+      release = r;
+    });
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** A shared view of `x`: itself when already shared, else a copy in the reused input scratch. */
+  #input(x: Float32Array): [SharedArrayBuffer, number] {
+    if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset >>> 2];
+    if (this.#scratchIn === null || this.#scratchIn.byteLength < x.byteLength) this.#scratchIn = shared(x.byteLength);
+    new Float32Array(this.#scratchIn, 0, x.length).set(x);
+    return [this.#scratchIn, 0];
+  }
 
   private constructor(workers: Worker[], minElements: number) {
     this.#workers = workers;
@@ -234,7 +261,11 @@ export class KernelPool {
    * const q = await pool.quantizeValues(v, { bits: 2, groupSize: 32 });
    * ```
    */
-  async quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedValues> {
+  quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedValues> {
+    return this.#exclusive(() => this.#quantizeValues(v, opts));
+  }
+
+  async #quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedValues> {
     const d = v !== null && typeof v === 'object' ? dims(v.shape) : null;
     const o = normalizeQuantOptions(opts, 'quantizeValues', 'values');
     const f = 32 / o.bits;
@@ -253,12 +284,17 @@ export class KernelPool {
     const { S, T, D } = d;
     const rows = S * T;
     const n = rows * D;
-    const a = shared(n * 4);
-    new Float32Array(a).set(v.data);
+    const [a, base] = this.#input(v.data);
     const codes = shared((n / f) * 4);
     const scales = shared((n / G) * 4);
     const mins = shared((n / G) * 4);
-    const parts = split(rows, this.#workers.length, 1).map(([r0, nr]) => [r0 * D, nr, (r0 * D) / f, (r0 * D) / G, 0]);
+    const parts = split(rows, this.#workers.length, 1).map(([r0, nr]) => [
+      base + r0 * D,
+      nr,
+      (r0 * D) / f,
+      (r0 * D) / G,
+      0,
+    ]);
     const ok = await this.#dispatch(
       { op: 'vq', D, bits: o.bits, G, lim: magnitudeLimit('float32'), a, codes, scales, mins, out: null },
       parts,
@@ -284,7 +320,11 @@ export class KernelPool {
    * const q = await pool.quantizeKeys(k, { bits: 2, groupSize: 32 });
    * ```
    */
-  async quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedKeys> {
+  quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedKeys> {
+    return this.#exclusive(() => this.#quantizeKeys(k, opts));
+  }
+
+  async #quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedKeys> {
     const d = k !== null && typeof k === 'object' ? dims(k.shape) : null;
     const o = normalizeQuantOptions(opts, 'quantizeKeys', 'keys');
     const f = 32 / o.bits;
@@ -302,8 +342,7 @@ export class KernelPool {
       return quantizeKeys(k, opts);
     const { S, T, D } = d;
     const n = S * T * D;
-    const a = shared(n * 4);
-    new Float32Array(a).set(k.data);
+    const [a, base] = this.#input(k.data);
     const codes = shared((n / f) * 4);
     const scales = shared((n / G) * 4);
     const mins = shared((n / G) * 4);
@@ -311,7 +350,7 @@ export class KernelPool {
     const per = Math.max(1, Math.ceil(this.#workers.length / S));
     for (let s = 0; s < S; s++)
       for (const [t0, nt] of split(T, per, G))
-        parts.push([s * T * D + t0 * D, nt, (s * T * D) / f + (t0 / f) * D, (s * T * D) / G + (t0 / G) * D, 0]);
+        parts.push([base + s * T * D + t0 * D, nt, (s * T * D) / f + (t0 / f) * D, (s * T * D) / G + (t0 / G) * D, 0]);
     const ok = await this.#dispatch(
       { op: 'kq', D, bits: o.bits, G, lim: magnitudeLimit('float32'), a, codes, scales, mins, out: null },
       parts,
@@ -330,17 +369,24 @@ export class KernelPool {
   }
 
   /**
-   * {@link dequantize} split across the workers; byte-identical results (a `SharedArrayBuffer`-backed
-   * tensor when pooled).
+   * {@link dequantize} split across the workers; byte-identical results. `out` (optional, exactly the
+   * element count) receives the result — pass a `SharedArrayBuffer`-backed array to skip a copy; without
+   * `out` the result is a new `SharedArrayBuffer`-backed tensor.
    *
    * @example
    * ```ts
    * const x = await pool.dequantize(await pool.quantizeKeys(k, { bits: 4, groupSize: 32 }));
+   * const out = new Float32Array(new SharedArrayBuffer(k.data.byteLength));
+   * await pool.dequantize(q, out); // reuses out
    * ```
    */
-  async dequantize(q: QuantizedKeys | QuantizedValues): Promise<Float32Tensor> {
+  dequantize(q: QuantizedKeys | QuantizedValues, out?: Float32Array): Promise<Float32Tensor> {
+    return this.#exclusive(() => this.#dequantize(q, out));
+  }
+
+  async #dequantize(q: QuantizedKeys | QuantizedValues, dst?: Float32Array): Promise<Float32Tensor> {
     const d = q !== null && typeof q === 'object' ? dims(q.shape) : null;
-    if (d === null) return dequantize(q);
+    if (d === null) return dequantize(q, dst);
     const f = 32 / q.bits;
     const G = q.groupSize;
     if (
@@ -356,9 +402,10 @@ export class KernelPool {
       q.codes.length !== (d.S * d.T * d.D) / f ||
       q.scales.length !== (d.S * d.T * d.D) / G ||
       q.mins.length !== q.scales.length ||
+      !(dst === undefined || (dst instanceof Float32Array && dst.length === d.S * d.T * d.D)) ||
       !this.#usable(d.S * d.T * d.D)
     )
-      return dequantize(q);
+      return dequantize(q, dst);
     const { S, T, D } = d;
     const n = S * T * D;
     const toShared = (src: Uint32Array | Float32Array): SharedArrayBuffer => {
@@ -370,22 +417,36 @@ export class KernelPool {
     const codes = toShared(q.codes);
     const scales = toShared(q.scales);
     const mins = toShared(q.mins);
-    const out = shared(n * 4);
+    let out: SharedArrayBuffer;
+    let ob = 0;
+    if (dst !== undefined && dst.buffer instanceof SharedArrayBuffer) {
+      out = dst.buffer;
+      ob = dst.byteOffset >>> 2;
+    } else if (dst !== undefined) {
+      if (this.#scratchOut === null || this.#scratchOut.byteLength < n * 4) this.#scratchOut = shared(n * 4);
+      out = this.#scratchOut;
+    } else out = shared(n * 4);
     const parts: number[][] = [];
     if (q.kind === 'values') {
       for (const [r0, nr] of split(S * T, this.#workers.length, 1))
-        parts.push([0, nr, (r0 * D) / f, (r0 * D) / G, r0 * D]);
+        parts.push([0, nr, (r0 * D) / f, (r0 * D) / G, ob + r0 * D]);
     } else {
       const per = Math.max(1, Math.ceil(this.#workers.length / S));
       for (let s = 0; s < S; s++)
         for (const [t0, nt] of split(T, per, G))
-          parts.push([0, nt, (s * T * D) / f + (t0 / f) * D, (s * T * D) / G + (t0 / G) * D, s * T * D + t0 * D]);
+          parts.push([0, nt, (s * T * D) / f + (t0 / f) * D, (s * T * D) / G + (t0 / G) * D, ob + s * T * D + t0 * D]);
     }
     await this.#dispatch(
       { op: q.kind === 'values' ? 'vd' : 'kd', D, bits: q.bits, G, lim: 0, a: codes, codes, scales, mins, out },
       parts,
     );
-    return { dtype: 'float32', data: new Float32Array(out, 0, n), shape: Object.freeze([...q.shape]) };
+    let data: Float32Array;
+    if (dst === undefined) data = new Float32Array(out, 0, n);
+    else {
+      if (out !== dst.buffer) dst.set(new Float32Array(out, 0, n));
+      data = dst;
+    }
+    return { dtype: 'float32', data, shape: Object.freeze([...q.shape]) };
   }
 
   /**

@@ -86,6 +86,26 @@ describe('KernelPool', () => {
     expect(firstDiff((await pool.dequantize(a)).data, dequantize(b).data)).toBe(-1);
   });
 
+  it('shared inputs at an offset, dequantize into out (plain and shared), concurrent calls', async () => {
+    const o = { bits: 4 as const, groupSize: 32 };
+    const src = randomTensor([2, 64, 64], 21);
+    const sab = new SharedArrayBuffer(src.data.byteLength + 64);
+    const view = new Float32Array(sab, 64, src.data.length);
+    view.set(src.data);
+    const shared = { dtype: 'float32' as const, data: view, shape: [2, 64, 64] };
+    const [a, b] = await Promise.all([pool.quantizeValues(shared, o), pool.quantizeKeys(shared, o)]);
+    expect(firstDiff(a.codes, quantizeValues(src, o).codes)).toBe(-1);
+    expect(firstDiff(b.codes, quantizeKeys(src, o).codes)).toBe(-1);
+    expect(firstDiff(view, src.data)).toBe(-1); // input untouched
+    const ref = dequantize(b).data;
+    const plain = new Float32Array(ref.length);
+    expect((await pool.dequantize(b, plain)).data).toBe(plain);
+    expect(firstDiff(plain, ref)).toBe(-1);
+    const sharedOut = new Float32Array(new SharedArrayBuffer(ref.byteLength + 16), 16, ref.length);
+    expect((await pool.dequantize(b, sharedOut)).data).toBe(sharedOut);
+    expect(firstDiff(sharedOut, ref)).toBe(-1);
+  });
+
   it('falls back to one thread for float16 metadata and below the threshold', async () => {
     const v = randomTensor([4, 64], 9);
     const o = { bits: 4 as const, groupSize: 32, scaleDtype: 'float16' as const };
