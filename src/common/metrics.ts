@@ -89,7 +89,10 @@ function nmseOf(s: Sums): number {
 function sqnrOf(s: Sums): number {
   if (s.err2 === 0) return Number.POSITIVE_INFINITY;
   if (s.ref2 === 0) return Number.NEGATIVE_INFINITY;
-  return 10 * Math.log10(s.ref2 / s.err2);
+  const q = s.ref2 / s.err2;
+  // the quotient loses precision (subnormal) or overflows at extreme energy ratios: use the log difference
+  if (q > 1e-290 && q < 1e290) return 10 * Math.log10(q);
+  return 10 * (Math.log10(s.ref2) - Math.log10(s.err2));
 }
 
 function cosineOf(s: Sums): number {
