@@ -697,10 +697,7 @@ export function dequantizeAffine(q: AffineQuantized): Float32Tensor {
   const kind = c.kind;
   if (kind === 0 && codes instanceof Uint8Array && inner === 1 && n > 0) {
     const wk = wasmKernels();
-    if (wk !== null) {
-      wk.affineFloatDequant(codes, outer, len, gs, scales, zeros, out);
-      return tensor('float32', out, q.shape);
-    }
+    if (wk?.affineFloatDequant(codes, outer, len, gs, scales, zeros, out)) return tensor('float32', out, q.shape);
   }
   for (let o = 0; o < outer; o++) {
     for (let g = 0; g < ng; g++) {

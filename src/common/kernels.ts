@@ -271,16 +271,24 @@ export class WasmKernels {
   }
 
   /** Make room for regions of the given byte sizes; returns their 16-aligned offsets. */
-  private layout(sizes: readonly number[]): number[] {
+  private layout(sizes: readonly number[]): number[] | null {
     const offs: number[] = [];
     let p = this.base;
     for (const s of sizes) {
       offs.push(p);
-      p += (s + 15) & ~15;
+      p += Math.ceil(s / 16) * 16;
     }
+    // the kernels address memory with 32-bit offsets; refuse (caller falls back to JS) past 2 GB
+    if (p > 2 ** 31) return null;
     const mem = this.x.memory;
     const have = mem.buffer.byteLength;
-    if (p > have) mem.grow(Math.ceil((p - have) / 65536));
+    if (p > have) {
+      try {
+        mem.grow(Math.ceil((p - have) / 65536));
+      } catch {
+        return null;
+      }
+    }
     return offs;
   }
 
@@ -317,7 +325,9 @@ export class WasmKernels {
     const f = 32 / bits;
     const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
     const cr = Math.min(step, rows);
-    const [px, pc, ps, pm] = this.layout([cr * D * 4, ((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4]);
+    const L = this.layout([cr * D * 4, ((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4]);
+    if (L === null) return false;
+    const [px, pc, ps, pm] = L;
     for (let r0 = 0; r0 < rows; r0 += step) {
       const nr = Math.min(step, rows - r0);
       const n = nr * D;
@@ -349,11 +359,13 @@ export class WasmKernels {
     G: number,
     out: Float32Array,
     oOff: number,
-  ): void {
+  ): boolean {
     const f = 32 / bits;
     const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
     const cr = Math.min(step, rows);
-    const [pc, ps, pm, po] = this.layout([((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4, cr * D * 4]);
+    const L = this.layout([((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4, cr * D * 4]);
+    if (L === null) return false;
+    const [pc, ps, pm, po] = L;
     for (let r0 = 0; r0 < rows; r0 += step) {
       const nr = Math.min(step, rows - r0);
       const n = nr * D;
@@ -366,6 +378,7 @@ export class WasmKernels {
       this.x.kiviValuesDequant(pc!, nr, D, bits, G, ps!, pm!, po!);
       out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), oOff + r0 * D);
     }
+    return true;
   }
 
   /**
@@ -389,7 +402,9 @@ export class WasmKernels {
     const f = 32 / bits;
     const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
     const ct = Math.min(step, nTok);
-    const [px, pc, ps, pm] = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
+    const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
+    if (L === null) return false;
+    const [px, pc, ps, pm] = L;
     for (let t0 = 0; t0 < nTok; t0 += step) {
       const nt = Math.min(step, nTok - t0);
       const n = nt * D;
@@ -419,11 +434,13 @@ export class WasmKernels {
     G: number,
     out: Float32Array,
     oOff: number,
-  ): void {
+  ): boolean {
     const f = 32 / bits;
     const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
     const ct = Math.min(step, nTok);
-    const [pc, ps, pm, po] = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
+    const L = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
+    if (L === null) return false;
+    const [pc, ps, pm, po] = L;
     for (let t0 = 0; t0 < nTok; t0 += step) {
       const nt = Math.min(step, nTok - t0);
       const n = nt * D;
@@ -436,6 +453,7 @@ export class WasmKernels {
       this.x.kiviKeysDequant(pc!, nt, D, bits, G, ps!, pm!, po!);
       out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), oOff + t0 * D);
     }
+    return true;
   }
 
   /**
@@ -458,7 +476,9 @@ export class WasmKernels {
     if (len <= WasmKernels.CHUNK) {
       const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
       const cl = Math.min(step, lines);
-      const [px, pc, ps, pz] = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4]);
+      const L = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4]);
+      if (L === null) return false;
+      const [px, pc, ps, pz] = L;
       for (let l0 = 0; l0 < lines; l0 += step) {
         const nl = Math.min(step, lines - l0);
         const n = nl * len;
@@ -473,7 +493,9 @@ export class WasmKernels {
     }
     const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
     const ce = Math.min(len, gStep * gs);
-    const [px, pc, ps, pz] = this.layout([ce * 4, ce, gStep * 4, gStep * 4]);
+    const L = this.layout([ce * 4, ce, gStep * 4, gStep * 4]);
+    if (L === null) return false;
+    const [px, pc, ps, pz] = L;
     for (let l = 0; l < lines; l++) {
       for (let g0 = 0; g0 < ng; g0 += gStep) {
         const e0 = l * len + g0 * gs;
@@ -499,12 +521,14 @@ export class WasmKernels {
     scales: Float32Array,
     zeros: Float32Array,
     out: Float32Array,
-  ): void {
+  ): boolean {
     const ng = Math.ceil(len / gs);
     if (len <= WasmKernels.CHUNK) {
       const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
       const cl = Math.min(step, lines);
-      const [pc, ps, pz, po] = this.layout([cl * len, cl * ng * 4, cl * ng * 4, cl * len * 4]);
+      const L = this.layout([cl * len, cl * ng * 4, cl * ng * 4, cl * len * 4]);
+      if (L === null) return false;
+      const [pc, ps, pz, po] = L;
       for (let l0 = 0; l0 < lines; l0 += step) {
         const nl = Math.min(step, lines - l0);
         const n = nl * len;
@@ -515,11 +539,13 @@ export class WasmKernels {
         this.x.affineFloatDequant(pc!, nl, len, gs, ps!, pz!, po!);
         out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), l0 * len);
       }
-      return;
+      return true;
     }
     const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
     const ce = Math.min(len, gStep * gs);
-    const [pc, ps, pz, po] = this.layout([ce, gStep * 4, gStep * 4, ce * 4]);
+    const L = this.layout([ce, gStep * 4, gStep * 4, ce * 4]);
+    if (L === null) return false;
+    const [pc, ps, pz, po] = L;
     for (let l = 0; l < lines; l++) {
       for (let g0 = 0; g0 < ng; g0 += gStep) {
         const e0 = l * len + g0 * gs;
@@ -533,16 +559,19 @@ export class WasmKernels {
         out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), e0);
       }
     }
+    return true;
   }
 
   /**
    * FWHT of `rows` contiguous rows of length n (a power of two ≥ 4) at `data[offset…]`, in place;
    * `scale` (a double, 1/√n) is applied as `f32(y·scale)` when `normalize`.
    */
-  fwhtPow2(data: Float32Array, offset: number, rows: number, n: number, normalize: boolean, scale: number): void {
+  fwhtPow2(data: Float32Array, offset: number, rows: number, n: number, normalize: boolean, scale: number): boolean {
     const step = Math.max(1, Math.floor(WasmKernels.CHUNK / n));
     const cr = Math.min(step, rows);
-    const [px] = this.layout([cr * n * 4]);
+    const L = this.layout([cr * n * 4]);
+    if (L === null) return false;
+    const [px] = L;
     for (let r0 = 0; r0 < rows; r0 += step) {
       const nr = Math.min(step, rows - r0);
       const e0 = offset + r0 * n;
@@ -550,5 +579,6 @@ export class WasmKernels {
       this.x.fwhtPow2(px!, nr, n, normalize ? 1 : 0, scale);
       data.set(this.f32().subarray(px! >>> 2, (px! >>> 2) + nr * n), e0);
     }
+    return true;
   }
 }

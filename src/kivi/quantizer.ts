@@ -586,11 +586,13 @@ export function dequantize(q: QuantizedKeys | QuantizedValues, out?: Float32Arra
   const f = 32 / bits;
   const wk = G % f === 0 && q.scaleDtype === 'float32' ? wasmKernels() : null;
   if (wk !== null) {
+    let ok = true;
     if (q.kind === 'keys') {
-      for (let s = 0; s < S; s++)
-        wk.kiviKeysDequant(q.codes, (s * T * D) / f, scales, mins, (s * T * D) / G, T, D, bits, G, dst, s * T * D);
-    } else wk.kiviValuesDequant(q.codes, 0, scales, mins, 0, S * T, D, bits, G, dst, 0);
-    return { dtype: 'float32', data: dst, shape: Object.freeze([...q.shape]) };
+      for (let s = 0; s < S && ok; s++)
+        ok = wk.kiviKeysDequant(q.codes, (s * T * D) / f, scales, mins, (s * T * D) / G, T, D, bits, G, dst, s * T * D);
+    } else ok = wk.kiviValuesDequant(q.codes, 0, scales, mins, 0, S * T, D, bits, G, dst, 0);
+    // false: the kernel could not get memory for a chunk; the JS kernels below redo the whole output
+    if (ok) return { dtype: 'float32', data: dst, shape: Object.freeze([...q.shape]) };
   }
   if (q.kind === 'keys') {
     for (let s = 0; s < S; s++)

@@ -353,11 +353,8 @@ export function fwhtRows(
   const lastScale = mm === 1 && !outer && normalize && n > 1 ? scale : 0;
   // n = 2^k ≥ 4: the wasm SIMD butterflies (bit-identical: same float32 dataflow and final f32(y·scale))
   if (mm === 1 && !outer && n >= 4 && rows > 0) {
-    const wk = wasmKernels();
-    if (wk !== null) {
-      wk.fwhtPow2(data, offset, rows, n, normalize, scale);
-      return;
-    }
+    // false only when no memory could be had for a chunk, before any row was touched
+    if (wasmKernels()?.fwhtPow2(data, offset, rows, n, normalize, scale)) return;
   }
   for (let r = 0; r < rows; r++) {
     const base = offset + r * n;

@@ -87,8 +87,8 @@ parentPort.on('message', (t) => {
   for (const [a, n, c, m, o] of t.parts) {
     if (t.op === 'vq') ok = k.kiviValuesQuant(new Float32Array(t.a), a, n, t.D, t.bits, t.G, t.lim, new Uint32Array(t.codes), c, sc, mn, m) && ok;
     else if (t.op === 'kq') ok = k.kiviKeysQuant(new Float32Array(t.a), a, n, t.D, t.bits, t.G, t.lim, new Uint32Array(t.codes), c, sc, mn, m) && ok;
-    else if (t.op === 'vd') k.kiviValuesDequant(new Uint32Array(t.codes), c, sc, mn, m, n, t.D, t.bits, t.G, new Float32Array(t.out), o);
-    else k.kiviKeysDequant(new Uint32Array(t.codes), c, sc, mn, m, n, t.D, t.bits, t.G, new Float32Array(t.out), o);
+    else if (t.op === 'vd') ok = k.kiviValuesDequant(new Uint32Array(t.codes), c, sc, mn, m, n, t.D, t.bits, t.G, new Float32Array(t.out), o);
+    else ok = k.kiviKeysDequant(new Uint32Array(t.codes), c, sc, mn, m, n, t.D, t.bits, t.G, new Float32Array(t.out), o);
     if (!ok) break;
   }
   parentPort.postMessage(ok);
@@ -436,10 +436,11 @@ export class KernelPool {
         for (const [t0, nt] of split(T, per, G))
           parts.push([0, nt, (s * T * D) / f + (t0 / f) * D, (s * T * D) / G + (t0 / G) * D, ob + s * T * D + t0 * D]);
     }
-    await this.#dispatch(
+    const ok = await this.#dispatch(
       { op: q.kind === 'values' ? 'vd' : 'kd', D, bits: q.bits, G, lim: 0, a: codes, codes, scales, mins, out },
       parts,
     );
+    if (!ok) return dequantize(q, dst);
     let data: Float32Array;
     if (dst === undefined) data = new Float32Array(out, 0, n);
     else {

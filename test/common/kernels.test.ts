@@ -98,6 +98,24 @@ describe('backend switch', () => {
     expect(wasmKernels()).not.toBeNull();
   });
 
+  runWasm('kernels report false (callers fall back to JS) when a chunk would not fit in 2 GB', () => {
+    const wk = withBackend('wasm', () => wasmKernels())!;
+    const f = new Float32Array(4);
+    const u = new Uint32Array(4);
+    expect(wk.kiviValuesQuant(f, 0, 1, 2 ** 29, 2, 16, 2 ** 127, u, 0, f, f, 0)).toBe(false);
+    expect(wk.kiviValuesDequant(u, 0, f, f, 0, 1, 2 ** 29, 2, 16, f, 0)).toBe(false);
+    expect(wk.kiviKeysQuant(f, 0, 16, 2 ** 26, 2, 16, 2 ** 127, u, 0, f, f, 0)).toBe(false);
+    expect(wk.fwhtPow2(f, 0, 1, 2 ** 29, true, 1)).toBe(false);
+    // memory still usable afterwards
+    const x = t(sample(64, 1, 0), [2, 32]);
+    expect(
+      firstDiff(
+        quantizeValues(x, { bits: 2, groupSize: 16 }).codes,
+        quantizeValuesRef(x, { bits: 2, groupSize: 16 }).codes,
+      ),
+    ).toBe(-1);
+  });
+
   it('rejects an unknown backend with E_CONFIG', () => {
     let err: unknown;
     try {
