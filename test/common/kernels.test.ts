@@ -268,16 +268,18 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
 
   runWasm('the same errors on both paths (NaN, ±Inf, |x| ≥ 2^127)', () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 127, -(2 ** 127)]) {
-      for (const pos of [0, 5, 63]) {
-        const d = sample(2 * 32 * 2, pos, 1);
+      for (const pos of [0, 5, 63, 64 + 17, 255]) {
+        const d = sample(2 * 32 * 4, pos, 1);
         d[pos] = bad;
         const codes = (['wasm', 'js'] as const).map((b) =>
-          ['k', 'v'].map((which) => {
+          ['k', 'k5', 'v'].map((which) => {
             try {
               withBackend(b, () =>
                 which === 'k'
-                  ? quantizeKeys(t(d, [2, 32, 2]), { bits: 2, groupSize: 16 })
-                  : quantizeValues(t(d, [4, 32]), { bits: 2, groupSize: 16 }),
+                  ? quantizeKeys(t(d, [2, 32, 4]), { bits: 2, groupSize: 16 })
+                  : which === 'k5'
+                    ? quantizeKeys(t(d.subarray(0, 160), [1, 32, 5]), { bits: 2, groupSize: 16 })
+                    : quantizeValues(t(d, [8, 32]), { bits: 2, groupSize: 16 }),
               );
               return 'none';
             } catch (e) {
@@ -287,6 +289,7 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
         );
         expect(codes[0]).toEqual(codes[1]);
         expect(codes[0]![0]).toMatch(/^E_(NONFINITE|LIMIT)/);
+        expect(codes[0]![2]).toMatch(/^E_(NONFINITE|LIMIT)/);
       }
     }
   });

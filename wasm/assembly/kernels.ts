@@ -35,16 +35,16 @@ function minMaxContig(p: usize, n: i32, lim: f32): bool {
   let i = 0;
   let vmn = f32x4.splat(load<f32>(p));
   let vmx = vmn;
-  let bad = i32x4.splat(0);
-  const vlim = f32x4.splat(lim);
+  // v − v is NaN exactly for NaN and ±Inf; the sum of those stays NaN. |v| < lim is checked on the
+  // final min and max (pmin/pmax may drop a NaN, the sum does not).
+  let nan = f32x4.splat(0);
   for (; i + 4 <= n; i += 4) {
     const v = v128.load(p + (<usize>i << 2));
     vmn = f32x4.pmin(vmn, v);
     vmx = f32x4.pmax(vmx, v);
-    // |v| < lim is false for NaN, ±Inf and |v| >= lim
-    bad = v128.or(bad, v128.not(f32x4.lt(f32x4.abs(v), vlim)));
+    nan = f32x4.add(nan, f32x4.sub(v, v));
   }
-  if (v128.any_true(bad)) return false;
+  if (v128.any_true(f32x4.ne(nan, nan))) return false;
   let mn = f32x4.extract_lane(vmn, 0);
   let mx = f32x4.extract_lane(vmx, 0);
   let t = f32x4.extract_lane(vmn, 1);
@@ -65,6 +65,7 @@ function minMaxContig(p: usize, n: i32, lim: f32): bool {
     if (v < mn) mn = v;
     if (v > mx) mx = v;
   }
+  if (!(mn > -lim && mx < lim)) return false;
   if (mn == 0) mn = firstZero(p, n, mn);
   if (mx == 0) mx = firstZero(p, n, mx);
   gMin = mn;
@@ -75,12 +76,11 @@ function minMaxContig(p: usize, n: i32, lim: f32): bool {
 let gMin: f32 = 0;
 let gMax: f32 = 0;
 
-/** Codes of 4 floats: round-half-even(clamp(f32(f32(x − m) / s), 0, qmax)) as u32 lanes. */
+/** Codes of 4 floats: round-half-even(clamp(f32(f32(x − m) / s), 0, qmax)) as u32 lanes (t finite). */
 @inline
 function code4(v: v128, m: v128, s: v128, qmax: v128): v128 {
-  let t = f32x4.div(f32x4.sub(v, m), s);
-  t = f32x4.pmax(t, f32x4.splat(0));
-  t = f32x4.pmin(t, qmax);
+  // the clamp at 0 is the saturation of trunc_sat_u (any t < 0 rounds to a value ≤ −0 → 0)
+  const t = f32x4.pmin(f32x4.div(f32x4.sub(v, m), s), qmax);
   return i32x4.trunc_sat_f32x4_u(f32x4.nearest(t));
 }
 
@@ -205,6 +205,7 @@ export function kiviKeysQuant(
   const qmaxF = <f32>((1 << bits) - 1);
   const vq = f32x4.splat(qmaxF);
   const vlim = f32x4.splat(lim);
+  const vnlim = f32x4.splat(-lim);
   const nGroups = nTok / G;
   const D4 = D & ~3;
   const rowB = <usize>D << 2;
@@ -218,13 +219,17 @@ export function kiviKeysQuant(
       const p = base + (<usize>d << 2);
       let vmn = v128.load(p);
       let vmx = vmn;
-      bad = v128.or(bad, v128.not(f32x4.lt(f32x4.abs(vmn), vlim)));
+      let nan = f32x4.sub(vmn, vmn);
       for (let t = 1; t < G; t++) {
         const v = v128.load(p + <usize>t * rowB);
         vmn = f32x4.pmin(vmn, v);
         vmx = f32x4.pmax(vmx, v);
-        bad = v128.or(bad, v128.not(f32x4.lt(f32x4.abs(v), vlim)));
+        nan = f32x4.add(nan, f32x4.sub(v, v));
       }
+      // NaN/±Inf anywhere, or a min/max at or beyond ±lim
+      bad = v128.or(bad, f32x4.ne(nan, nan));
+      bad = v128.or(bad, v128.not(f32x4.gt(vmn, vnlim)));
+      bad = v128.or(bad, v128.not(f32x4.lt(vmx, vlim)));
       v128.store(mins + mrow + (<usize>d << 2), vmn);
       v128.store(scales + mrow + (<usize>d << 2), f32x4.div(f32x4.sub(vmx, vmn), vq));
     }
