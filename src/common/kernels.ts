@@ -260,8 +260,14 @@ export function wasmKernels(): WasmKernels | null {
  * free variables), so the Node worker pool ships its source text to workers. Internal.
  */
 export class WasmKernels {
-  /** Elements of float32 input per wasm call (256 KB): the copies in and out stay in L2. */
-  static readonly CHUNK = 1 << 16;
+  /**
+   * Elements of float32 input per wasm call (256 KB): the copies in and out stay in L2. A getter, not a
+   * static field: bundlers may move static field initialisers out of the class body, and the pool
+   * ships the class's source text to its workers.
+   */
+  static get CHUNK(): number {
+    return 1 << 16;
+  }
   private readonly x: RawExports;
   private readonly base: number;
 

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLowbitError } from '../../src/common/errors.js';
+import { WasmKernels } from '../../src/common/kernels.js';
 import type { Float32Tensor } from '../../src/common/tensor.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../src/kivi/index.js';
 import { KernelPool } from '../../src/node/index.js';
@@ -38,6 +39,13 @@ afterAll(async () => {
 });
 
 describe('KernelPool', () => {
+  it('ships a self-contained kernel wrapper to the workers (class source evaluates alone)', () => {
+    const shim = 'const __name = (t) => t; const __publicField = () => undefined;';
+    const Cls = new Function(`${shim} return (${WasmKernels.toString()});`)() as typeof WasmKernels;
+    expect(Cls.CHUNK).toBe(WasmKernels.CHUNK);
+    expect(typeof Cls.prototype.kiviKeysQuant).toBe('function');
+  });
+
   it('starts the requested workers', () => {
     expect(pool.threads).toBe(2);
     expect(pool.minElements).toBe(0);
