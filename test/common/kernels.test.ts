@@ -239,6 +239,22 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
     d[4] = -0;
     const w2 = withBackend('wasm', () => quantizeValues(x, o));
     expect(Object.is(w2.mins[0], 0)).toBe(true);
+    // the 4-groups-at-a-time path: the same patterns in groups 1 and 2 of 4, a zero max in group 3
+    const d4 = new Float32Array(64).fill(1);
+    d4[16 + 1] = -0;
+    d4[16 + 4] = 0;
+    d4[32 + 1] = 0;
+    d4[32 + 4] = -0;
+    d4.fill(-1, 48, 64);
+    d4[48 + 2] = -0;
+    d4[48 + 7] = 0;
+    const x4 = t(d4, [1, 64]);
+    const w4 = withBackend('wasm', () => quantizeValues(x4, o));
+    const r4 = quantizeValuesRef(x4, o);
+    expect([Object.is(w4.mins[1], -0), Object.is(w4.mins[2], 0)]).toEqual([true, true]);
+    expect(firstDiff(w4.mins, r4.mins)).toBe(-1);
+    expect(firstDiff(w4.scales, r4.scales)).toBe(-1);
+    expect(firstDiff(w4.codes, r4.codes)).toBe(-1);
   });
 
   runWasm('large tensors spanning several chunks (keys and values, bits 2 and 4)', () => {

@@ -116,36 +116,92 @@ export function kiviValuesQuant(
   const chunks = f >> 2; // vectors of 4 per word
   const laneMul = i32x4(1, 1 << bits, 1 << (2 * bits), 1 << (3 * bits));
   const sh = 4 * bits;
-  let gi: usize = 0; // group index
+  // groups are contiguous over the whole chunk (row-major rows of D = nGroups·G channels)
+  const NG = <usize>rows * <usize>nGroups;
+  const gB = <usize>G << 2;
+  const zero = f32x4.splat(0);
+  const vlim = f32x4.splat(lim);
+  const vnlim = f32x4.splat(-lim);
+  let g: usize = 0;
+  // 1. min/max of 4 groups at a time: vertical scans, then a 4×4 transpose-reduce (no scalar work)
+  for (; g + 4 <= NG; g += 4) {
+    const p0 = x + g * gB;
+    let n0 = v128.load(p0);
+    let n1 = v128.load(p0 + gB);
+    let n2 = v128.load(p0 + 2 * gB);
+    let n3 = v128.load(p0 + 3 * gB);
+    let x0 = n0;
+    let x1 = n1;
+    let x2 = n2;
+    let x3 = n3;
+    let nan = f32x4.add(f32x4.add(f32x4.sub(n0, n0), f32x4.sub(n1, n1)), f32x4.add(f32x4.sub(n2, n2), f32x4.sub(n3, n3)));
+    for (let o: usize = 16; o < gB; o += 16) {
+      const v0 = v128.load(p0 + o);
+      const v1 = v128.load(p0 + gB + o);
+      const v2 = v128.load(p0 + 2 * gB + o);
+      const v3 = v128.load(p0 + 3 * gB + o);
+      n0 = f32x4.pmin(n0, v0);
+      n1 = f32x4.pmin(n1, v1);
+      n2 = f32x4.pmin(n2, v2);
+      n3 = f32x4.pmin(n3, v3);
+      x0 = f32x4.pmax(x0, v0);
+      x1 = f32x4.pmax(x1, v1);
+      x2 = f32x4.pmax(x2, v2);
+      x3 = f32x4.pmax(x3, v3);
+      nan = f32x4.add(nan, f32x4.add(f32x4.add(f32x4.sub(v0, v0), f32x4.sub(v1, v1)), f32x4.add(f32x4.sub(v2, v2), f32x4.sub(v3, v3))));
+    }
+    const a01 = f32x4.pmin(v128.shuffle<f32>(n0, n1, 0, 4, 1, 5), v128.shuffle<f32>(n0, n1, 2, 6, 3, 7));
+    const a23 = f32x4.pmin(v128.shuffle<f32>(n2, n3, 0, 4, 1, 5), v128.shuffle<f32>(n2, n3, 2, 6, 3, 7));
+    const mn4 = f32x4.pmin(v128.shuffle<f32>(a01, a23, 0, 1, 4, 5), v128.shuffle<f32>(a01, a23, 2, 3, 6, 7));
+    const b01 = f32x4.pmax(v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), v128.shuffle<f32>(x0, x1, 2, 6, 3, 7));
+    const b23 = f32x4.pmax(v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), v128.shuffle<f32>(x2, x3, 2, 6, 3, 7));
+    const mx4 = f32x4.pmax(v128.shuffle<f32>(b01, b23, 0, 1, 4, 5), v128.shuffle<f32>(b01, b23, 2, 3, 6, 7));
+    if (v128.any_true(v128.or(f32x4.ne(nan, nan), v128.or(v128.not(f32x4.gt(mn4, vnlim)), v128.not(f32x4.lt(mx4, vlim))))))
+      return -1;
+    const mp = mins + (g << 2);
+    const sp = scales + (g << 2);
+    v128.store(mp, mn4);
+    v128.store(sp, mx4);
+    if (v128.any_true(v128.or(f32x4.eq(mn4, zero), f32x4.eq(mx4, zero)))) {
+      // a zero min or max: take the sign of the first zero in scan order, as the sequential scan does
+      for (let k: usize = 0; k < 4; k++) {
+        const pk = p0 + k * gB;
+        const m = load<f32>(mp + (k << 2));
+        if (m == 0) store<f32>(mp + (k << 2), firstZero(pk, G, m));
+        const M = load<f32>(sp + (k << 2));
+        if (M == 0) store<f32>(sp + (k << 2), firstZero(pk, G, M));
+      }
+    }
+    v128.store(sp, f32x4.div(f32x4.sub(v128.load(sp), v128.load(mp)), vq));
+  }
+  for (; g < NG; g++) {
+    if (!minMaxContig(x + g * gB, G, lim)) return -1;
+    store<f32>(scales + (g << 2), (gMax - gMin) / qmaxF);
+    store<f32>(mins + (g << 2), gMin);
+  }
+  // 2. codes, group by group
   let wi: usize = 0; // word index
-  for (let r = 0; r < rows; r++) {
-    const xr = x + ((<usize>r * <usize>D) << 2);
-    for (let c = 0; c < nGroups; c++, gi++) {
-      const xg = xr + ((<usize>c * <usize>G) << 2);
-      if (!minMaxContig(xg, G, lim)) return -1;
-      const mn = gMin;
-      const s: f32 = (gMax - mn) / qmaxF;
-      store<f32>(scales + (gi << 2), s);
-      store<f32>(mins + (gi << 2), mn);
-      if (s == 0) {
-        memory.fill(codes + (wi << 2), 0, <usize>wpg << 2);
-        wi += wpg;
-        continue;
+  for (g = 0; g < NG; g++) {
+    const xg = x + g * gB;
+    const s = load<f32>(scales + (g << 2));
+    if (s == 0) {
+      memory.fill(codes + (wi << 2), 0, <usize>wpg << 2);
+      wi += wpg;
+      continue;
+    }
+    const vm = f32x4.splat(load<f32>(mins + (g << 2)));
+    const vs = f32x4.splat(s);
+    for (let w = 0; w < wpg; w++, wi++) {
+      const xw = xg + ((<usize>w * <usize>f) << 2);
+      let acc = code4(v128.load(xw), vm, vs, vq);
+      for (let k = 1; k < chunks; k++) {
+        const q = code4(v128.load(xw + (<usize>k << 4)), vm, vs, vq);
+        acc = v128.or(acc, i32x4.shl(q, sh * k));
       }
-      const vm = f32x4.splat(mn);
-      const vs = f32x4.splat(s);
-      for (let w = 0; w < wpg; w++, wi++) {
-        const xw = xg + ((<usize>w * <usize>f) << 2);
-        let acc = code4(v128.load(xw), vm, vs, vq);
-        for (let k = 1; k < chunks; k++) {
-          const q = code4(v128.load(xw + (<usize>k << 4)), vm, vs, vq);
-          acc = v128.or(acc, i32x4.shl(q, sh * k));
-        }
-        acc = i32x4.mul(acc, laneMul);
-        const word =
-          i32x4.extract_lane(acc, 0) | i32x4.extract_lane(acc, 1) | i32x4.extract_lane(acc, 2) | i32x4.extract_lane(acc, 3);
-        store<i32>(codes + (wi << 2), word);
-      }
+      acc = i32x4.mul(acc, laneMul);
+      const word =
+        i32x4.extract_lane(acc, 0) | i32x4.extract_lane(acc, 1) | i32x4.extract_lane(acc, 2) | i32x4.extract_lane(acc, 3);
+      store<i32>(codes + (wi << 2), word);
     }
   }
   return 0;
