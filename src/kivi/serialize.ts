@@ -11,7 +11,7 @@
  * | 24 | u32 key group size · 28 u32 value group size · 32 u32 residualLength · 36 u32 key blocks |
  * | 40 | f64 length T · 48 f64 quantized values |
  * | 56 | u32 residual keys rK · 60 u32 residual values rV |
- * | 64 | u32 CRC-32 (IEEE) of the payload · 68 u32 reserved (0) |
+ * | 64 | u32 CRC-32 (IEEE) of bytes 0–63, 68–71 and the payload (everything but itself) · 68 u32 reserved (0) |
  * | 72 | payload |
  *
  * Payload: per key block codes `[H, R/fk, D]` u32, scales and mins `[H, R/G, D]` (f32 or f16); value
@@ -34,8 +34,11 @@ const HEADER = 72;
 
 let CRC_TABLE: Uint32Array | null = null;
 
-/** CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320) of a byte range. */
-export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
+/**
+ * CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320) of a byte range; `prev` continues a CRC over a
+ * preceding range (crc32(b, j, k, crc32(b, i, j)) = crc32(b, i, k)).
+ */
+export function crc32(bytes: Uint8Array, start = 0, end = bytes.length, prev = 0): number {
   let table = CRC_TABLE;
   if (table === null) {
     table = new Uint32Array(256);
@@ -46,7 +49,7 @@ export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number 
     }
     CRC_TABLE = table;
   }
-  let crc = 0xffffffff;
+  let crc = (prev ^ 0xffffffff) >>> 0;
   for (let i = start; i < end; i++) crc = table[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
@@ -137,12 +140,17 @@ export function encodeState(st: CacheState): Uint8Array {
   for (let h = 0; h < H; h++) f32(st.kRes, h * (R + 1) * D, st.kResLen * D);
   const ring = valueRingRows(cfg);
   for (let r = 0; r < st.vResLen; r++) f32(st.vRes, ((st.vResStart + r) % ring) * H * D, H * D);
-  dv.setUint32(64, crc32(bytes, HEADER, total), true);
+  dv.setUint32(64, checksum(bytes, total), true);
   return bytes;
 }
 
 function bad(msg: string): never {
   fail('E_FORMAT', `KiviCache.deserialize: ${msg}`);
+}
+
+/** CRC of the whole blob except the CRC field itself (bytes 64–67), so header flags are covered too. */
+function checksum(bytes: Uint8Array, total: number): number {
+  return crc32(bytes, 68, total, crc32(bytes, 0, 64));
 }
 
 /** Parse and validate a serialized cache. Never mutates `bytes`. */
@@ -197,7 +205,7 @@ export function decodeState(bytes: Uint8Array): CacheState {
   const expected = HEADER + payloadBytes(cfg, nBlocks, vq, rK, rV);
   if (expected !== bytes.length) bad(`expected ${expected} bytes for this header, got ${bytes.length}`);
   const crc = dv.getUint32(64, true);
-  if (crc32(bytes, HEADER, bytes.length) !== crc) bad('checksum mismatch (corrupt data)');
+  if (checksum(bytes, bytes.length) !== crc) bad('checksum mismatch (corrupt data)');
 
   const st = createState(cfg);
   const z = sizes(cfg);

@@ -452,6 +452,13 @@ describe('serialize / deserialize', () => {
       }),
       { numRuns: 100 },
     );
+    // exhaustively: every header byte (incl. the flags at 10–11) and every bit of it
+    for (let pos = 0; pos < 72; pos++)
+      for (let bit = 0; bit < 8; bit++) {
+        const b = Uint8Array.from(bytes);
+        b[pos] = b[pos]! ^ (1 << bit);
+        expectCode(() => KiviCache.deserialize(b), 'E_FORMAT');
+      }
     const longer = new Uint8Array(bytes.length + 4);
     longer.set(bytes);
     expectCode(() => KiviCache.deserialize(longer), 'E_FORMAT');
