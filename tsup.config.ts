@@ -13,6 +13,7 @@ export default defineConfig({
     'testing/index': 'src/testing/index.ts',
     'export/index': 'src/export/index.ts',
     'eval/index': 'src/eval/index.ts',
+    'node/index': 'src/node/index.ts',
     'cli/main': 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],

@@ -29,7 +29,7 @@ import { dequantize, type QuantizedKeys, type QuantizedValues, quantizeKeys, qua
 
 /**
  * Elements below which the pool runs the single-threaded function (measured on a 2-core machine:
- * KIVI-2 quantizeValues at 1 M elements gains little from a second thread; see docs/readme/performance.md).
+ * KIVI-2 quantizeValues at 1 M elements gains little from a second thread; see docs/performance.md).
  *
  * @example
  * ```ts
