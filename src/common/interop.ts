@@ -23,12 +23,14 @@ import { check, fail } from './errors.js';
 import { bf16ToF32Array, f16ToF32Array } from './half.js';
 import {
   type AnyTypedArray,
+  DTYPE_ARRAY,
   type DType,
   describe,
   type Float32Tensor,
   rowMajorStrides,
   shapeSize,
   type Tensor,
+  type TypedArrayConstructorOf,
   type TypedArrayOf,
   tensor,
 } from './tensor.js';
@@ -107,20 +109,7 @@ export type TensorLike = Tensor | NdarrayLike | OrtTensorLike | TfTensorLike | P
  * const t: OrtType = 'float16';
  * ```
  */
-export type OrtType =
-  | 'float32'
-  | 'float64'
-  | 'float16'
-  | 'bfloat16'
-  | 'int8'
-  | 'uint8'
-  | 'int16'
-  | 'uint16'
-  | 'int32'
-  | 'uint32'
-  | 'int64'
-  | 'uint64'
-  | 'bool';
+export type OrtType = DType;
 
 /**
  * What {@link toOrtLike} returns: pass it to `new ort.Tensor(t.type, t.data, t.dims)`.
@@ -179,21 +168,7 @@ const ORT_TYPES: ReadonlySet<string> = new Set<OrtType>([
 ]);
 
 /** The storage constructor of each dtype. */
-const STORAGE: Readonly<Record<DType, abstract new (...a: never[]) => AnyTypedArray>> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  bfloat16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-};
+const STORAGE: Readonly<Record<DType, TypedArrayConstructorOf<AnyTypedArray>>> = DTYPE_ARRAY;
 
 type AnyView = ArrayBufferView & { readonly length: number };
 

@@ -78,7 +78,23 @@ export const ELEMENT_BYTES: Readonly<Record<DType, number>> = Object.freeze({
   bool: 1,
 });
 
-const CTOR: Readonly<Record<DType, new (n: number) => AnyTypedArray>> = {
+/** A typed-array constructor (allocate by length, or view a buffer). */
+export interface TypedArrayConstructorOf<T> {
+  new (length: number): T;
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
+}
+
+/**
+ * The typed-array constructor that stores each {@link DType} (the one table every module uses).
+ *
+ * @example
+ * ```ts
+ * const a = new DTYPE_ARRAY.float16(4); // Uint16Array(4): fp16 bits
+ * ```
+ */
+export const DTYPE_ARRAY: { readonly [D in DType]: TypedArrayConstructorOf<TypedArrayOf[D]> } = Object.freeze({
   float32: Float32Array,
   float64: Float64Array,
   float16: Uint16Array,
@@ -92,7 +108,9 @@ const CTOR: Readonly<Record<DType, new (n: number) => AnyTypedArray>> = {
   int64: BigInt64Array,
   uint64: BigUint64Array,
   bool: Uint8Array,
-};
+});
+
+const CTOR: Readonly<Record<DType, TypedArrayConstructorOf<AnyTypedArray>>> = DTYPE_ARRAY;
 
 /**
  * Number of elements of a shape (1 for the scalar shape `[]`). Throws `E_SHAPE` for a dimension that is

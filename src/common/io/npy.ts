@@ -28,7 +28,15 @@
  */
 import { check, fail, LowbitError } from '../errors.js';
 import { bf16ToF32Array, f16ToF32Array } from '../half.js';
-import { type DType, type Float32Tensor, shapeSize, type Tensor, type TypedArrayOf } from '../tensor.js';
+import {
+  DTYPE_ARRAY,
+  type DType,
+  type Float32Tensor,
+  shapeSize,
+  type Tensor,
+  type TypedArrayConstructorOf,
+  type TypedArrayOf,
+} from '../tensor.js';
 import { type ByteSource, memorySource, type TensorFile, type TensorInfo } from './source.js';
 
 /**
@@ -95,21 +103,7 @@ const DESCR: Readonly<Partial<Record<DType, string>>> = {
   bool: '|b1',
 };
 
-const CTOR: Readonly<Record<DType, new (n: number) => TypedArrayOf[DType]>> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  bfloat16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-};
+const CTOR: Readonly<Record<DType, TypedArrayConstructorOf<TypedArrayOf[DType]>>> = DTYPE_ARRAY;
 
 /**
  * The `.npy` descriptor of a lowbit dtype (little-endian); `E_DTYPE` for `bfloat16`.

@@ -29,7 +29,15 @@
  * @module
  */
 import { check, fail, LowbitError } from '../errors.js';
-import { type DType, type Float32Tensor, shapeSize, type Tensor, type TypedArrayOf } from '../tensor.js';
+import {
+  DTYPE_ARRAY,
+  type DType,
+  type Float32Tensor,
+  shapeSize,
+  type Tensor,
+  type TypedArrayConstructorOf,
+  type TypedArrayOf,
+} from '../tensor.js';
 import { decodeMiniFloats, type MiniFloatFormat } from './float8.js';
 import { tensorToFloat32 } from './npy.js';
 import { type ByteSource, memorySource, type TensorFile, type TensorInfo } from './source.js';
@@ -163,21 +171,7 @@ const MINI: Readonly<Partial<Record<SafetensorsDtype, MiniFloatFormat>>> = {
   F8_E5M2FNUZ: 'f8_e5m2fnuz',
 };
 
-const CTOR: Readonly<Record<DType, new (b: ArrayBuffer) => TypedArrayOf[DType]>> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  bfloat16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-};
+const CTOR: Readonly<Record<DType, TypedArrayConstructorOf<TypedArrayOf[DType]>>> = DTYPE_ARRAY;
 
 function isStDtype(s: unknown): s is SafetensorsDtype {
   return typeof s === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BITS, s);
