@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { LowbitError } from '../common/errors.js';
 import { type EvalModelResult, evalModel, type ModelName } from '../eval/run.js';
 import { barChart, htmlPage, htmlTable } from './html.js';
-import { alignTable, type CliCommand, type CliIo, formatNumber, UsageError } from './io.js';
+import { alignTable, type CliCommand, type CliIo, formatNumber, parseOrUsage, UsageError } from './io.js';
 
 const USAGE = `Usage: lowbit eval-model [--model stories260K|mamba-tiny] [--kv SPEC[,SPEC…]] [--weights SPEC[,SPEC…]]
                          [--sequences N] [--length T] [--seed S] [--calib-sequences N] [--calib-length T]
@@ -140,12 +140,7 @@ export const evalModelCommand: CliCommand = {
   summary: 'end-to-end quality (ppl, KL, top-1, KV bytes) of quantized stories260K / mamba-tiny',
   usage: USAGE,
   run(args: readonly string[], io: CliIo): number {
-    let p: ReturnType<typeof parse>;
-    try {
-      p = parse(args);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const p = parseOrUsage(() => parse(args));
     const v = p.values;
     if (v.help) {
       io.stdout.write(USAGE);

@@ -22,7 +22,7 @@ import { openTensorFile } from '../common/io/open.js';
 import { evalTensor, TENSOR_METHODS, type TensorEvalRow } from '../eval/tensoreval.js';
 import { progressBar } from './eval-model.js';
 import { barChart, groupedLines, htmlPage, htmlTable } from './html.js';
-import { alignTable, type CliCommand, type CliIo, formatNumber, UsageError } from './io.js';
+import { alignTable, type CliCommand, type CliIo, formatNumber, parseOrUsage, UsageError } from './io.js';
 
 const DEFAULT_METHODS = [
   'kivi-keys',
@@ -194,12 +194,7 @@ export const evalCommand: CliCommand = {
   summary: 'quantize every tensor of a file with each method and tabulate the error (nmse, SQNR, bits)',
   usage: USAGE,
   run(args: readonly string[], io: CliIo): number {
-    let p: ReturnType<typeof parse>;
-    try {
-      p = parse(args);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const p = parseOrUsage(() => parse(args));
     const v = p.values;
     if (v.help) {
       io.stdout.write(USAGE);

@@ -12,7 +12,7 @@ import { fail } from '../common/errors.js';
 import { readLlama2Checkpoint } from '../eval/checkpoint.js';
 import { type GgufModelType, ggufModelTensors, writeGgufModel } from '../export/gguf-model.js';
 import type { CliCommand, CliIo } from './io.js';
-import { UsageError } from './io.js';
+import { parseOrUsage, UsageError } from './io.js';
 
 const TYPES: readonly GgufModelType[] = ['F32', 'F16', 'Q8_0', 'Q4_0'];
 
@@ -54,12 +54,7 @@ export const exportGgufCommand: CliCommand = {
   summary: 'write a llama2.c checkpoint + tokenizer as a llama.cpp GGUF model (F32/F16/Q8_0/Q4_0)',
   usage: USAGE,
   run(args: readonly string[], io: CliIo): number {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(args);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const parsed = parseOrUsage(() => parse(args));
     const v = parsed.values;
     if (v.help) {
       io.stdout.write(USAGE);

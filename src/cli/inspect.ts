@@ -13,7 +13,7 @@ import { isLowbitError } from '../common/errors.js';
 import { bf16ToF32Array, f16ToF32Array } from '../common/half.js';
 import { openTensorFile } from '../common/io/open.js';
 import type { Tensor } from '../common/tensor.js';
-import { alignTable, type CliCommand, type CliIo, formatNumber, UsageError } from './io.js';
+import { alignTable, type CliCommand, type CliIo, formatNumber, parseOrUsage, UsageError } from './io.js';
 
 /** Statistics of one tensor. */
 export interface InspectRow {
@@ -117,12 +117,7 @@ export const inspectCommand: CliCommand = {
   summary: 'list the tensors of a .npy/.npz/.safetensors/.gguf file with min/max/absmax/non-finite counts',
   usage: USAGE,
   run(args: readonly string[], io: CliIo): number {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(args);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const parsed = parseOrUsage(() => parse(args));
     if (parsed.values.help) {
       io.stdout.write(USAGE);
       return 0;

@@ -34,6 +34,22 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * Run a command's argument parser, turning its errors into {@link UsageError} (exit code 2 with usage).
+ *
+ * @example
+ * ```ts
+ * const p = parseOrUsage(() => parseArgs({ args, options }));
+ * ```
+ */
+export function parseOrUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /** A number for a table cell: integers as they are, others with 6 significant digits. */
 export function formatNumber(v: number | null): string {
   if (v === null) return '-';
