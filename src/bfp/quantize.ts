@@ -24,6 +24,11 @@
  *
  * The shared-exponent rule of step 4 is `scaleRule` (default `'floor'`; see {@link ScaleRule}).
  *
+ * Kernels: blocks along the last axis of 4- or 8-bit FP/BFP formats with `'half-even'`, the `'floor'`
+ * rule and `'nan-block'` run the WebAssembly SIMD kernels (`mxEncode` / `mxDecode` in
+ * `wasm/assembly/kernels.ts`) when the kernel backend is wasm; they are bit-identical to the JS kernels
+ * below and to the `…Ref` twins (test/common/kernels.test.ts).
+ *
  * Exposed: BlockTensor, QuantizeBlocksOptions, ScaleRule, quantizeBlocks, quantizeBlocksRef,
  * dequantizeBlocks, dequantizeBlocksRef, blockCodes.
  * Internal: normalizeInput, blockGeometry, canonicalFormat (and the private kernels computeScales,
@@ -31,6 +36,7 @@
  * @module
  */
 import { check, fail } from '../common/errors.js';
+import { wasmKernels } from '../common/kernels.js';
 import { createRng, normalizeRounding, type Rounding, type RoundingMode } from '../common/rounding.js';
 import { type Float32Tensor, shapeSize, type Tensor } from '../common/tensor.js';
 import {
@@ -273,12 +279,21 @@ export function quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBl
     );
   }
   const scales = out?.scales ?? new Uint8Array(ns);
+  const w = t.elementBits;
+  if (modeId === 0 && ruleId === 0 && nonFinite === 'nan-block' && wasmCovers(t, g) && n > 0 && (w === 4 || w === 8)) {
+    const codes = out?.codes ?? new Uint8Array(nc);
+    const wk = wasmKernels();
+    const kind = t.kind === 'fp' ? 0 : 1;
+    if (
+      wk?.mxEncode(data, g.outer, g.len, blockSize, kind, t.mbits, t.bias, t.emax, t.maxCode, w, scales, codes) === true
+    )
+      return result(opts, t, shape, g, blockSize, scales, codes, n, scaleRule);
+  }
   computeScales(bits, g, blockSize, t, ruleId, scales);
   if (nonFinite === 'throw') {
     for (let i = 0; i < scales.length; i++)
       if (scales[i] === 0xff) fail('E_NONFINITE', `quantizeBlocks: block ${i} holds NaN or ±Inf (nonFinite: 'throw')`);
   }
-  const w = t.elementBits;
   const unpacked = new Uint16Array(n);
   const rand = modeId === 3 ? createRng(seed) : null;
   if (g.inner === 1 && modeId === 0 && t.kind === 'fp')
@@ -372,6 +387,17 @@ function computeScales(
     }
   }
 }
+
+/**
+ * Whether the wasm block kernels cover this layout: blocks along the last axis, FP or BFP elements of 4
+ * bits (an even axis length, so every chunk starts on a byte) or 8 bits.
+ */
+function wasmCovers(t: FormatTraits, g: Geometry): boolean {
+  if (g.inner !== 1 || (t.kind !== 'fp' && t.kind !== 'bfp')) return false;
+  return t.elementBits === 8 || (t.elementBits === 4 && g.len % 2 === 0);
+}
+
+const SPECIALS: Record<FormatTraits['specials'], number> = { none: 0, nan: 1, ieee: 2 };
 
 /** Pass 2: element codes in row-major order. */
 function encodeElements(
@@ -737,6 +763,15 @@ export function dequantizeBlocks(b: BlockTensor, out?: Float32Array): Float32Ten
   const scales = b.scales;
   const P2 = POW2;
   const OFF = POW2_OFFSET;
+  if (wasmCovers(t, g) && n > 0) {
+    const wk = wasmKernels();
+    const tab = w === 4 ? Float32Array.from(table) : new Float32Array(16);
+    const kind = t.kind === 'fp' ? 0 : 1;
+    if (
+      wk?.mxDecode(b.codes, outer, len, bs, kind, t.mbits, t.bias, SPECIALS[t.specials], w, scales, tab, dst) === true
+    )
+      return { dtype: 'float32', data: dst, shape: Object.freeze([...b.shape]) };
+  }
   if (inner === 1 && (w === 8 || w === 4)) {
     decodeContiguousBytes(b.codes, w, scales, outer, len, nb, bs, table, dst);
     return { dtype: 'float32', data: dst, shape: Object.freeze([...b.shape]) };

@@ -15,11 +15,14 @@
  *   the last axis or the flattened tensor; `dequantizeAffine`: the same layouts.
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
- * processed, and the results copied out; caller arrays are never aliased. The module (about 4.3 KB) is
+ * processed, and the results copied out; caller arrays are never aliased. The module (about 8.4 KB) is
  * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
  * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
  * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
  * - FWHT (`fwhtRows` of mambaquant): n a power of two ≥ 4 (had_m factor 1).
+ * - MX/BFP `quantizeBlocks` / `dequantizeBlocks` (bfp): FP and BFP element formats of 4 or 8 bits
+ *   (mxfp4, mxfp8_e4m3/e5m2, bfp12, bfp16), blocks along the last axis (an even axis length for 4-bit
+ *   codes), `'half-even'`, scale rule `'floor'`, `nonFinite: 'nan-block'`.
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
  * loadKernels.
@@ -120,6 +123,35 @@ interface RawExports {
     out: number,
   ): void;
   fwhtPow2(x: number, rows: number, n: number, normalize: number, scale: number): void;
+  mxEncode(
+    x: number,
+    rows: number,
+    len: number,
+    bs: number,
+    kind: number,
+    mbits: number,
+    bias: number,
+    emax: number,
+    maxCode: number,
+    w: number,
+    scales: number,
+    codes: number,
+    tmp: number,
+  ): void;
+  mxDecode(
+    codes: number,
+    rows: number,
+    len: number,
+    bs: number,
+    kind: number,
+    mbits: number,
+    bias: number,
+    specials: number,
+    w: number,
+    scales: number,
+    table: number,
+    out: number,
+  ): void;
 }
 
 let requested: KernelBackend = 'auto';
@@ -585,6 +617,112 @@ export class WasmKernels {
       this.x.fwhtPow2(px!, nr, n, normalize ? 1 : 0, scale);
       data.set(this.f32().subarray(px! >>> 2, (px! >>> 2) + nr * n), e0);
     }
+    return true;
+  }
+
+  /**
+   * MX/BFP block encode, blocks of `bs` along rows of `len` (ragged last block): one scale byte per
+   * block into `scales`, codes of `w` = 4 (len even) or 8 bits into `codes` (packed, low nibble first).
+   * Element kind 0 = FP, 1 = BFP; half-even, scale rule 'floor', NaN/Inf blocks get 0xFF.
+   */
+  mxEncode(
+    x: Float32Array,
+    rows: number,
+    len: number,
+    bs: number,
+    kind: number,
+    mbits: number,
+    bias: number,
+    emax: number,
+    maxCode: number,
+    w: number,
+    scales: Uint8Array,
+    codes: Uint8Array,
+  ): boolean {
+    const nb = Math.ceil(len / bs);
+    const run = (e0: number, nr: number, ln: number, s0: number, ns: number, L: number[]): void => {
+      const [px, ps, pc, pt] = L as [number, number, number, number];
+      const n = nr * ln;
+      this.f32().set(x.subarray(e0, e0 + n), px >>> 2);
+      this.x.mxEncode(px, nr, ln, bs, kind, mbits, bias, emax, maxCode, w, ps, pc, pt);
+      const u8 = this.u8();
+      scales.set(u8.subarray(ps, ps + ns), s0);
+      codes.set(u8.subarray(pc, pc + (n * w) / 8), (e0 * w) / 8);
+    };
+    if (len <= WasmKernels.CHUNK) {
+      const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
+      const cr = Math.min(step, rows);
+      const L = this.layout([cr * len * 4 + 64, cr * nb + 16, (cr * len * w) / 8 + 64, cr * len + 64]);
+      if (L === null) return false;
+      for (let r0 = 0; r0 < rows; r0 += step) {
+        const nr = Math.min(step, rows - r0);
+        run(r0 * len, nr, len, r0 * nb, nr * nb, L);
+      }
+      return true;
+    }
+    let gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / bs));
+    if ((gStep * bs) % 2 === 1) gStep++;
+    const ce = Math.min(len, gStep * bs);
+    const L = this.layout([ce * 4 + 64, gStep + 16, (ce * w) / 8 + 64, ce + 64]);
+    if (L === null) return false;
+    for (let r = 0; r < rows; r++)
+      for (let g0 = 0; g0 < nb; g0 += gStep) {
+        const n = Math.min(len - g0 * bs, gStep * bs);
+        run(r * len + g0 * bs, 1, n, r * nb + g0, Math.ceil(n / bs), L);
+      }
+    return true;
+  }
+
+  /**
+   * Inverse of {@link mxEncode} (same geometry): `table` holds the 16 values of the 4-bit codes (unused
+   * for 8-bit codes, decoded arithmetically; `specials` 0 none, 1 NaN at all-ones, 2 IEEE top field).
+   */
+  mxDecode(
+    codes: Uint8Array,
+    rows: number,
+    len: number,
+    bs: number,
+    kind: number,
+    mbits: number,
+    bias: number,
+    specials: number,
+    w: number,
+    scales: Uint8Array,
+    table: Float32Array,
+    out: Float32Array,
+  ): boolean {
+    const nb = Math.ceil(len / bs);
+    const run = (e0: number, nr: number, ln: number, s0: number, ns: number, L: number[]): void => {
+      const [pc, ps, pt, po] = L as [number, number, number, number];
+      const n = nr * ln;
+      const u8 = this.u8();
+      u8.set(codes.subarray((e0 * w) / 8, ((e0 + n) * w) / 8), pc);
+      u8.set(scales.subarray(s0, s0 + ns), ps);
+      this.f32().set(table, pt >>> 2);
+      this.x.mxDecode(pc, nr, ln, bs, kind, mbits, bias, specials, w, ps, pt, po);
+      out.set(this.f32().subarray(po >>> 2, (po >>> 2) + n), e0);
+    };
+    if (len <= WasmKernels.CHUNK) {
+      const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
+      const cr = Math.min(step, rows);
+      const L = this.layout([(cr * len * w) / 8 + 64, cr * nb + 16, 64, cr * len * 4 + 64]);
+      if (L === null) return false;
+      for (let r0 = 0; r0 < rows; r0 += step) {
+        const nr = Math.min(step, rows - r0);
+        run(r0 * len, nr, len, r0 * nb, nr * nb, L);
+      }
+      return true;
+    }
+    let gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / bs));
+    if ((gStep * bs) % 2 === 1) gStep++;
+    const ce = Math.min(len, gStep * bs);
+    const L = this.layout([(ce * w) / 8 + 64, gStep + 16, 64, ce * 4 + 64]);
+    if (L === null) return false;
+    for (let r = 0; r < rows; r++)
+      for (let g0 = 0; g0 < nb; g0 += gStep) {
+        const n = Math.min(len - g0 * bs, gStep * bs);
+        run(r * len + g0 * bs, 1, n, r * nb + g0, Math.ceil(n / bs), L);
+      }
     return true;
   }
 }

@@ -9,3 +9,4 @@ setKernelBackend('js');
 await import('./affine.test.js');
 await import('../kivi/quantizer.test.js');
 await import('../mambaquant/hadamard.test.js');
+await import('../bfp/quantize.test.js'); // includes the MX reference vectors (microxcaling)

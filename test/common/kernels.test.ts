@@ -3,10 +3,22 @@
  * (KIVI keys/values quantize + dequantize, common affine float-zero-point quantize + dequantize) on
  * random inputs with ties, ±0, constant groups, subnormal/underflowing scales, ragged channel tails
  * (D not a multiple of 4), ragged affine groups, and sizes that span several 256 KB chunks; errors are
- * the same on both paths; the backend switch and feature detection behave as documented.
+ * the same on both paths; the backend switch and feature detection behave as documented. MX/BFP block
+ * encode/decode (mxfp4, mxfp8 e4m3/e5m2, bfp12, bfp16): random and edge inputs (ties between every pair
+ * of neighbouring element values, every element code, ±0, float32 subnormals, values near the float32
+ * max, NaN/±Inf blocks, ragged last blocks, odd block sizes, rows across chunks), and decoding of every
+ * code byte under every scale byte.
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type BlockFormat, elementTable, formatTraits } from '../../src/bfp/formats.js';
+import {
+  type BlockTensor,
+  dequantizeBlocks,
+  dequantizeBlocksRef,
+  quantizeBlocks,
+  quantizeBlocksRef,
+} from '../../src/bfp/quantize.js';
 import { dequantizeAffine, dequantizeAffineRef, quantizeAffine, quantizeAffineRef } from '../../src/common/affine.js';
 import { isLowbitError } from '../../src/common/errors.js';
 import {
@@ -15,6 +27,7 @@ import {
   type KernelBackend,
   loadKernels,
   setKernelBackend,
+  WasmKernels,
   wasmKernels,
   wasmSimdSupported,
 } from '../../src/common/kernels.js';
@@ -468,6 +481,152 @@ describe('FWHT (n = 2^k): wasm = JS = Ref, bit for bit', () => {
       const w = withBackend('wasm', () => fwht(t(x.slice(), shape))).data;
       const j = withBackend('js', () => fwht(t(x.slice(), shape))).data;
       expect(firstDiff(w, j)).toBe(-1);
+    }
+  });
+});
+
+describe('MX/BFP blocks: wasm = JS = Ref, bit for bit', () => {
+  const FORMATS: BlockFormat[] = ['mxfp4', 'mxfp8_e4m3', 'mxfp8_e5m2', 'bfp12', 'bfp16'];
+
+  /** Quantize + dequantize on both backends (and the Ref twins when small); all bytes must agree. */
+  function agree(x: Float32Array, shape: number[], format: BlockFormat, blockSize: number, ref: boolean): void {
+    const opts = { format, blockSize };
+    const w = withBackend('wasm', () => quantizeBlocks(t(x, shape), opts));
+    const j = withBackend('js', () => quantizeBlocks(t(x, shape), opts));
+    const ctx = `${JSON.stringify(format)} [${shape.join(', ')}] bs ${blockSize}`;
+    expect(firstDiff(w.scales, j.scales), ctx).toBe(-1);
+    expect(firstDiff(w.codes, j.codes), ctx).toBe(-1);
+    const yw = withBackend('wasm', () => dequantizeBlocks(w)).data;
+    const yj = withBackend('js', () => dequantizeBlocks(w)).data;
+    expect(firstDiff(yw, yj), ctx).toBe(-1);
+    if (ref) {
+      const r = quantizeBlocksRef(t(x, shape), opts);
+      expect(firstDiff(w.scales, r.scales), ctx).toBe(-1);
+      expect(firstDiff(w.codes, r.codes), ctx).toBe(-1);
+      expect(firstDiff(yw, dequantizeBlocksRef(w).data), ctx).toBe(-1);
+    }
+  }
+
+  /** Blocks of 32 holding ±(every finite element value and every midpoint between neighbours) · 2^k. */
+  function everyCode(format: BlockFormat, k: number): Float32Array {
+    const tr = formatTraits(format);
+    const tab = elementTable(format);
+    const vals = [...new Set(Array.from(tab).filter((v) => Number.isFinite(v) && v >= 0 && v <= tr.maxNormal))].sort(
+      (a, b) => a - b,
+    );
+    const body: number[] = [];
+    for (let i = 0; i < vals.length; i++) {
+      body.push(vals[i]!, -vals[i]!);
+      if (i + 1 < vals.length) body.push((vals[i]! + vals[i + 1]!) / 2, -(vals[i]! + vals[i + 1]!) / 2);
+    }
+    // beyond the top: saturates
+    body.push(tr.maxNormal * 1.75, -tr.maxNormal * 1.999);
+    const per = 31;
+    const nBlocks = Math.ceil(body.length / per);
+    const x = new Float32Array(nBlocks * 32);
+    for (let b = 0; b < nBlocks; b++) {
+      x[b * 32] = tr.maxNormal * 2 ** k; // fixes the shared exponent at k
+      for (let i = 0; i < per; i++) x[b * 32 + 1 + i] = (body[b * per + i] ?? 0) * 2 ** k;
+    }
+    return x;
+  }
+
+  runWasm('the wasm kernels run for the covered configurations (not a silent fallback)', () => {
+    const enc = vi.spyOn(WasmKernels.prototype, 'mxEncode');
+    const dec = vi.spyOn(WasmKernels.prototype, 'mxDecode');
+    try {
+      for (const format of FORMATS)
+        withBackend('wasm', () => dequantizeBlocks(quantizeBlocks(t(sample(64, 1, 0), [2, 32]), { format })));
+      expect(enc).toHaveBeenCalledTimes(FORMATS.length);
+      expect(dec).toHaveBeenCalledTimes(FORMATS.length);
+      for (const r of enc.mock.results) expect(r.value).toBe(true);
+      for (const r of dec.mock.results) expect(r.value).toBe(true);
+    } finally {
+      enc.mockRestore();
+      dec.mockRestore();
+    }
+  });
+
+  runWasm('every element code and every tie between neighbouring codes, at many shared exponents', () => {
+    for (const format of FORMATS)
+      for (const k of [0, -3, 7, -126, -130, -140, 100, 120]) {
+        const x = everyCode(format, k);
+        agree(x, [x.length / 32, 32], format, 32, true);
+        // the same values in odd-sized blocks (the scale differs per block)
+        agree(x, [x.length / 32, 32], format, 9, true);
+      }
+  });
+
+  runWasm('random inputs with ±0, ties, subnormals, huge values, NaN/±Inf blocks, ragged last blocks', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: FORMATS.length - 1 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 90 }),
+        fc.constantFrom(1, 2, 7, 16, 32, 33, 64),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        fc.integer({ min: 0, max: 59 }),
+        (fi, rows, half, blockSize, seed, kind) => {
+          const len = 2 * half; // even: 4-bit rows start on a byte (odd lengths fall back to JS)
+          const x = sample(rows * len, seed, kind);
+          const r = seed % 7;
+          if (r === 0) x[seed % x.length] = Number.NaN;
+          if (r === 1) x[seed % x.length] = -Number.POSITIVE_INFINITY;
+          if (r === 2) x[seed % x.length] = 3.4e38;
+          if (r === 3) x[seed % x.length] = -1e-45;
+          if (r === 4) x[seed % x.length] = 1.17e-38;
+          agree(x, [rows, len], FORMATS[fi]!, blockSize, true);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  runWasm('odd row lengths and other formats match too (JS fallback inside the same call)', () => {
+    for (const format of [...FORMATS, 'mxint8', 'mxfp6_e3m2'] as BlockFormat[]) {
+      agree(sample(5 * 37, 3, 1), [5, 37], format, 32, true);
+      agree(sample(64 * 3, 4, 2), [64, 3], format, 8, true);
+    }
+  });
+
+  runWasm('rows across chunks, and rows longer than a chunk (odd block size)', () => {
+    for (const format of FORMATS) {
+      agree(sample(40 * 4100, 5, 0), [40, 4100], format, 32, false);
+      agree(sample(2 * 131078, 6, 3), [2, 131078], format, 7, false);
+      agree(sample(131072 + 34, 7, 4), [131072 + 34], format, 32, false);
+    }
+  });
+
+  runWasm('decode: every code byte under every scale byte (NaN/Inf codes, −0 codes, 0xFF blocks)', () => {
+    for (const format of FORMATS) {
+      const w = formatTraits(format).elementBits;
+      const nCodes = 2 ** w;
+      const rows = 256;
+      const len = nCodes + 2; // ragged last blocks
+      const bs = 7; // odd: 4-bit blocks start on either nibble
+      const nb = Math.ceil(len / bs);
+      const codes = new Uint16Array(rows * len);
+      for (let r = 0; r < rows; r++) for (let i = 0; i < len; i++) codes[r * len + i] = (i + r) % nCodes;
+      const packed = new Uint8Array((codes.length * w) / 8);
+      if (w === 8) packed.set(codes);
+      else for (let i = 0; i < codes.length; i++) packed[i >> 1]! |= codes[i]! << ((i & 1) * 4);
+      const scales = new Uint8Array(rows * nb);
+      for (let i = 0; i < scales.length; i++) scales[i] = i % 256;
+      const b: BlockTensor = {
+        format,
+        shape: [rows, len],
+        axis: 1,
+        blockSize: bs,
+        scaleShape: [rows, nb],
+        scales,
+        codes: packed,
+        storageBits: 0,
+        scaleRule: 'floor',
+      };
+      const yw = withBackend('wasm', () => dequantizeBlocks(b)).data;
+      const yj = withBackend('js', () => dequantizeBlocks(b)).data;
+      expect(firstDiff(yw, yj), String(format)).toBe(-1);
+      expect(firstDiff(yw, dequantizeBlocksRef(b).data), String(format)).toBe(-1);
     }
   });
 });

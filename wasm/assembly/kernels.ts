@@ -513,3 +513,240 @@ export function fwhtPow2(x: usize, rows: i32, n: i32, normalize: i32, scale: f64
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// MX / BFP blocks (src/bfp/quantize.ts), contiguous blocks along the last axis, round half to even.
+// `rows` rows of `len` elements, blocks of `bs` (the last one of a row ragged). Element kinds: 0 = FP
+// (sign | exponent | mantissa, subnormals), 1 = BFP (sign-magnitude integer / 2^mbits). Codes of `w` = 4
+// (two per byte, low nibble first; the chunk starts on an even element) or 8 bits.
+//
+// Exactness: every element is |x| = sig · 2^ee with an integer sig < 2^24 (exact as f32), and the
+// scaled magnitude m = sig · 2^p is formed with one f32 multiply by a power of two p ≥ −126: it is a
+// normal float (exact) — or, where the true p is below −126, m < 2^−102 both ways, which rounds to 0.
+// `nearest` is round-half-even, so r equals the JS `m + 1.5·2^52 − 1.5·2^52` on the exact double m.
+
+/** Scale byte of one block from the integer max of its magnitude bits (rule 'floor'). */
+@inline
+function mxScaleByte(m: u32, emax: i32): i32 {
+  if (m >= 0x7f800000) return 0xff;
+  if (m == 0) return 0;
+  const be = <i32>(m >>> 23);
+  let se = (be != 0 ? be - 127 : 31 - <i32>clz<u32>(m) - 149) - emax;
+  if (se < -127) se = -127;
+  else if (se > 127) se = 127;
+  return se + 127;
+}
+
+/** Integer max of |bits| over x[0..n). */
+@inline
+function mxAmax(p: usize, n: i32): u32 {
+  const mask = i32x4.splat(0x7fffffff);
+  let vm = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) vm = i32x4.max_u(vm, v128.and(v128.load(p + (<usize>i << 2)), mask));
+  let m = max<u32>(
+    max<u32>(<u32>i32x4.extract_lane(vm, 0), <u32>i32x4.extract_lane(vm, 1)),
+    max<u32>(<u32>i32x4.extract_lane(vm, 2), <u32>i32x4.extract_lane(vm, 3)),
+  );
+  for (; i < n; i++) m = max<u32>(m, load<u32>(p + (<usize>i << 2)) & 0x7fffffff);
+  return m;
+}
+
+/** Codes of 4 elements (bits `ub`) of a block (constants gEminX, gPk, gBase of its scale), as i32 lanes. */
+@inline
+function mxCode4(
+  ub: v128,
+  kind: i32,
+  mbits: i32,
+  vMax: v128,
+  vSign: v128,
+  gEminX: v128,
+  gPk: v128,
+  gBase: v128,
+): v128 {
+  const ab = v128.and(ub, i32x4.splat(0x7fffffff));
+  const bf = i32x4.shr_u(ab, 23);
+  const ee = i32x4.sub(i32x4.max_u(bf, i32x4.splat(1)), i32x4.splat(150));
+  const sig = v128.or(v128.and(ab, i32x4.splat(0x7fffff)), i32x4.shl(i32x4.min_u(bf, i32x4.splat(1)), 23));
+  const sigf = f32x4.convert_i32x4_u(sig);
+  let code: v128;
+  if (kind == 0) {
+    const ex = i32x4.add(i32x4.sub(i32x4.shr_u(sigf, 23), i32x4.splat(127)), ee);
+    const exc = i32x4.max_s(ex, gEminX);
+    const pb = i32x4.max_s(i32x4.sub(i32x4.add(ee, gPk), exc), i32x4.splat(1));
+    const ri = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(sigf, i32x4.shl(pb, 23))));
+    code = i32x4.add(i32x4.add(i32x4.shl(exc, mbits), gBase), ri);
+  } else {
+    const pb = i32x4.max_s(i32x4.add(ee, gPk), i32x4.splat(1));
+    code = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(sigf, i32x4.shl(pb, 23))));
+  }
+  code = i32x4.min_s(code, vMax);
+  const neg = v128.and(i32x4.shr_s(ub, 31), v128.not(i32x4.eq(code, i32x4.splat(0))));
+  return v128.or(code, v128.and(neg, vSign));
+}
+
+/**
+ * Encode: scales (one byte per block) and codes. `tmp` holds one byte per element (4-bit codes are
+ * packed from it into `codes`); regions need 16 bytes of slack (vectors run past ragged block ends and
+ * later blocks overwrite the excess).
+ */
+export function mxEncode(
+  x: usize,
+  rows: i32,
+  len: i32,
+  bs: i32,
+  kind: i32,
+  mbits: i32,
+  bias: i32,
+  emax: i32,
+  maxCode: i32,
+  w: i32,
+  scales: usize,
+  codes: usize,
+  tmp: usize,
+): void {
+  const dst = w == 8 ? codes : tmp;
+  const vMax = i32x4.splat(maxCode);
+  const vSign = i32x4.splat(1 << (w - 1));
+  const emin = 1 - bias;
+  const one = 1 << mbits;
+  let sp: usize = scales;
+  for (let r = 0; r < rows; r++) {
+    for (let l0 = 0; l0 < len; l0 += bs, sp++) {
+      const n = min(bs, len - l0);
+      const e0 = <usize>r * <usize>len + <usize>l0;
+      const xb = x + (e0 << 2);
+      const cb = dst + e0;
+      const byte = mxScaleByte(mxAmax(xb, n), emax);
+      store<u8>(sp, <u8>byte);
+      if (byte == 0xff) {
+        memory.fill(cb, 0, <usize>n);
+        continue;
+      }
+      const se = byte - 127;
+      const gEminX = i32x4.splat(emin + se);
+      const gPk = i32x4.splat(mbits + 127 - (kind == 0 ? 0 : se)); // p + 127 = ee + gPk − exc (FP), ee + gPk (BFP)
+      const gBase = i32x4.splat(((bias - se) << mbits) - one);
+      for (let i = 0; i < n; i += 16) {
+        const a = xb + (<usize>i << 2);
+        const c0 = mxCode4(v128.load(a), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+        const c1 = mxCode4(v128.load(a + 16), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+        const c2 = mxCode4(v128.load(a + 32), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+        const c3 = mxCode4(v128.load(a + 48), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+        v128.store(cb + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3)));
+      }
+    }
+  }
+  if (w == 4) {
+    const total = <usize>rows * <usize>len;
+    const lo = i16x8.splat(0x0f);
+    const hi = i16x8.splat(0xf0);
+    for (let j: usize = 0; j < total; j += 16) {
+      const v = v128.load(tmp + j);
+      const p = v128.or(v128.and(v, lo), v128.and(i16x8.shr_u(v, 4), hi));
+      v128.store64_lane(codes + (j >> 1), i8x16.narrow_i16x8_u(p, p), 0);
+    }
+  }
+}
+
+/**
+ * Decode (same geometry): out = f32(P · 2^(byte − 127)), NaN for 0xFF blocks. 4-bit codes look their
+ * value up in the 16-entry f32 `table`; 8-bit codes are decoded arithmetically (kind 0: FP with
+ * `specials` 0 none, 1 NaN at S.1..1.1..1, 2 IEEE top field; kind 1: BFP). Regions need 64 bytes of slack (vectors run past
+ * ragged block ends; later blocks overwrite the excess).
+ */
+export function mxDecode(
+  codes: usize,
+  rows: i32,
+  len: i32,
+  bs: i32,
+  kind: i32,
+  mbits: i32,
+  bias: i32,
+  specials: i32,
+  w: i32,
+  scales: usize,
+  table: usize,
+  out: usize,
+): void {
+  const t0 = v128.load(table);
+  const t1 = v128.load(table + 16);
+  const t2 = v128.load(table + 32);
+  const t3 = v128.load(table + 48);
+  // byte planes of the 16 table entries
+  const b01 = i8x16.shuffle(t0, t1, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  const b23 = i8x16.shuffle(t2, t3, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  const c01 = i8x16.shuffle(t0, t1, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+  const c23 = i8x16.shuffle(t2, t3, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+  const P0 = i8x16.shuffle(b01, b23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  const P1 = i8x16.shuffle(b01, b23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  const P2 = i8x16.shuffle(c01, c23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  const P3 = i8x16.shuffle(c01, c23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  const nib = i8x16.splat(0x0f);
+  const vNaN = f32x4.splat(f32.NaN);
+  const magMask = i32x4.splat((1 << (w - 1)) - 1);
+  const mantMask = i32x4.splat((1 << mbits) - 1);
+  const vOneM = i32x4.splat(1 << mbits);
+  const vOne = i32x4.splat(1);
+  const vExpK = i32x4.splat(127 - bias - mbits);
+  const maxField = i32x4.splat((1 << (w - 1 - mbits)) - 1);
+  const vBfpPow = f32x4.splat(<f32>1 / <f32>(1 << mbits));
+  const vInf = f32x4.splat(f32.POSITIVE_INFINITY);
+  let sp: usize = scales;
+  for (let r = 0; r < rows; r++) {
+    for (let l0 = 0; l0 < len; l0 += bs, sp++) {
+      const n = min(bs, len - l0);
+      const e0 = <usize>r * <usize>len + <usize>l0;
+      const ob = out + (e0 << 2);
+      const byte = <i32>load<u8>(sp);
+      const s: f32 = byte == 0xff ? f32.NaN : reinterpret<f32>(byte == 0 ? 0x00400000 : byte << 23);
+      const vs = f32x4.splat(s);
+      if (w == 4) {
+        for (let i = 0; i < n; i += 16) {
+          const e = e0 + <usize>i;
+          const v = v128.load(codes + (e >> 1));
+          const lo = v128.and(v, nib);
+          const hi = v128.and(i16x8.shr_u(v, 4), nib);
+          const c =
+            (e & 1) == 0
+              ? i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+              : i8x16.shuffle(hi, lo, 0, 17, 1, 18, 2, 19, 3, 20, 4, 21, 5, 22, 6, 23, 7, 24);
+          const q0 = i8x16.swizzle(P0, c);
+          const q1 = i8x16.swizzle(P1, c);
+          const q2 = i8x16.swizzle(P2, c);
+          const q3 = i8x16.swizzle(P3, c);
+          const a = i8x16.shuffle(q0, q1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+          const b = i8x16.shuffle(q2, q3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+          const a2 = i8x16.shuffle(q0, q1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+          const b2 = i8x16.shuffle(q2, q3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+          const o = ob + (<usize>i << 2);
+          v128.store(o, f32x4.mul(v128.shuffle<i16>(a, b, 0, 8, 1, 9, 2, 10, 3, 11), vs));
+          v128.store(o + 16, f32x4.mul(v128.shuffle<i16>(a, b, 4, 12, 5, 13, 6, 14, 7, 15), vs));
+          v128.store(o + 32, f32x4.mul(v128.shuffle<i16>(a2, b2, 0, 8, 1, 9, 2, 10, 3, 11), vs));
+          v128.store(o + 48, f32x4.mul(v128.shuffle<i16>(a2, b2, 4, 12, 5, 13, 6, 14, 7, 15), vs));
+        }
+      } else {
+        for (let i = 0; i < n; i += 4) {
+          const c = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(codes + e0 + <usize>i)));
+          const sign = i32x4.shl(i32x4.shr_u(c, w - 1), 31);
+          const mag = v128.and(c, magMask);
+          let v: v128;
+          if (kind == 0) {
+            const field = i32x4.shr_u(mag, mbits);
+            const mant = v128.and(mag, mantMask);
+            const sig = v128.or(mant, v128.and(vOneM, v128.not(i32x4.eq(field, i32x4.splat(0)))));
+            const pw = i32x4.shl(i32x4.add(i32x4.max_s(field, vOne), vExpK), 23);
+            v = v128.or(f32x4.mul(f32x4.convert_i32x4_u(sig), pw), sign);
+            if (specials == 1) v = v128.bitselect(vNaN, v, i32x4.eq(mag, magMask));
+            else if (specials == 2) {
+              const top = i32x4.eq(field, maxField);
+              const special = v128.bitselect(v128.or(vInf, sign), vNaN, i32x4.eq(mant, i32x4.splat(0)));
+              v = v128.bitselect(special, v, top);
+            }
+          } else v = v128.or(f32x4.mul(f32x4.convert_i32x4_u(mag), vBfpPow), sign);
+          v128.store(ob + (<usize>i << 2), f32x4.mul(v, vs));
+        }
+      }
+    }
+  }
+}
