@@ -585,6 +585,30 @@ function mxCode4(
   return v128.or(code, v128.and(neg, vSign));
 }
 
+/** Codes of the n elements of one block at xb into bytes at cb (16 at a time, running past n). */
+@inline
+function mxEncBlock(
+  xb: usize,
+  cb: usize,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  vMax: v128,
+  vSign: v128,
+  gEminX: v128,
+  gPk: v128,
+  gBase: v128,
+): void {
+  for (let i = 0; i < n; i += 16) {
+    const a = xb + (<usize>i << 2);
+    const c0 = mxCode4(v128.load(a), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+    const c1 = mxCode4(v128.load(a + 16), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+    const c2 = mxCode4(v128.load(a + 32), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+    const c3 = mxCode4(v128.load(a + 48), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
+    v128.store(cb + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3)));
+  }
+}
+
 /**
  * Encode: scales (one byte per block) and codes. `tmp` holds one byte per element (4-bit codes are
  * packed from it into `codes`); regions need 16 bytes of slack (vectors run past ragged block ends and
@@ -627,14 +651,12 @@ export function mxEncode(
       const gEminX = i32x4.splat(emin + se);
       const gPk = i32x4.splat(mbits + 127 - (kind == 0 ? 0 : se)); // p + 127 = ee + gPk − exc (FP), ee + gPk (BFP)
       const gBase = i32x4.splat(((bias - se) << mbits) - one);
-      for (let i = 0; i < n; i += 16) {
-        const a = xb + (<usize>i << 2);
-        const c0 = mxCode4(v128.load(a), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
-        const c1 = mxCode4(v128.load(a + 16), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
-        const c2 = mxCode4(v128.load(a + 32), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
-        const c3 = mxCode4(v128.load(a + 48), kind, mbits, vMax, vSign, gEminX, gPk, gBase);
-        v128.store(cb + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(c0, c1), i16x8.narrow_i32x4_u(c2, c3)));
-      }
+      // literal mbits / kind per format, so the shifts compile to immediates
+      if (kind != 0) mxEncBlock(xb, cb, n, 1, 0, vMax, vSign, gEminX, gPk, gBase);
+      else if (mbits == 1) mxEncBlock(xb, cb, n, 0, 1, vMax, vSign, gEminX, gPk, gBase);
+      else if (mbits == 3) mxEncBlock(xb, cb, n, 0, 3, vMax, vSign, gEminX, gPk, gBase);
+      else if (mbits == 2) mxEncBlock(xb, cb, n, 0, 2, vMax, vSign, gEminX, gPk, gBase);
+      else mxEncBlock(xb, cb, n, 0, mbits, vMax, vSign, gEminX, gPk, gBase);
     }
   }
   if (w == 4) {
@@ -646,6 +668,64 @@ export function mxEncode(
       const p = v128.or(v128.and(v, lo), v128.and(i16x8.shr_u(v, 4), hi));
       v128.store64_lane(codes + (j >> 1), i8x16.narrow_i16x8_u(p, p), 0);
     }
+  }
+}
+
+/** Values (without the block scale) of four 8-bit codes (i32 lanes). */
+@inline
+function mxValue8(
+  c: v128,
+  kind: i32,
+  mbits: i32,
+  specials: i32,
+  magMask: v128,
+  mantMask: v128,
+  vRebias: v128,
+  maxField: v128,
+  vBfpPow: v128,
+): v128 {
+  // 8-bit codes: the sign is bit 7
+  const sign = v128.and(i32x4.shl(c, 24), i32x4.splat(0x80000000));
+  const mag = v128.and(c, magMask);
+  if (kind != 0) return v128.or(f32x4.mul(f32x4.convert_i32x4_u(mag), vBfpPow), sign);
+  // exponent and mantissa fields moved under the float32 ones: a float32 of value P · 2^(bias − 127)
+  // (field 0 lands on float32 subnormals, which scale the same way); one exact multiply rebiases it
+  let v = v128.or(f32x4.mul(i32x4.shl(mag, 23 - mbits), vRebias), sign);
+  const vNaN = f32x4.splat(f32.NaN);
+  if (specials == 1) v = v128.bitselect(vNaN, v, i32x4.eq(mag, magMask));
+  else if (specials == 2) {
+    const inf = v128.or(f32x4.splat(f32.POSITIVE_INFINITY), sign);
+    const top = i32x4.eq(i32x4.shr_u(mag, mbits), maxField);
+    v = v128.bitselect(v128.bitselect(inf, vNaN, i32x4.eq(v128.and(mag, mantMask), i32x4.splat(0))), v, top);
+  }
+  return v;
+}
+
+/** Values of the n 8-bit codes of one block at cb, times the scale vs, into out at ob (16 at a time). */
+@inline
+function mxDec8Block(
+  cb: usize,
+  ob: usize,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  specials: i32,
+  vs: v128,
+  magMask: v128,
+  mantMask: v128,
+  vRebias: v128,
+  maxField: v128,
+  vBfpPow: v128,
+): void {
+  for (let i = 0; i < n; i += 16) {
+    const v = v128.load(cb + <usize>i);
+    const lo = i16x8.extend_low_i8x16_u(v);
+    const hi = i16x8.extend_high_i8x16_u(v);
+    const o = ob + (<usize>i << 2);
+    v128.store(o, f32x4.mul(mxValue8(i32x4.extend_low_i16x8_u(lo), kind, mbits, specials, magMask, mantMask, vRebias, maxField, vBfpPow), vs));
+    v128.store(o + 16, f32x4.mul(mxValue8(i32x4.extend_high_i16x8_u(lo), kind, mbits, specials, magMask, mantMask, vRebias, maxField, vBfpPow), vs));
+    v128.store(o + 32, f32x4.mul(mxValue8(i32x4.extend_low_i16x8_u(hi), kind, mbits, specials, magMask, mantMask, vRebias, maxField, vBfpPow), vs));
+    v128.store(o + 48, f32x4.mul(mxValue8(i32x4.extend_high_i16x8_u(hi), kind, mbits, specials, magMask, mantMask, vRebias, maxField, vBfpPow), vs));
   }
 }
 
@@ -683,15 +763,11 @@ export function mxDecode(
   const P2 = i8x16.shuffle(c01, c23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
   const P3 = i8x16.shuffle(c01, c23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
   const nib = i8x16.splat(0x0f);
-  const vNaN = f32x4.splat(f32.NaN);
   const magMask = i32x4.splat((1 << (w - 1)) - 1);
   const mantMask = i32x4.splat((1 << mbits) - 1);
-  const vOneM = i32x4.splat(1 << mbits);
-  const vOne = i32x4.splat(1);
-  const vExpK = i32x4.splat(127 - bias - mbits);
+  const vRebias = f32x4.splat(reinterpret<f32>((254 - bias) << 23)); // 2^(127 − bias)
   const maxField = i32x4.splat((1 << (w - 1 - mbits)) - 1);
   const vBfpPow = f32x4.splat(<f32>1 / <f32>(1 << mbits));
-  const vInf = f32x4.splat(f32.POSITIVE_INFINITY);
   let sp: usize = scales;
   for (let r = 0; r < rows; r++) {
     for (let l0 = 0; l0 < len; l0 += bs, sp++) {
@@ -726,26 +802,13 @@ export function mxDecode(
           v128.store(o + 48, f32x4.mul(v128.shuffle<i16>(a2, b2, 4, 12, 5, 13, 6, 14, 7, 15), vs));
         }
       } else {
-        for (let i = 0; i < n; i += 4) {
-          const c = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(codes + e0 + <usize>i)));
-          const sign = i32x4.shl(i32x4.shr_u(c, w - 1), 31);
-          const mag = v128.and(c, magMask);
-          let v: v128;
-          if (kind == 0) {
-            const field = i32x4.shr_u(mag, mbits);
-            const mant = v128.and(mag, mantMask);
-            const sig = v128.or(mant, v128.and(vOneM, v128.not(i32x4.eq(field, i32x4.splat(0)))));
-            const pw = i32x4.shl(i32x4.add(i32x4.max_s(field, vOne), vExpK), 23);
-            v = v128.or(f32x4.mul(f32x4.convert_i32x4_u(sig), pw), sign);
-            if (specials == 1) v = v128.bitselect(vNaN, v, i32x4.eq(mag, magMask));
-            else if (specials == 2) {
-              const top = i32x4.eq(field, maxField);
-              const special = v128.bitselect(v128.or(vInf, sign), vNaN, i32x4.eq(mant, i32x4.splat(0)));
-              v = v128.bitselect(special, v, top);
-            }
-          } else v = v128.or(f32x4.mul(f32x4.convert_i32x4_u(mag), vBfpPow), sign);
-          v128.store(ob + (<usize>i << 2), f32x4.mul(v, vs));
-        }
+        const cb = codes + e0;
+        if (kind != 0) mxDec8Block(cb, ob, n, 1, 6, 0, vs, magMask, mantMask, vRebias, maxField, vBfpPow);
+        else if (mbits == 3 && specials == 1)
+          mxDec8Block(cb, ob, n, 0, 3, 1, vs, magMask, mantMask, vRebias, maxField, vBfpPow);
+        else if (mbits == 2 && specials == 2)
+          mxDec8Block(cb, ob, n, 0, 2, 2, vs, magMask, mantMask, vRebias, maxField, vBfpPow);
+        else mxDec8Block(cb, ob, n, 0, mbits, specials, vs, magMask, mantMask, vRebias, maxField, vBfpPow);
       }
     }
   }
