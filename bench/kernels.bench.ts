@@ -2,11 +2,13 @@
  * wasm SIMD kernels vs their JS twins vs memcpy: KIVI keys/values quantize (2/4-bit, G = 32, float32
  * metadata, half-even) and dequantize, single-threaded and with the worker pool (`lowbit/node`
  * KernelPool, all cores), the common affine quantizer (4-bit float zero point, groups of 128 on the
- * last axis) and the FWHT at n = 4096. Each row is the public function with the backend forced by
+ * last axis), the FWHT at n = 4096 and the MX/BFP block kernels (mxfp4, mxfp8_e4m3, bfp12; blocks of
+ * 32 on the last axis, half-even, into preallocated outputs). Each row is the public function with the backend forced by
  * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). The pool
  * rows include its copy of the input into a SharedArrayBuffer (part of the API).
  * Full size: a KV cache layer `[32, 4096, 128]` (16.8 M elements, 67 MB); quick: `[8, 512, 128]`.
  */
+import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
 import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
 import { type KernelBackend, setKernelBackend } from '../src/common/kernels.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
@@ -126,6 +128,31 @@ export async function main(): Promise<void> {
       { name: 'JS kernel', fn: withBackend('js', () => dequantizeAffine(qa)) },
     ],
   });
+
+  // MX / BFP blocks of 32 along the last axis, written into preallocated scales/codes and out
+  for (const format of ['mxfp4', 'mxfp8_e4m3', 'bfp12'] as const) {
+    const qb = quantizeBlocks(x, { format, blockSize: 32 });
+    const bo = { format, blockSize: 32, out: { scales: qb.scales.slice(), codes: qb.codes.slice() } };
+    runGroup({
+      title: `${format} quantizeBlocks ${shape}, blocks of 32 (into out)`,
+      bytes: n * 4,
+      elements: n,
+      cases: [
+        { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeBlocks(x, bo)) },
+        { name: 'JS kernel', fn: withBackend('js', () => quantizeBlocks(x, bo)) },
+      ],
+    });
+    const bout = new Float32Array(n);
+    runGroup({
+      title: `${format} dequantizeBlocks ${shape} (GB/s of float32 output, into out)`,
+      bytes: n * 4,
+      elements: n,
+      cases: [
+        { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantizeBlocks(qb, bout)) },
+        { name: 'JS kernel', fn: withBackend('js', () => dequantizeBlocks(qb, bout)) },
+      ],
+    });
+  }
 
   // worker pool: pooled vs single-threaded wasm, same input (GB/s of float32 input / output)
   const pool = await KernelPool.create({ minElements: 0 });
