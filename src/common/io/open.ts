@@ -121,7 +121,9 @@ export function openTensorFile(path: string, opts: { readonly format?: TensorFil
     return openTensorSource(src, { ...opts, name: path });
   } catch (e) {
     src.close();
-    if (e instanceof LowbitError) throw new LowbitError(e.code, `${path}: ${e.message}`, { cause: e });
+    // name the file once: messages from openTensorSource may already start with it
+    if (e instanceof LowbitError && !e.message.startsWith(`${path}:`))
+      throw new LowbitError(e.code, `${path}: ${e.message}`, { cause: e });
     throw e;
   }
 }
