@@ -360,28 +360,23 @@ export class WasmKernels {
     mins: Float32Array,
     mOff: number,
   ): boolean {
-    const f = 32 / bits;
     const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
-    const cr = Math.min(step, rows);
-    const L = this.layout([cr * D * 4, ((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4]);
-    if (L === null) return false;
-    const [px, pc, ps, pm] = L;
-    for (let r0 = 0; r0 < rows; r0 += step) {
-      const nr = Math.min(step, rows - r0);
-      const n = nr * D;
-      const e0 = xOff + r0 * D;
-      this.f32().set(x.subarray(e0, e0 + n), px! >>> 2);
-      if (this.x.kiviValuesQuant(px!, nr, D, bits, G, lim, pc!, ps!, pm!) !== 0) return false;
-      const nw = n / f;
-      const ng = n / G;
-      const c0 = cOff + (r0 * D) / f;
-      const m0 = mOff + (r0 * D) / G;
-      codes.set(this.u32().subarray(pc! >>> 2, (pc! >>> 2) + nw), c0);
-      const fv = this.f32();
-      scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + ng), m0);
-      mins.set(fv.subarray(pm! >>> 2, (pm! >>> 2) + ng), m0);
-    }
-    return true;
+    return this.kiviQuant(
+      this.x.kiviValuesQuant,
+      step,
+      x,
+      xOff,
+      rows,
+      D,
+      bits,
+      G,
+      lim,
+      codes,
+      cOff,
+      scales,
+      mins,
+      mOff,
+    );
   }
 
   /** KIVI values dequantization of `rows` tokens (same layout as {@link kiviValuesQuant}). */
@@ -398,25 +393,22 @@ export class WasmKernels {
     out: Float32Array,
     oOff: number,
   ): boolean {
-    const f = 32 / bits;
     const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
-    const cr = Math.min(step, rows);
-    const L = this.layout([((cr * D) / f) * 4, ((cr * D) / G) * 4, ((cr * D) / G) * 4, cr * D * 4]);
-    if (L === null) return false;
-    const [pc, ps, pm, po] = L;
-    for (let r0 = 0; r0 < rows; r0 += step) {
-      const nr = Math.min(step, rows - r0);
-      const n = nr * D;
-      const c0 = cOff + (r0 * D) / f;
-      const m0 = mOff + (r0 * D) / G;
-      this.u32().set(codes.subarray(c0, c0 + n / f), pc! >>> 2);
-      const fv = this.f32();
-      fv.set(scales.subarray(m0, m0 + n / G), ps! >>> 2);
-      fv.set(mins.subarray(m0, m0 + n / G), pm! >>> 2);
-      this.x.kiviValuesDequant(pc!, nr, D, bits, G, ps!, pm!, po!);
-      out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), oOff + r0 * D);
-    }
-    return true;
+    return this.kiviDequant(
+      this.x.kiviValuesDequant,
+      step,
+      codes,
+      cOff,
+      scales,
+      mins,
+      mOff,
+      rows,
+      D,
+      bits,
+      G,
+      out,
+      oOff,
+    );
   }
 
   /**
@@ -437,26 +429,8 @@ export class WasmKernels {
     mins: Float32Array,
     mOff: number,
   ): boolean {
-    const f = 32 / bits;
     const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
-    const ct = Math.min(step, nTok);
-    const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
-    if (L === null) return false;
-    const [px, pc, ps, pm] = L;
-    for (let t0 = 0; t0 < nTok; t0 += step) {
-      const nt = Math.min(step, nTok - t0);
-      const n = nt * D;
-      const e0 = xOff + t0 * D;
-      this.f32().set(x.subarray(e0, e0 + n), px! >>> 2);
-      if (this.x.kiviKeysQuant(px!, nt, D, bits, G, lim, pc!, ps!, pm!) !== 0) return false;
-      const c0 = cOff + (t0 / f) * D;
-      const m0 = mOff + (t0 / G) * D;
-      codes.set(this.u32().subarray(pc! >>> 2, (pc! >>> 2) + n / f), c0);
-      const fv = this.f32();
-      scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + n / G), m0);
-      mins.set(fv.subarray(pm! >>> 2, (pm! >>> 2) + n / G), m0);
-    }
-    return true;
+    return this.kiviQuant(this.x.kiviKeysQuant, step, x, xOff, nTok, D, bits, G, lim, codes, cOff, scales, mins, mOff);
   }
 
   /** KIVI keys dequantization of one stream (same layout as {@link kiviKeysQuant}). */
@@ -473,23 +447,84 @@ export class WasmKernels {
     out: Float32Array,
     oOff: number,
   ): boolean {
-    const f = 32 / bits;
     const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
-    const ct = Math.min(step, nTok);
+    return this.kiviDequant(this.x.kiviKeysDequant, step, codes, cOff, scales, mins, mOff, nTok, D, bits, G, out, oOff);
+  }
+
+  /**
+   * Shared chunk loop of the KIVI quantizers: `n` tokens of D channels, `step` tokens per chunk (keys: a
+   * multiple of G). Token t's codes start at word t·D/f and its metadata at t·D/G for both layouts
+   * (values: row-major per token; keys: `[T/f, D]` and `[T/G, D]` with t a multiple of G).
+   */
+  private kiviQuant(
+    kernel: RawExports['kiviValuesQuant'],
+    step: number,
+    x: Float32Array,
+    xOff: number,
+    n: number,
+    D: number,
+    bits: number,
+    G: number,
+    lim: number,
+    codes: Uint32Array,
+    cOff: number,
+    scales: Float32Array,
+    mins: Float32Array,
+    mOff: number,
+  ): boolean {
+    const f = 32 / bits;
+    const ct = Math.min(step, n);
+    const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
+    if (L === null) return false;
+    const [px, pc, ps, pm] = L;
+    for (let t0 = 0; t0 < n; t0 += step) {
+      const nt = Math.min(step, n - t0);
+      const m = nt * D;
+      const e0 = xOff + t0 * D;
+      this.f32().set(x.subarray(e0, e0 + m), px! >>> 2);
+      if (kernel(px!, nt, D, bits, G, lim, pc!, ps!, pm!) !== 0) return false;
+      const c0 = cOff + (t0 * D) / f;
+      const m0 = mOff + (t0 * D) / G;
+      codes.set(this.u32().subarray(pc! >>> 2, (pc! >>> 2) + m / f), c0);
+      const fv = this.f32();
+      scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + m / G), m0);
+      mins.set(fv.subarray(pm! >>> 2, (pm! >>> 2) + m / G), m0);
+    }
+    return true;
+  }
+
+  /** Shared chunk loop of the KIVI dequantizers (layout as {@link kiviQuant}). */
+  private kiviDequant(
+    kernel: RawExports['kiviValuesDequant'],
+    step: number,
+    codes: Uint32Array,
+    cOff: number,
+    scales: Float32Array,
+    mins: Float32Array,
+    mOff: number,
+    n: number,
+    D: number,
+    bits: number,
+    G: number,
+    out: Float32Array,
+    oOff: number,
+  ): boolean {
+    const f = 32 / bits;
+    const ct = Math.min(step, n);
     const L = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
     if (L === null) return false;
     const [pc, ps, pm, po] = L;
-    for (let t0 = 0; t0 < nTok; t0 += step) {
-      const nt = Math.min(step, nTok - t0);
-      const n = nt * D;
-      const c0 = cOff + (t0 / f) * D;
-      const m0 = mOff + (t0 / G) * D;
-      this.u32().set(codes.subarray(c0, c0 + n / f), pc! >>> 2);
+    for (let t0 = 0; t0 < n; t0 += step) {
+      const nt = Math.min(step, n - t0);
+      const m = nt * D;
+      const c0 = cOff + (t0 * D) / f;
+      const m0 = mOff + (t0 * D) / G;
+      this.u32().set(codes.subarray(c0, c0 + m / f), pc! >>> 2);
       const fv = this.f32();
-      fv.set(scales.subarray(m0, m0 + n / G), ps! >>> 2);
-      fv.set(mins.subarray(m0, m0 + n / G), pm! >>> 2);
-      this.x.kiviKeysDequant(pc!, nt, D, bits, G, ps!, pm!, po!);
-      out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), oOff + t0 * D);
+      fv.set(scales.subarray(m0, m0 + m / G), ps! >>> 2);
+      fv.set(mins.subarray(m0, m0 + m / G), pm! >>> 2);
+      kernel(pc!, nt, D, bits, G, ps!, pm!, po!);
+      out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + m), oOff + t0 * D);
     }
     return true;
   }
