@@ -1,11 +1,10 @@
 /**
  * wasm SIMD kernels vs their JS twins vs memcpy: KIVI keys/values quantize (2/4-bit, G = 32, float32
- * metadata, half-even) and dequantize, single-threaded and with the worker pool (`lowbit/node`
- * KernelPool, all cores), the common affine quantizer (4-bit float zero point, groups of 128 on the
+ * metadata, half-even) and dequantize, the common affine quantizer (4-bit float zero point, groups of 128 on the
  * last axis), the FWHT at n = 4096 and the MX/BFP block kernels (mxfp4, mxfp8_e4m3, bfp12; blocks of
  * 32 on the last axis, half-even, into preallocated outputs). Each row is the public function with the backend forced by
- * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). The pool
- * rows include its copy of the input into a SharedArrayBuffer (part of the API).
+ * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). Single
+ * thread; the worker pool is measured in pool.bench.ts.
  * Full size: a KV cache layer `[32, 4096, 128]` (16.8 M elements, 67 MB); quick: `[8, 512, 128]`.
  */
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
@@ -13,21 +12,7 @@ import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
 import { type KernelBackend, setKernelBackend } from '../src/common/kernels.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
-import { KernelPool } from '../src/node/index.js';
 import { QUICK, runGroup } from './harness.js';
-
-/** Time an async call (the harness times synchronous work): median of `runs` after 2 warm-ups, in s. */
-async function timeAsync(fn: () => Promise<unknown>, runs: number): Promise<number> {
-  for (let i = 0; i < 2; i++) await fn();
-  const t: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    t.push((performance.now() - t0) / 1e3);
-  }
-  t.sort((a, b) => a - b);
-  return t[Math.floor((t.length - 1) / 2)]!;
-}
 
 function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
   return () => {
@@ -153,40 +138,4 @@ export async function main(): Promise<void> {
       ],
     });
   }
-
-  // worker pool: pooled vs single-threaded wasm, same input (GB/s of float32 input / output)
-  const pool = await KernelPool.create({ minElements: 0 });
-  const out1 = new Float32Array(n);
-  const outP = new Float32Array(new SharedArrayBuffer(n * 4));
-  // a SharedArrayBuffer-backed copy of the input: the pool then reads it in place (no copy)
-  const xs = { dtype: 'float32' as const, data: new Float32Array(new SharedArrayBuffer(n * 4)), shape: [H, T, D] };
-  xs.data.set(data);
-  const runs = QUICK ? 3 : 9;
-  console.log(`\n## worker pool (${pool.threads} threads) vs one thread, wasm kernels, ${shape}, G = 32`);
-  console.log('| kernel | 1 thread ms | pool ms | 1 thread GB/s | pool GB/s | pool speed-up |');
-  console.log('|---|---|---|---|---|---|');
-  for (const bits of [2, 4] as KiviBits[]) {
-    const o = { bits, groupSize: 32 };
-    const qk = quantizeKeys(x, o);
-    const qv = quantizeValues(x, o);
-    const rows: [string, () => unknown, () => Promise<unknown>][] = [
-      [`KIVI-${bits} quantizeKeys`, () => quantizeKeys(x, o), () => pool.quantizeKeys(x, o)],
-      [`KIVI-${bits} quantizeKeys (shared input)`, () => quantizeKeys(x, o), () => pool.quantizeKeys(xs, o)],
-      [`KIVI-${bits} quantizeValues`, () => quantizeValues(x, o), () => pool.quantizeValues(x, o)],
-      [`KIVI-${bits} quantizeValues (shared input)`, () => quantizeValues(x, o), () => pool.quantizeValues(xs, o)],
-      [`KIVI-${bits} dequantize keys (into out)`, () => dequantize(qk, out1), () => pool.dequantize(qk, outP)],
-      [`KIVI-${bits} dequantize values (into out)`, () => dequantize(qv, out1), () => pool.dequantize(qv, outP)],
-    ];
-    for (const [name, one, many] of rows) {
-      setKernelBackend('wasm');
-      const t1 = await timeAsync(async () => one(), runs);
-      const tp = await timeAsync(many, runs);
-      setKernelBackend('auto');
-      const gb = (t: number): string => ((n * 4) / t / 1e9).toFixed(3);
-      console.log(
-        `| ${name} | ${(t1 * 1e3).toFixed(2)} | ${(tp * 1e3).toFixed(2)} | ${gb(t1)} | ${gb(tp)} | ${(t1 / tp).toFixed(2)}× |`,
-      );
-    }
-  }
-  await pool.close();
 }

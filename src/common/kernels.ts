@@ -26,7 +26,7 @@
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
  * loadKernels.
- * Internal (used by the families): wasmKernels, WasmKernels.
+ * Internal (used by the families and the Node pool): wasmKernels, WasmKernels, withWasmKernels.
  * @module
  */
 import { fail } from './errors.js';
@@ -267,8 +267,26 @@ export function loadKernels(): Promise<boolean> {
   return pending;
 }
 
+let captured: WasmKernels | null = null;
+
+/**
+ * Internal (the Node worker pool): run `fn` while {@link wasmKernels} answers `k` instead of the module's
+ * kernels, so the pool can capture the kernel calls a public function makes (with their validated
+ * geometry) and run them itself. Only for functions that return right after their kernel call.
+ */
+export function withWasmKernels<T>(k: WasmKernels, fn: () => T): T {
+  const prev = captured;
+  captured = k;
+  try {
+    return fn();
+  } finally {
+    captured = prev;
+  }
+}
+
 /** The wasm kernels when the active backend is wasm (and the module is ready), else `null`. Internal. */
 export function wasmKernels(): WasmKernels | null {
+  if (captured !== null) return captured;
   if (requested === 'js' || !wasmSimdSupported()) return null;
   if (instance === null) {
     if (pending !== null) return null; // async compilation under way (browser main thread)

@@ -1,35 +1,46 @@
 /**
- * A persistent worker pool (Node only: `worker_threads` + `SharedArrayBuffer`) that splits large KIVI
- * quantize / dequantize calls across cores. Each worker instantiates the same wasm SIMD kernels once
- * (the module bytes and the kernel wrapper source are shipped at start-up; workers are created once and
- * reused). Work is split on group boundaries (values: whole tokens; keys: whole token groups of a
- * stream), every part runs the same kernel on the same bytes, so results are byte-identical to the
- * single-threaded call.
+ * A persistent worker pool (Node only: `worker_threads` + `SharedArrayBuffer`) that splits the large
+ * tensors of the wasm SIMD kernels across cores: KIVI quantize / dequantize, the common affine quantizer,
+ * MX/BFP block encode / decode and the power-of-two FWHT.
  *
- * Calls below `minElements` (default {@link DEFAULT_POOL_MIN_ELEMENTS}, measured: below about 1 M
- * elements the hand-off costs more than the second core saves), configurations the wasm kernels do not
- * cover (float16 metadata, non-half-even rounding, groups not a multiple of 32/bits), and engines
- * without WebAssembly SIMD run the single-threaded public function instead. Invalid input always ends
- * in the single-threaded function, which throws the documented `LowbitError`.
+ * How a pooled call works: the pool runs the ordinary public function with the kernel layer swapped
+ * for a recorder ({@link withWasmKernels}), so the function validates its input, allocates its outputs
+ * and names the kernel calls it would make, with their geometry, exactly as single-threaded. The pool
+ * then cuts each call on group / block / row boundaries into parts (one per thread), runs one part on
+ * the calling thread (on the caller's own arrays, no copy) and the others in the workers (each worker
+ * compiled the same wasm module once at start-up), and copies the workers' outputs into the function's
+ * outputs. Every part runs the same kernel on the same bytes, so results are byte-identical to the
+ * single-threaded call (tested), including the output array types (ordinary typed arrays).
  *
- * Results of pooled calls are views on `SharedArrayBuffer`s (ordinary typed arrays otherwise).
+ * Workers can only read shared memory: input ranges that are not in a `SharedArrayBuffer` are copied
+ * into a reused shared scratch first (pass `SharedArrayBuffer`-backed tensors, and `out` arrays, to skip
+ * those copies). Calls below `minElements` (default {@link DEFAULT_POOL_MIN_ELEMENTS}), configurations
+ * the wasm kernels do not cover, engines without WebAssembly SIMD and `setKernelBackend('js')` run the
+ * single-threaded function. Invalid input always ends in the single-threaded function, which throws
+ * the documented `LowbitError`. The calling thread computes its share synchronously (like the
+ * single-threaded function, it is busy for that time).
  *
  * Exposed: KernelPool, KernelPoolOptions, DEFAULT_POOL_MIN_ELEMENTS.
  * @module
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { BlockTensor, QuantizeBlocksOptions } from '../bfp/index.js';
+import { dequantizeBlocks, quantizeBlocks } from '../bfp/index.js';
+import type { AffineOptions, AffineQuantized } from '../common/affine.js';
+import { dequantizeAffine, quantizeAffine } from '../common/affine.js';
 import { check } from '../common/errors.js';
-import { WasmKernels, wasmKernels } from '../common/kernels.js';
+import { WasmKernels, wasmKernels, withWasmKernels } from '../common/kernels.js';
 import { KERNELS_WASM_BASE64 } from '../common/kernels-wasm.generated.js';
 import type { Float32Tensor } from '../common/tensor.js';
-import { magnitudeLimit, normalizeQuantOptions } from '../kivi/config.js';
 import type { KiviQuantizeOptions } from '../kivi/index.js';
 import { dequantize, type QuantizedKeys, type QuantizedValues, quantizeKeys, quantizeValues } from '../kivi/index.js';
+import type { FwhtOptions } from '../mambaquant/index.js';
+import { fwht } from '../mambaquant/index.js';
 
 /**
- * Elements below which the pool runs the single-threaded function (measured on a 2-core machine:
- * KIVI-2 quantizeValues at 1 M elements gains little from a second thread; see docs/performance.md).
+ * Elements below which the pool runs the single-threaded function (measured on a 2-core machine: below
+ * about 1 M elements the hand-off costs about what the second core saves; see docs/performance.md).
  *
  * @example
  * ```ts
@@ -47,28 +58,277 @@ export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 20;
  * ```
  */
 export interface KernelPoolOptions {
-  /** Worker threads (default: `availableParallelism()`, at least 1). */
+  /** Threads that run kernels, the calling thread included (default `availableParallelism()`); `threads − 1` workers are started. */
   readonly threads?: number;
   /** Calls with fewer elements run single-threaded (default {@link DEFAULT_POOL_MIN_ELEMENTS}). */
   readonly minElements?: number;
 }
 
-type Op = 'vq' | 'kq' | 'vd' | 'kd';
-
-interface Task {
-  op: Op;
-  /** [xOrCodesOff, n(rows or tokens), cOff, mOff, outOff] per part */
-  parts: number[][];
-  D: number;
-  bits: number;
-  G: number;
-  lim: number;
-  a: SharedArrayBuffer; // input (x or codes)
-  codes: SharedArrayBuffer;
-  scales: SharedArrayBuffer;
-  mins: SharedArrayBuffer;
-  out: SharedArrayBuffer | null;
+type Arr = Float32Array | Uint32Array | Uint8Array;
+type Arg = number | boolean | Arr;
+/** One kernel call: a {@link WasmKernels} method name and its arguments. */
+interface Call {
+  m: string;
+  a: Arg[];
 }
+/** A range of elements of the array argument `i` that a part reads (`inp`) and/or writes (`out`). */
+interface Io {
+  i: number;
+  lo: number;
+  hi: number;
+  inp: boolean;
+  out: boolean;
+}
+/** A part of a call: its own arguments (offsets / counts / subarray views) and the ranges it touches. */
+interface Part {
+  m: string;
+  a: Arg[];
+  io: Io[];
+  n: number;
+}
+
+const io = (i: number, lo: number, hi: number, inp: boolean, out: boolean): Io => ({ i, lo, hi, inp, out });
+const num = (a: Arg[], i: number): number => a[i] as number;
+const arr = (a: Arg[], i: number): Arr => a[i] as Arr;
+
+/** Cut [0, units) into at most k nearly equal ranges [start, count]. */
+function ranges(units: number, k: number): [number, number][] {
+  const out: [number, number][] = [];
+  const per = Math.ceil(units / Math.max(1, k));
+  for (let u = 0; u < units; u += per) out.push([u, Math.min(per, units - u)]);
+  return out;
+}
+
+/**
+ * Row / group geometry of the "lines of `len`, groups of `gs`" kernels (affine, MX): the units are whole
+ * lines when there are enough, else groups of one line (a part is one line segment of whole groups,
+ * of an even element count when `even`). Returns [line, firstGroup, lines, groups] per part.
+ */
+function lineParts(
+  lines: number,
+  len: number,
+  gs: number,
+  k: number,
+  even: boolean,
+): [number, number, number, number][] {
+  const ng = Math.ceil(len / gs);
+  if (lines >= k || ng === 1) return ranges(lines, k).map(([l0, nl]) => [l0, 0, nl, ng]);
+  const out: [number, number, number, number][] = [];
+  let step = Math.ceil(ng / Math.ceil(k / lines));
+  if (even && (step * gs) % 2 === 1) step++;
+  for (let l = 0; l < lines; l++) for (let g0 = 0; g0 < ng; g0 += step) out.push([l, g0, 1, Math.min(step, ng - g0)]);
+  return out;
+}
+
+/** How each pooled kernel splits into parts (keyed by {@link WasmKernels} method name). */
+const SPLIT: Record<string, (a: Arg[], k: number) => Part[]> = {
+  // (x, xOff, rows, D, bits, G, lim, codes, cOff, scales, mins, mOff)
+  kiviValuesQuant: (a, k) => {
+    const [xOff, D, f, G, cOff, mOff] = [num(a, 1), num(a, 3), 32 / num(a, 4), num(a, 5), num(a, 8), num(a, 11)];
+    return ranges(num(a, 2), k).map(([r0, nr]) => {
+      const b = a.slice();
+      b[1] = xOff + r0 * D;
+      b[2] = nr;
+      b[8] = cOff + (r0 * D) / f;
+      b[11] = mOff + (r0 * D) / G;
+      const m0 = num(b, 11);
+      const m1 = m0 + (nr * D) / G;
+      return {
+        m: 'kiviValuesQuant',
+        a: b,
+        n: nr * D,
+        io: [
+          io(0, num(b, 1), num(b, 1) + nr * D, true, false),
+          io(7, num(b, 8), num(b, 8) + (nr * D) / f, false, true),
+          io(9, m0, m1, false, true),
+          io(10, m0, m1, false, true),
+        ],
+      };
+    });
+  },
+  // (x, xOff, nTok, D, bits, G, lim, codes, cOff, scales, mins, mOff): whole token groups
+  kiviKeysQuant: (a, k) => {
+    const [xOff, D, f, G, cOff, mOff] = [num(a, 1), num(a, 3), 32 / num(a, 4), num(a, 5), num(a, 8), num(a, 11)];
+    return ranges(num(a, 2) / G, k).map(([g0, ng]) => {
+      const [t0, nt] = [g0 * G, ng * G];
+      const b = a.slice();
+      b[1] = xOff + t0 * D;
+      b[2] = nt;
+      b[8] = cOff + (t0 / f) * D;
+      b[11] = mOff + g0 * D;
+      const m0 = num(b, 11);
+      return {
+        m: 'kiviKeysQuant',
+        a: b,
+        n: nt * D,
+        io: [
+          io(0, num(b, 1), num(b, 1) + nt * D, true, false),
+          io(7, num(b, 8), num(b, 8) + (nt / f) * D, false, true),
+          io(9, m0, m0 + ng * D, false, true),
+          io(10, m0, m0 + ng * D, false, true),
+        ],
+      };
+    });
+  },
+  // (codes, cOff, scales, mins, mOff, rows, D, bits, G, out, oOff)
+  kiviValuesDequant: (a, k) => {
+    const [cOff, mOff, D, f, G, oOff] = [num(a, 1), num(a, 4), num(a, 6), 32 / num(a, 7), num(a, 8), num(a, 10)];
+    return ranges(num(a, 5), k).map(([r0, nr]) => {
+      const b = a.slice();
+      b[1] = cOff + (r0 * D) / f;
+      b[4] = mOff + (r0 * D) / G;
+      b[5] = nr;
+      b[10] = oOff + r0 * D;
+      const m0 = num(b, 4);
+      return {
+        m: 'kiviValuesDequant',
+        a: b,
+        n: nr * D,
+        io: [
+          io(0, num(b, 1), num(b, 1) + (nr * D) / f, true, false),
+          io(2, m0, m0 + (nr * D) / G, true, false),
+          io(3, m0, m0 + (nr * D) / G, true, false),
+          io(9, num(b, 10), num(b, 10) + nr * D, false, true),
+        ],
+      };
+    });
+  },
+  // (codes, cOff, scales, mins, mOff, nTok, D, bits, G, out, oOff)
+  kiviKeysDequant: (a, k) => {
+    const [cOff, mOff, D, f, G, oOff] = [num(a, 1), num(a, 4), num(a, 6), 32 / num(a, 7), num(a, 8), num(a, 10)];
+    return ranges(num(a, 5) / G, k).map(([g0, ng]) => {
+      const [t0, nt] = [g0 * G, ng * G];
+      const b = a.slice();
+      b[1] = cOff + (t0 / f) * D;
+      b[4] = mOff + g0 * D;
+      b[5] = nt;
+      b[10] = oOff + t0 * D;
+      const m0 = num(b, 4);
+      return {
+        m: 'kiviKeysDequant',
+        a: b,
+        n: nt * D,
+        io: [
+          io(0, num(b, 1), num(b, 1) + (nt / f) * D, true, false),
+          io(2, m0, m0 + ng * D, true, false),
+          io(3, m0, m0 + ng * D, true, false),
+          io(9, num(b, 10), num(b, 10) + nt * D, false, true),
+        ],
+      };
+    });
+  },
+  // (x, lines, len, gs, qmax, codes, scales, zeros): arrays from index 0
+  affineFloatQuant: (a, k) => {
+    const [lines, len, gs] = [num(a, 1), num(a, 2), num(a, 3)];
+    const ng = Math.ceil(len / gs);
+    return lineParts(lines, len, gs, k, false).map(([l, g0, nl, kg]) => {
+      const e0 = l * len + g0 * gs;
+      const n = nl === 1 ? Math.min(len - g0 * gs, kg * gs) : nl * len;
+      const s0 = l * ng + g0;
+      const ns = nl === 1 ? kg : nl * ng;
+      const b: Arg[] = [
+        arr(a, 0).subarray(e0, e0 + n),
+        nl,
+        nl === 1 ? n : len,
+        gs,
+        num(a, 4),
+        arr(a, 5).subarray(e0, e0 + n),
+        arr(a, 6).subarray(s0, s0 + ns),
+        arr(a, 7).subarray(s0, s0 + ns),
+      ];
+      const io4 = [io(0, 0, n, true, false), io(5, 0, n, false, true), io(6, 0, ns, false, true)];
+      return { m: 'affineFloatQuant', a: b, n, io: [...io4, io(7, 0, ns, false, true)] };
+    });
+  },
+  // (codes, lines, len, gs, scales, zeros, out)
+  affineFloatDequant: (a, k) => {
+    const [lines, len, gs] = [num(a, 1), num(a, 2), num(a, 3)];
+    const ng = Math.ceil(len / gs);
+    return lineParts(lines, len, gs, k, false).map(([l, g0, nl, kg]) => {
+      const e0 = l * len + g0 * gs;
+      const n = nl === 1 ? Math.min(len - g0 * gs, kg * gs) : nl * len;
+      const s0 = l * ng + g0;
+      const ns = nl === 1 ? kg : nl * ng;
+      const b: Arg[] = [
+        arr(a, 0).subarray(e0, e0 + n),
+        nl,
+        nl === 1 ? n : len,
+        gs,
+        arr(a, 4).subarray(s0, s0 + ns),
+        arr(a, 5).subarray(s0, s0 + ns),
+        arr(a, 6).subarray(e0, e0 + n),
+      ];
+      const ios = [io(0, 0, n, true, false), io(4, 0, ns, true, false), io(5, 0, ns, true, false)];
+      return { m: 'affineFloatDequant', a: b, n, io: [...ios, io(6, 0, n, false, true)] };
+    });
+  },
+  // (data, offset, rows, n, normalize, scale): in place
+  fwhtPow2: (a, k) => {
+    const [off, n] = [num(a, 1), num(a, 3)];
+    return ranges(num(a, 2), k).map(([r0, nr]) => {
+      const b = a.slice();
+      b[1] = off + r0 * n;
+      b[2] = nr;
+      return { m: 'fwhtPow2', a: b, n: nr * n, io: [io(0, num(b, 1), num(b, 1) + nr * n, true, true)] };
+    });
+  },
+  // (x, rows, len, bs, kind, mbits, bias, emax, maxCode, w, scales, codes): arrays from index 0
+  mxEncode: (a, k) => {
+    const [rows, len, bs, w] = [num(a, 1), num(a, 2), num(a, 3), num(a, 9)];
+    const nb = Math.ceil(len / bs);
+    return lineParts(rows, len, bs, k, w === 4).map(([r, g0, nr, kb]) => {
+      const e0 = r * len + g0 * bs;
+      const n = nr === 1 ? Math.min(len - g0 * bs, kb * bs) : nr * len;
+      const s0 = r * nb + g0;
+      const ns = nr === 1 ? kb : nr * nb;
+      const b = a.slice();
+      b[0] = arr(a, 0).subarray(e0, e0 + n);
+      b[1] = nr;
+      b[2] = nr === 1 ? n : len;
+      b[10] = arr(a, 10).subarray(s0, s0 + ns);
+      b[11] = arr(a, 11).subarray((e0 * w) / 8, ((e0 + n) * w) / 8);
+      const ios = [io(0, 0, n, true, false), io(10, 0, ns, false, true)];
+      return { m: 'mxEncode', a: b, n, io: [...ios, io(11, 0, (n * w) / 8, false, true)] };
+    });
+  },
+  // (codes, rows, len, bs, kind, mbits, bias, specials, w, scales, table, out)
+  mxDecode: (a, k) => {
+    const [rows, len, bs, w] = [num(a, 1), num(a, 2), num(a, 3), num(a, 8)];
+    const nb = Math.ceil(len / bs);
+    return lineParts(rows, len, bs, k, w === 4).map(([r, g0, nr, kb]) => {
+      const e0 = r * len + g0 * bs;
+      const n = nr === 1 ? Math.min(len - g0 * bs, kb * bs) : nr * len;
+      const s0 = r * nb + g0;
+      const ns = nr === 1 ? kb : nr * nb;
+      const b = a.slice();
+      b[0] = arr(a, 0).subarray((e0 * w) / 8, ((e0 + n) * w) / 8);
+      b[1] = nr;
+      b[2] = nr === 1 ? n : len;
+      b[9] = arr(a, 9).subarray(s0, s0 + ns);
+      b[11] = arr(a, 11).subarray(e0, e0 + n);
+      const ios = [io(0, 0, (n * w) / 8, true, false), io(9, 0, ns, true, false), io(10, 0, 16, true, false)];
+      return { m: 'mxDecode', a: b, n, io: [...ios, io(11, 0, n, false, true)] };
+    });
+  },
+};
+
+/** A kernel layer that records the calls of the kernels in {@link SPLIT} (and reports success). */
+function recorder(calls: Call[]): WasmKernels {
+  const rec: Record<string, (...a: Arg[]) => boolean> = {};
+  for (const m of Object.keys(SPLIT))
+    rec[m] = (...a: Arg[]): boolean => {
+      calls.push({ m, a });
+      return true;
+    };
+  // kernels the pool does not split report "not run": the function takes its JS path, single-threaded
+  return new Proxy(rec, {
+    get: (t, m) => (typeof m === 'string' && m in t ? t[m] : () => false),
+  }) as unknown as WasmKernels;
+}
+
+/** A typed array in a message: its shared buffer, byte offset, length and element type. */
+type WireArr = [SharedArrayBuffer, number, number, 0 | 1 | 2];
+type WireArg = number | boolean | WireArr;
 
 function workerSource(): string {
   return `
@@ -81,43 +341,23 @@ const WasmKernels = (${WasmKernels.toString()});
 const bin = Buffer.from(workerData.b64, 'base64');
 const inst = new WebAssembly.Instance(new WebAssembly.Module(bin), {});
 const k = new WasmKernels(inst.exports);
-parentPort.on('message', (t) => {
+const T = [Float32Array, Uint32Array, Uint8Array];
+parentPort.on('message', (parts) => {
   let ok = true;
-  const sc = new Float32Array(t.scales), mn = new Float32Array(t.mins);
-  for (const [a, n, c, m, o] of t.parts) {
-    if (t.op === 'vq') ok = k.kiviValuesQuant(new Float32Array(t.a), a, n, t.D, t.bits, t.G, t.lim, new Uint32Array(t.codes), c, sc, mn, m) && ok;
-    else if (t.op === 'kq') ok = k.kiviKeysQuant(new Float32Array(t.a), a, n, t.D, t.bits, t.G, t.lim, new Uint32Array(t.codes), c, sc, mn, m) && ok;
-    else if (t.op === 'vd') ok = k.kiviValuesDequant(new Uint32Array(t.codes), c, sc, mn, m, n, t.D, t.bits, t.G, new Float32Array(t.out), o);
-    else ok = k.kiviKeysDequant(new Uint32Array(t.codes), c, sc, mn, m, n, t.D, t.bits, t.G, new Float32Array(t.out), o);
-    if (!ok) break;
+  for (const [m, args] of parts) {
+    const a = args.map((v) => (Array.isArray(v) ? new T[v[3]](v[0], v[1], v[2]) : v));
+    if (!k[m](...a)) {
+      ok = false;
+      break;
+    }
   }
   parentPort.postMessage(ok);
 });
 `;
 }
 
-function dims(shape: readonly number[]): { S: number; T: number; D: number } | null {
-  if (!Array.isArray(shape) || shape.length < 2) return null;
-  let S = 1;
-  for (let i = 0; i < shape.length - 2; i++) S *= shape[i]!;
-  return { S, T: shape[shape.length - 2]!, D: shape[shape.length - 1]! };
-}
-
-function shared(n: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(Math.max(4, n));
-}
-
-/** Split `total` units into at most `k` contiguous ranges [start, count] of multiples of `unit`. */
-function split(total: number, k: number, unit: number): [number, number][] {
-  const units = total / unit;
-  const out: [number, number][] = [];
-  const per = Math.ceil(units / k);
-  for (let u = 0; u < units; u += per) out.push([u * unit, Math.min(per, units - u) * unit]);
-  return out;
-}
-
 /**
- * A pool of worker threads running the wasm SIMD KIVI kernels in parallel (Node only).
+ * A pool of worker threads that runs the wasm SIMD kernels of large calls in parallel (Node only).
  *
  * @example
  * ```ts
@@ -125,52 +365,45 @@ function split(total: number, k: number, unit: number): [number, number][] {
  * const pool = await KernelPool.create(); // once; reuse for every call
  * const q = await pool.quantizeValues(v, { bits: 2, groupSize: 32 }); // same bytes as quantizeValues
  * const vHat = await pool.dequantize(q);
+ * const b = await pool.quantizeBlocks(x, { format: 'mxfp4', blockSize: 32 });
  * await pool.close();
  * ```
  */
 export class KernelPool {
-  /** Number of worker threads. */
+  /** Threads that run kernels, the calling thread included. */
   readonly threads: number;
   /** Calls with fewer elements run single-threaded. */
   readonly minElements: number;
   readonly #workers: Worker[];
   #closed = false;
-  /** Grow-only scratch for inputs/outputs that are not already shared (reused: no page faults per call). */
-  #scratchIn: SharedArrayBuffer | null = null;
-  #scratchOut: SharedArrayBuffer | null = null;
+  /** Grow-only shared scratch buffers (one per distinct non-shared buffer of a call), reused. */
+  #scratch: SharedArrayBuffer[] = [];
   /** Calls run one at a time (they share the scratch buffers). */
   #lock: Promise<void> = Promise.resolve();
+  #lastParts = 0;
 
-  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const prev = this.#lock;
-    let release!: () => void;
-    this.#lock = new Promise<void>((r) => {
-      release = r;
-    });
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
+  /**
+   * Diagnostics: how many parts the last call was split into (0: it ran single-threaded — below
+   * `minElements`, no wasm kernel for its configuration, or invalid input).
+   *
+   * @example
+   * ```ts
+   * await pool.quantizeBlocks(x, { format: 'mxfp4', blockSize: 32 });
+   * pool.lastParts; // 2 on a 2-core machine for a large x
+   * ```
+   */
+  get lastParts(): number {
+    return this.#lastParts;
   }
 
-  /** A shared view of `x`: itself when already shared, else a copy in the reused input scratch. */
-  #input(x: Float32Array): [SharedArrayBuffer, number] {
-    if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset >>> 2];
-    if (this.#scratchIn === null || this.#scratchIn.byteLength < x.byteLength) this.#scratchIn = shared(x.byteLength);
-    new Float32Array(this.#scratchIn, 0, x.length).set(x);
-    return [this.#scratchIn, 0];
-  }
-
-  private constructor(workers: Worker[], minElements: number) {
+  private constructor(workers: Worker[], threads: number, minElements: number) {
     this.#workers = workers;
-    this.threads = workers.length;
+    this.threads = threads;
     this.minElements = minElements;
   }
 
   /**
-   * Start the workers (each compiles the wasm module once). Resolves when all are ready.
+   * Start `threads − 1` workers (each compiles the wasm module once). Resolves when all are ready.
    *
    * @example
    * ```ts
@@ -193,18 +426,18 @@ export class KernelPool {
     const workers: Worker[] = [];
     if (wasmKernels() !== null) {
       const src = workerSource();
-      for (let i = 0; i < threads; i++) {
+      for (let i = 1; i < threads; i++) {
         const w = new Worker(src, { eval: true, workerData: { b64: KERNELS_WASM_BASE64 } });
         w.unref();
         workers.push(w);
       }
       // a round trip proves each worker compiled the module
-      await Promise.all(workers.map((w) => KernelPool.#run(w, null)));
+      await Promise.all(workers.map((w) => KernelPool.#post(w, [])));
     }
-    return new KernelPool(workers, minElements);
+    return new KernelPool(workers, workers.length + 1, minElements);
   }
 
-  static #run(w: Worker, task: Task | null): Promise<boolean> {
+  static #post(w: Worker, parts: [string, WireArg[]][]): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       const onMsg = (ok: boolean): void => {
         w.off('error', onErr);
@@ -218,43 +451,129 @@ export class KernelPool {
       w.once('message', onMsg);
       w.once('error', onErr);
       w.ref();
-      w.postMessage(
-        task ?? {
-          op: 'vd',
-          parts: [],
-          D: 0,
-          bits: 2,
-          G: 16,
-          lim: 0,
-          a: shared(4),
-          codes: shared(4),
-          scales: shared(4),
-          mins: shared(4),
-          out: shared(4),
-        },
-      );
+      w.postMessage(parts);
     });
   }
 
-  async #dispatch(base: Omit<Task, 'parts'>, parts: number[][]): Promise<boolean> {
-    const k = Math.min(this.#workers.length, parts.length);
-    const per = Math.ceil(parts.length / k);
-    const runs: Promise<boolean>[] = [];
-    for (let i = 0; i < k; i++) {
-      const mine = parts.slice(i * per, (i + 1) * per);
-      if (mine.length > 0) runs.push(KernelPool.#run(this.#workers[i]!, { ...base, parts: mine }));
-    }
-    const oks = await Promise.all(runs);
-    return oks.every((b) => b);
-  }
-
-  #usable(n: number): boolean {
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('KernelPool: the pool is closed');
-    return this.#workers.length > 0 && n >= this.minElements && n > 0;
+    const prev = this.#lock;
+    let release!: () => void;
+    this.#lock = new Promise<void>((r) => {
+      release = r;
+    });
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
   }
 
   /**
-   * {@link quantizeValues} split across the workers; byte-identical results.
+   * Run the public function `fn` with its kernel calls split across the threads. `fn` must return
+   * right after its (recorded) kernel calls; its outputs are filled before the promise resolves.
+   */
+  #pooled<T>(fn: () => T): Promise<T> {
+    return this.#exclusive(async () => {
+      this.#lastParts = 0;
+      const wk = wasmKernels();
+      if (wk === null || this.#workers.length === 0) return fn();
+      const calls: Call[] = [];
+      const res = withWasmKernels(recorder(calls), fn);
+      let total = 0;
+      for (const c of calls) total += SPLIT[c.m]!(c.a, 1)[0]?.n ?? 0;
+      if (total < this.minElements || total === 0) {
+        for (const c of calls)
+          if (!(wk as unknown as Record<string, (...a: Arg[]) => boolean>)[c.m]!(...c.a)) return fn();
+        return res;
+      }
+      if (await this.#execute(wk, calls)) return res;
+      this.#lastParts = 0;
+      return fn(); // again, single-threaded: throws the documented error
+    });
+  }
+
+  /** Split the calls into parts, run them (workers + this thread), copy the outputs back. */
+  async #execute(wk: WasmKernels, calls: Call[]): Promise<boolean> {
+    const k = this.#workers.length + 1;
+    const parts: Part[] = [];
+    for (const c of calls) parts.push(...SPLIT[c.m]!(c.a, calls.length >= k ? 1 : Math.ceil(k / calls.length)));
+    // contiguous runs of parts of about equal element counts, one per thread; the last runs here
+    let total = 0;
+    for (const p of parts) total += p.n;
+    const share: Part[][] = Array.from({ length: k }, () => []);
+    let acc = 0;
+    for (const p of parts) {
+      share[Math.min(k - 1, Math.floor((acc + p.n / 2) / (total / k)))]!.push(p);
+      acc += p.n;
+    }
+    // shared mirrors of the spans of non-shared buffers that the workers' arrays cover (reused scratch)
+    const span = new Map<ArrayBufferLike, [number, number]>();
+    for (let w = 0; w < k - 1; w++)
+      for (const p of share[w]!)
+        for (const v of p.a) {
+          if (typeof v !== 'object' || v.buffer instanceof SharedArrayBuffer) continue;
+          const s = span.get(v.buffer);
+          const lo = v.byteOffset & ~15; // keep the mirror views aligned like the originals
+          const hi = v.byteOffset + v.byteLength;
+          span.set(v.buffer, s === undefined ? [lo, hi] : [Math.min(s[0], lo), Math.max(s[1], hi)]);
+        }
+    const mirror = new Map<ArrayBufferLike, [SharedArrayBuffer, number]>();
+    for (const [buf, [lo, hi]] of span) {
+      const slot = mirror.size;
+      let m = this.#scratch[slot];
+      if (m === undefined || m.byteLength < hi - lo) m = this.#scratch[slot] = new SharedArrayBuffer(hi - lo);
+      mirror.set(buf, [m, lo]);
+    }
+    const wire = (x: Arr): WireArr => {
+      const t = x instanceof Float32Array ? 0 : x instanceof Uint32Array ? 1 : 2;
+      if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset, x.length, t];
+      const [m, lo] = mirror.get(x.buffer)!;
+      return [m, x.byteOffset - lo, x.length, t];
+    };
+    /** Copy a byte range between an original buffer and its mirror. */
+    const copy = (x: Arr, r: Io, toMirror: boolean): void => {
+      const off = x.byteOffset + r.lo * x.BYTES_PER_ELEMENT;
+      const len = (r.hi - r.lo) * x.BYTES_PER_ELEMENT;
+      const [m, lo] = mirror.get(x.buffer)!;
+      const orig = new Uint8Array(x.buffer, off, len);
+      const mir = new Uint8Array(m, off - lo, len);
+      if (toMirror) mir.set(orig);
+      else orig.set(mir);
+    };
+    this.#lastParts = parts.length;
+    const runs: Promise<boolean>[] = [];
+    for (let w = 0; w < k - 1; w++) {
+      const mine = share[w]!;
+      if (mine.length === 0) continue;
+      const msg: [string, WireArg[]][] = [];
+      for (const p of mine) {
+        const a = p.a.map((v) => (typeof v === 'object' ? wire(v) : v));
+        for (const r of p.io) {
+          const x = arr(p.a, r.i);
+          if (r.inp && !(x.buffer instanceof SharedArrayBuffer)) copy(x, r, true);
+        }
+        msg.push([p.m, a]);
+      }
+      runs.push(KernelPool.#post(this.#workers[w]!, msg));
+    }
+    const run = wk as unknown as Record<string, (...a: Arg[]) => boolean>;
+    let ok = true;
+    for (const p of share[k - 1]!) if (ok) ok = run[p.m]!(...p.a);
+    const oks = await Promise.all(runs);
+    if (!ok || !oks.every((b) => b)) return false;
+    for (let w = 0; w < k - 1; w++)
+      for (const p of share[w]!)
+        for (const r of p.io) {
+          const x = arr(p.a, r.i);
+          if (r.out && !(x.buffer instanceof SharedArrayBuffer)) copy(x, r, false);
+        }
+    return true;
+  }
+
+  /**
+   * {@link quantizeValues} (KIVI) split across the threads; byte-identical results.
    *
    * @example
    * ```ts
@@ -262,58 +581,11 @@ export class KernelPool {
    * ```
    */
   quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedValues> {
-    return this.#exclusive(() => this.#quantizeValues(v, opts));
-  }
-
-  async #quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedValues> {
-    const d = v !== null && typeof v === 'object' ? dims(v.shape) : null;
-    const o = normalizeQuantOptions(opts, 'quantizeValues', 'values');
-    const f = 32 / o.bits;
-    const G = o.groupSize;
-    if (
-      d === null ||
-      !(v.data instanceof Float32Array) ||
-      v.data.length !== d.S * d.T * d.D ||
-      !o.halfEven ||
-      o.scaleDtype !== 'float32' ||
-      G % f !== 0 ||
-      d.D % G !== 0 ||
-      !this.#usable(v.data.length)
-    )
-      return quantizeValues(v, opts);
-    const { S, T, D } = d;
-    const rows = S * T;
-    const n = rows * D;
-    const [a, base] = this.#input(v.data);
-    const codes = shared((n / f) * 4);
-    const scales = shared((n / G) * 4);
-    const mins = shared((n / G) * 4);
-    const parts = split(rows, this.#workers.length, 1).map(([r0, nr]) => [
-      base + r0 * D,
-      nr,
-      (r0 * D) / f,
-      (r0 * D) / G,
-      0,
-    ]);
-    const ok = await this.#dispatch(
-      { op: 'vq', D, bits: o.bits, G, lim: magnitudeLimit('float32'), a, codes, scales, mins, out: null },
-      parts,
-    );
-    if (!ok) return quantizeValues(v, opts); // throws the documented error
-    return Object.freeze({
-      kind: 'values' as const,
-      codes: new Uint32Array(codes, 0, n / f),
-      scales: new Float32Array(scales, 0, n / G),
-      mins: new Float32Array(mins, 0, n / G),
-      shape: Object.freeze([...v.shape]),
-      bits: o.bits,
-      groupSize: G,
-      scaleDtype: 'float32' as const,
-    });
+    return this.#pooled(() => quantizeValues(v, opts));
   }
 
   /**
-   * {@link quantizeKeys} split across the workers (whole token groups); byte-identical results.
+   * {@link quantizeKeys} (KIVI) split across the threads (whole token groups); byte-identical results.
    *
    * @example
    * ```ts
@@ -321,57 +593,12 @@ export class KernelPool {
    * ```
    */
   quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedKeys> {
-    return this.#exclusive(() => this.#quantizeKeys(k, opts));
-  }
-
-  async #quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Promise<QuantizedKeys> {
-    const d = k !== null && typeof k === 'object' ? dims(k.shape) : null;
-    const o = normalizeQuantOptions(opts, 'quantizeKeys', 'keys');
-    const f = 32 / o.bits;
-    const G = o.groupSize;
-    if (
-      d === null ||
-      !(k.data instanceof Float32Array) ||
-      k.data.length !== d.S * d.T * d.D ||
-      !o.halfEven ||
-      o.scaleDtype !== 'float32' ||
-      G % f !== 0 ||
-      d.T % G !== 0 ||
-      !this.#usable(k.data.length)
-    )
-      return quantizeKeys(k, opts);
-    const { S, T, D } = d;
-    const n = S * T * D;
-    const [a, base] = this.#input(k.data);
-    const codes = shared((n / f) * 4);
-    const scales = shared((n / G) * 4);
-    const mins = shared((n / G) * 4);
-    const parts: number[][] = [];
-    const per = Math.max(1, Math.ceil(this.#workers.length / S));
-    for (let s = 0; s < S; s++)
-      for (const [t0, nt] of split(T, per, G))
-        parts.push([base + s * T * D + t0 * D, nt, (s * T * D) / f + (t0 / f) * D, (s * T * D) / G + (t0 / G) * D, 0]);
-    const ok = await this.#dispatch(
-      { op: 'kq', D, bits: o.bits, G, lim: magnitudeLimit('float32'), a, codes, scales, mins, out: null },
-      parts,
-    );
-    if (!ok) return quantizeKeys(k, opts);
-    return Object.freeze({
-      kind: 'keys' as const,
-      codes: new Uint32Array(codes, 0, n / f),
-      scales: new Float32Array(scales, 0, n / G),
-      mins: new Float32Array(mins, 0, n / G),
-      shape: Object.freeze([...k.shape]),
-      bits: o.bits,
-      groupSize: G,
-      scaleDtype: 'float32' as const,
-    });
+    return this.#pooled(() => quantizeKeys(k, opts));
   }
 
   /**
-   * {@link dequantize} split across the workers; byte-identical results. `out` (optional, exactly the
-   * element count) receives the result — pass a `SharedArrayBuffer`-backed array to skip a copy; without
-   * `out` the result is a new `SharedArrayBuffer`-backed tensor.
+   * {@link dequantize} (KIVI) split across the threads; byte-identical results. `out` (optional)
+   * receives the result — a `SharedArrayBuffer`-backed `out` skips a copy.
    *
    * @example
    * ```ts
@@ -381,73 +608,67 @@ export class KernelPool {
    * ```
    */
   dequantize(q: QuantizedKeys | QuantizedValues, out?: Float32Array): Promise<Float32Tensor> {
-    return this.#exclusive(() => this.#dequantize(q, out));
+    return this.#pooled(() => dequantize(q, out));
   }
 
-  async #dequantize(q: QuantizedKeys | QuantizedValues, dst?: Float32Array): Promise<Float32Tensor> {
-    const d = q !== null && typeof q === 'object' ? dims(q.shape) : null;
-    if (d === null) return dequantize(q, dst);
-    const f = 32 / q.bits;
-    const G = q.groupSize;
-    if (
-      q.scaleDtype !== 'float32' ||
-      !(q.codes instanceof Uint32Array) ||
-      !(q.scales instanceof Float32Array) ||
-      !(q.mins instanceof Float32Array) ||
-      (q.bits !== 2 && q.bits !== 4 && q.bits !== 8) ||
-      !Number.isSafeInteger(G) ||
-      G < 1 ||
-      G % f !== 0 ||
-      (q.kind === 'keys' ? d.T % G !== 0 : d.D % G !== 0) ||
-      q.codes.length !== (d.S * d.T * d.D) / f ||
-      q.scales.length !== (d.S * d.T * d.D) / G ||
-      q.mins.length !== q.scales.length ||
-      !(dst === undefined || (dst instanceof Float32Array && dst.length === d.S * d.T * d.D)) ||
-      !this.#usable(d.S * d.T * d.D)
-    )
-      return dequantize(q, dst);
-    const { S, T, D } = d;
-    const n = S * T * D;
-    const toShared = (src: Uint32Array | Float32Array): SharedArrayBuffer => {
-      if (src.buffer instanceof SharedArrayBuffer && src.byteOffset === 0) return src.buffer;
-      const b = shared(src.byteLength);
-      new Uint8Array(b).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
-      return b;
-    };
-    const codes = toShared(q.codes);
-    const scales = toShared(q.scales);
-    const mins = toShared(q.mins);
-    let out: SharedArrayBuffer;
-    let ob = 0;
-    if (dst !== undefined && dst.buffer instanceof SharedArrayBuffer) {
-      out = dst.buffer;
-      ob = dst.byteOffset >>> 2;
-    } else if (dst !== undefined) {
-      if (this.#scratchOut === null || this.#scratchOut.byteLength < n * 4) this.#scratchOut = shared(n * 4);
-      out = this.#scratchOut;
-    } else out = shared(n * 4);
-    const parts: number[][] = [];
-    if (q.kind === 'values') {
-      for (const [r0, nr] of split(S * T, this.#workers.length, 1))
-        parts.push([0, nr, (r0 * D) / f, (r0 * D) / G, ob + r0 * D]);
-    } else {
-      const per = Math.max(1, Math.ceil(this.#workers.length / S));
-      for (let s = 0; s < S; s++)
-        for (const [t0, nt] of split(T, per, G))
-          parts.push([0, nt, (s * T * D) / f + (t0 / f) * D, (s * T * D) / G + (t0 / G) * D, ob + s * T * D + t0 * D]);
-    }
-    const ok = await this.#dispatch(
-      { op: q.kind === 'values' ? 'vd' : 'kd', D, bits: q.bits, G, lim: 0, a: codes, codes, scales, mins, out },
-      parts,
-    );
-    if (!ok) return dequantize(q, dst);
-    let data: Float32Array;
-    if (dst === undefined) data = new Float32Array(out, 0, n);
-    else {
-      if (out !== dst.buffer) dst.set(new Float32Array(out, 0, n));
-      data = dst;
-    }
-    return { dtype: 'float32', data, shape: Object.freeze([...q.shape]) };
+  /**
+   * {@link quantizeAffine} split across the threads; byte-identical results.
+   *
+   * @example
+   * ```ts
+   * const q = await pool.quantizeAffine(w, { bits: 4, axis: -1, groupSize: 128 });
+   * ```
+   */
+  quantizeAffine(x: Float32Tensor, opts: AffineOptions): Promise<AffineQuantized> {
+    return this.#pooled(() => quantizeAffine(x, opts));
+  }
+
+  /**
+   * {@link dequantizeAffine} split across the threads; byte-identical results.
+   *
+   * @example
+   * ```ts
+   * const w2 = await pool.dequantizeAffine(q);
+   * ```
+   */
+  dequantizeAffine(q: AffineQuantized): Promise<Float32Tensor> {
+    return this.#pooled(() => dequantizeAffine(q));
+  }
+
+  /**
+   * `quantizeBlocks` (bfp: MX / BFP formats) split across the threads; byte-identical results.
+   *
+   * @example
+   * ```ts
+   * const b = await pool.quantizeBlocks(x, { format: 'mxfp4', blockSize: 32 });
+   * ```
+   */
+  quantizeBlocks(x: Float32Tensor | Float32Array, opts: QuantizeBlocksOptions): Promise<BlockTensor> {
+    return this.#pooled(() => quantizeBlocks(x, opts));
+  }
+
+  /**
+   * `dequantizeBlocks` (bfp) split across the threads; byte-identical results. `out` as there.
+   *
+   * @example
+   * ```ts
+   * const y = await pool.dequantizeBlocks(b);
+   * ```
+   */
+  dequantizeBlocks(b: BlockTensor, out?: Float32Array): Promise<Float32Tensor> {
+    return this.#pooled(() => dequantizeBlocks(b, out));
+  }
+
+  /**
+   * `fwht` (mambaquant; in place, like `fwht`) split across the threads by rows; byte-identical results.
+   *
+   * @example
+   * ```ts
+   * await pool.fwht(x); // x: [rows, 4096] float32, transformed in place
+   * ```
+   */
+  fwht(x: Float32Tensor, opts: FwhtOptions = {}): Promise<Float32Tensor> {
+    return this.#pooled(() => fwht(x, opts));
   }
 
   /**

@@ -1,14 +1,19 @@
 /**
- * KernelPool: pooled KIVI quantize / dequantize are byte-identical to the single-threaded public
- * functions (random shapes, uneven splits, several streams or one), fall back below the threshold and
- * for configurations without a wasm kernel, throw the single-threaded errors, and close.
+ * KernelPool: pooled KIVI quantize / dequantize, affine quantize / dequantize, MX/BFP block encode /
+ * decode and the FWHT are byte-identical to the single-threaded public functions (random shapes, uneven
+ * splits, several streams / lines or one, lines split by groups, shared and plain buffers at offsets),
+ * fall back below the threshold and for configurations without a wasm kernel, throw the single-threaded
+ * errors, leave inputs untouched, and close.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dequantizeBlocks, quantizeBlocks } from '../../src/bfp/index.js';
+import { dequantizeAffine, quantizeAffine } from '../../src/common/affine.js';
 import { isLowbitError } from '../../src/common/errors.js';
 import { WasmKernels } from '../../src/common/kernels.js';
 import type { Float32Tensor } from '../../src/common/tensor.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../src/kivi/index.js';
+import { fwht } from '../../src/mambaquant/index.js';
 import { KernelPool } from '../../src/node/index.js';
 
 function firstDiff(a: ArrayBufferView, b: ArrayBufferView): number {
@@ -47,7 +52,7 @@ describe('KernelPool', () => {
   });
 
   it('starts the requested workers', () => {
-    expect(pool.threads).toBe(2);
+    expect(pool.threads).toBe(2); // the calling thread and one worker
     expect(pool.minElements).toBe(0);
   });
 
@@ -88,7 +93,7 @@ describe('KernelPool', () => {
     const o = { bits: 2 as const, groupSize: 32 };
     const a = await pool.quantizeKeys(k, o);
     const b = quantizeKeys(k, o);
-    expect(a.codes.buffer instanceof SharedArrayBuffer).toBe(true); // really pooled
+    expect(pool.lastParts).toBe(2); // really pooled
     expect(firstDiff(a.codes, b.codes)).toBe(-1);
     expect(firstDiff(a.mins, b.mins)).toBe(-1);
     expect(firstDiff((await pool.dequantize(a)).data, dequantize(b).data)).toBe(-1);
@@ -118,12 +123,18 @@ describe('KernelPool', () => {
     const v = randomTensor([4, 64], 9);
     const o = { bits: 4 as const, groupSize: 32, scaleDtype: 'float16' as const };
     const a = await pool.quantizeValues(v, o);
-    expect(a.codes.buffer instanceof SharedArrayBuffer).toBe(false);
+    expect(pool.lastParts).toBe(0);
     expect(firstDiff(a.codes, quantizeValues(v, o).codes)).toBe(-1);
     const p2 = await KernelPool.create({ threads: 1 });
     const b = await p2.quantizeValues(v, { bits: 2, groupSize: 32 });
-    expect(b.codes.buffer instanceof SharedArrayBuffer).toBe(false);
+    expect(p2.lastParts).toBe(0);
+    expect(firstDiff(b.codes, quantizeValues(v, { bits: 2, groupSize: 32 }).codes)).toBe(-1);
     await p2.close();
+    const p3 = await KernelPool.create({ threads: 2, minElements: 1 << 20 });
+    const c = await p3.quantizeValues(v, { bits: 2, groupSize: 32 });
+    expect(p3.lastParts).toBe(0); // below the threshold: the recorded calls ran on this thread
+    expect(firstDiff(c.codes, quantizeValues(v, { bits: 2, groupSize: 32 }).codes)).toBe(-1);
+    await p3.close();
   });
 
   it('throws the single-threaded errors (NaN → E_NONFINITE, bad options → E_CONFIG)', async () => {
@@ -141,5 +152,92 @@ describe('KernelPool', () => {
     expect(await codeOf(pool.quantizeKeys({ ...v, shape: [64, 4] }, { bits: 2, groupSize: 16 }))).toBe('E_NONFINITE');
     expect(await codeOf(pool.quantizeValues(v, { bits: 3 as KiviBits, groupSize: 32 }))).toBe('E_CONFIG');
     expect(await codeOf(KernelPool.create({ threads: 0 }))).toBe('E_CONFIG');
+    const x = randomTensor([4, 64], 4);
+    x.data[130] = Number.POSITIVE_INFINITY;
+    expect(await codeOf(pool.quantizeAffine(x, { bits: 4, axis: -1, groupSize: 32 }))).toBe('E_NONFINITE');
+    expect(pool.lastParts).toBe(0);
+  });
+
+  it('quantizeAffine / dequantizeAffine are byte-identical to one thread (lines or groups of one line)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        async (bits, lines, len, gs, seed) => {
+          const x = randomTensor([lines, len], seed);
+          const before = x.data.slice();
+          const o = { bits, axis: -1, groupSize: gs };
+          const a = quantizeAffine(x, o);
+          const b = await pool.quantizeAffine(x, o);
+          expect(pool.lastParts).toBeGreaterThan(lines >= 2 || len > gs ? 1 : 0);
+          expect(firstDiff(b.codes, a.codes)).toBe(-1);
+          expect(firstDiff(b.scales, a.scales)).toBe(-1);
+          expect(firstDiff(b.zeros, a.zeros)).toBe(-1);
+          expect(firstDiff((await pool.dequantizeAffine(a)).data, dequantizeAffine(a).data)).toBe(-1);
+          expect(firstDiff(x.data, before)).toBe(-1);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('quantizeBlocks / dequantizeBlocks are byte-identical to one thread (MX and BFP, ragged blocks)', async () => {
+    const formats = ['mxfp4', 'mxfp8_e4m3', 'mxfp8_e5m2', 'bfp12', 'bfp16'] as const;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...formats),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.constantFrom(8, 16, 32, 7),
+        fc.integer({ min: 0, max: 1 << 30 }),
+        async (format, rows, half, bs, seed) => {
+          const x = randomTensor([rows, half * 2], seed);
+          if (seed % 5 === 0) x.data[seed % x.data.length] = Number.NaN; // a NaN block
+          const o = { format, blockSize: bs };
+          const a = quantizeBlocks(x, o);
+          const b = await pool.quantizeBlocks(x, o);
+          expect(firstDiff(b.scales, a.scales)).toBe(-1);
+          expect(firstDiff(b.codes, a.codes)).toBe(-1);
+          expect(firstDiff((await pool.dequantizeBlocks(a)).data, dequantizeBlocks(a).data)).toBe(-1);
+        },
+      ),
+      { numRuns: 40 },
+    );
+    // one long row: split by blocks; into preallocated (shared) outputs
+    const x = randomTensor([1, 4096 + 64], 77);
+    const a = quantizeBlocks(x, { format: 'mxfp4', blockSize: 32 });
+    const sc = new Uint8Array(new SharedArrayBuffer(a.scales.length + 3), 3);
+    const cd = new Uint8Array(a.codes.length);
+    const b = await pool.quantizeBlocks(x, { format: 'mxfp4', blockSize: 32, out: { scales: sc, codes: cd } });
+    expect(pool.lastParts).toBe(2);
+    expect(b.scales).toBe(sc);
+    expect(firstDiff(sc, a.scales)).toBe(-1);
+    expect(firstDiff(cd, a.codes)).toBe(-1);
+    const out = new Float32Array(new SharedArrayBuffer(x.data.byteLength));
+    expect((await pool.dequantizeBlocks(a, out)).data).toBe(out);
+    expect(firstDiff(out, dequantizeBlocks(a).data)).toBe(-1);
+  });
+
+  it('fwht (power of two, in place) is byte-identical to one thread; other n run single-threaded', async () => {
+    for (const [rows, n] of [
+      [7, 64],
+      [1, 4096],
+      [33, 256],
+    ] as const) {
+      const x = randomTensor([rows, n], rows * n);
+      const y = { ...x, data: x.data.slice() };
+      fwht(x);
+      expect((await pool.fwht(y)).data).toBe(y.data);
+      expect(pool.lastParts).toBe(rows >= 2 ? 2 : 1); // one row cannot be split
+      expect(firstDiff(y.data, x.data)).toBe(-1);
+    }
+    const x = randomTensor([4, 12], 3);
+    const y = { ...x, data: x.data.slice() };
+    await pool.fwht(y, { normalize: false });
+    expect(pool.lastParts).toBe(0);
+    expect(firstDiff(y.data, fwht(x, { normalize: false }).data)).toBe(-1);
   });
 });
