@@ -1,0 +1,433 @@
+// KIVI fused attention: the inner loops of `attendKernel` (src/kivi/attention.ts, kivi.md §5) on packed
+// codes, float32, bit for bit the operations of the JS twin:
+// - a dot product over the head dimension runs in four float32 lanes (channels d ≡ 0, 1, 2, 3 mod 4,
+//   each summed in channel order from +0) combined as (l0 + l1) + (l2 + l3) — `hsum4` below;
+// - quantized key logit:  f32(f32(Σ f32(f32(q_d·s_d)·code_d) + Σ f32(q_d·min_d)) · scale);
+// - residual key logit:   f32(Σ f32(q_d·k_d) · scale);
+// - quantized values:     acc_d += f32(f32(p·s_c)·code_d) and vm_c += f32(p·min_c), token by token;
+//   then acc_d += vm_c once; residual values: acc_d += f32(p·v_d), token by token.
+// The softmax (float64 `Math.exp`) and the final 1/Σp scaling run in JS on both paths. A token whose
+// probability is 0 (masked by the causal limit) adds ±0 to accumulators that are never −0, so skipping
+// it or not gives the same bits.
+//
+// Query rows are served four at a time from one pass over a KV head's codes (a GQA group shares the
+// code extraction); remaining rows one at a time. Value accumulators are kept in a permuted order
+// (vector v of 4 words, slot j, lane i ↔ channel (4v + i)·fv + j) and put back in channel order by
+// `kiviAttnValuesFinish`. Loads may read up to 48 bytes past a row (the JS side pads its regions); those
+// lanes land in accumulators that are never read.
+//
+// Requirements (checked by the JS side): D % 4 == 0, key group G % (32/keyBits) == 0, value group
+// Gv % (32/valueBits) == 0.
+
+/** Lane k = (a_k0 + a_k1) + (a_k2 + a_k3) for the four inputs a = a0, a1, a2, a3. */
+@inline
+function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const u = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 2, 6), v128.shuffle<f32>(a, b, 1, 5, 3, 7));
+  const v = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 2, 6), v128.shuffle<f32>(c, d, 1, 5, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(u, v, 0, 1, 4, 5), v128.shuffle<f32>(u, v, 2, 3, 6, 7));
+}
+
+/** Codes of slot `sh/bits` of four words as float32 lanes. */
+@inline
+function codesAt(w: v128, sh: i32, mask: v128): v128 {
+  return f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, sh), mask));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// keys
+
+/**
+ * Logits of `nq` query rows over one KV head's quantized key block of `nTok` tokens: codes
+ * `[nTok/fk, D]` words, scales/mins `[nTok/G, D]`, q `[nq, D]`; the logit of row k, token t goes to
+ * `logits + (k·ld + t)·4`. Scratch `qs`: 4·D floats.
+ */
+export function kiviAttnKeys(
+  codes: usize,
+  scales: usize,
+  mins: usize,
+  nTok: i32,
+  D: i32,
+  bits: i32,
+  G: i32,
+  q: usize,
+  nq: i32,
+  sc: f32,
+  logits: usize,
+  ld: i32,
+  qs: usize,
+): void {
+  const fk = 32 / bits;
+  const nG = nTok / G;
+  const wpg = G / fk;
+  const DB = <usize>D << 2;
+  const LB = <usize>ld << 2;
+  const mask = i32x4.splat((1 << bits) - 1);
+  const vsc = f32x4.splat(sc);
+  const zero = f32x4.splat(0);
+  for (let r0 = 0; r0 < nq; r0 += 4) {
+    const nr = min(4, nq - r0);
+    const qb = q + <usize>r0 * DB;
+    const lb = logits + <usize>r0 * LB;
+    // rows past nr repeat the last row (their results are not stored)
+    const q0 = qb;
+    const q1 = qb + <usize>min(1, nr - 1) * DB;
+    const q2 = qb + <usize>min(2, nr - 1) * DB;
+    const q3 = qb + <usize>min(3, nr - 1) * DB;
+    const s0 = qs;
+    const s1 = qs + DB;
+    const s2 = qs + 2 * DB;
+    const s3 = qs + 3 * DB;
+    for (let g = 0; g < nG; g++) {
+      const sg = scales + <usize>g * DB;
+      const mg = mins + <usize>g * DB;
+      // qs_k = f32(q_k·s); cm_k = Σ f32(q_k·min) in four lanes
+      let c0 = zero;
+      let c1 = zero;
+      let c2 = zero;
+      let c3 = zero;
+      for (let o: usize = 0; o < DB; o += 16) {
+        const s = v128.load(sg + o);
+        const mn = v128.load(mg + o);
+        const a0 = v128.load(q0 + o);
+        const a1 = v128.load(q1 + o);
+        const a2 = v128.load(q2 + o);
+        const a3 = v128.load(q3 + o);
+        v128.store(s0 + o, f32x4.mul(a0, s));
+        v128.store(s1 + o, f32x4.mul(a1, s));
+        v128.store(s2 + o, f32x4.mul(a2, s));
+        v128.store(s3 + o, f32x4.mul(a3, s));
+        c0 = f32x4.add(c0, f32x4.mul(a0, mn));
+        c1 = f32x4.add(c1, f32x4.mul(a1, mn));
+        c2 = f32x4.add(c2, f32x4.mul(a2, mn));
+        c3 = f32x4.add(c3, f32x4.mul(a3, mn));
+      }
+      const cm = hsum4(c0, c1, c2, c3);
+      const cw = codes + <usize>(g * wpg) * DB;
+      const tg = g * G;
+      if (nr == 4) {
+        // one token of four rows per pass over a word row
+        for (let w = 0; w < wpg; w++) {
+          const cr = cw + <usize>w * DB;
+          for (let j = 0; j < fk; j++) {
+            const sh = j * bits;
+            let a0 = zero;
+            let a1 = zero;
+            let a2 = zero;
+            let a3 = zero;
+            for (let o: usize = 0; o < DB; o += 16) {
+              const c = codesAt(v128.load(cr + o), sh, mask);
+              a0 = f32x4.add(a0, f32x4.mul(v128.load(s0 + o), c));
+              a1 = f32x4.add(a1, f32x4.mul(v128.load(s1 + o), c));
+              a2 = f32x4.add(a2, f32x4.mul(v128.load(s2 + o), c));
+              a3 = f32x4.add(a3, f32x4.mul(v128.load(s3 + o), c));
+            }
+            const l = f32x4.mul(f32x4.add(hsum4(a0, a1, a2, a3), cm), vsc);
+            const lt = lb + (<usize>(tg + w * fk + j) << 2);
+            v128.store32_lane(lt, l, 0);
+            v128.store32_lane(lt + LB, l, 1);
+            v128.store32_lane(lt + 2 * LB, l, 2);
+            v128.store32_lane(lt + 3 * LB, l, 3);
+          }
+        }
+      } else {
+        // rows one at a time, four tokens per pass over a word row
+        for (let k = 0; k < nr; k++) {
+          const sk = qs + <usize>k * DB;
+          const cmk = f32x4.splat(
+            k == 0 ? f32x4.extract_lane(cm, 0) : k == 1 ? f32x4.extract_lane(cm, 1) : f32x4.extract_lane(cm, 2),
+          );
+          const lk = lb + <usize>k * LB;
+          for (let w = 0; w < wpg; w++) {
+            const cr = cw + <usize>w * DB;
+            for (let j = 0; j < fk; j += 4) {
+              const sh = j * bits;
+              let a0 = zero;
+              let a1 = zero;
+              let a2 = zero;
+              let a3 = zero;
+              for (let o: usize = 0; o < DB; o += 16) {
+                const x = v128.load(cr + o);
+                const s = v128.load(sk + o);
+                a0 = f32x4.add(a0, f32x4.mul(s, codesAt(x, sh, mask)));
+                a1 = f32x4.add(a1, f32x4.mul(s, codesAt(x, sh + bits, mask)));
+                a2 = f32x4.add(a2, f32x4.mul(s, codesAt(x, sh + 2 * bits, mask)));
+                a3 = f32x4.add(a3, f32x4.mul(s, codesAt(x, sh + 3 * bits, mask)));
+              }
+              const l = f32x4.mul(f32x4.add(hsum4(a0, a1, a2, a3), cmk), vsc);
+              v128.store(lk + (<usize>(tg + w * fk + j) << 2), l);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Logits of `nq` query rows over `nTok` float32 keys (token t at `k + t·kStride`, D channels); row k,
+ * token t to `logits + (k·ld + t)·4`.
+ */
+export function kiviAttnKeysF32(
+  k: usize,
+  nTok: i32,
+  kStride: i32,
+  D: i32,
+  q: usize,
+  nq: i32,
+  sc: f32,
+  logits: usize,
+  ld: i32,
+): void {
+  const DB = <usize>D << 2;
+  const LB = <usize>ld << 2;
+  const KB = <usize>kStride;
+  const vsc = f32x4.splat(sc);
+  const zero = f32x4.splat(0);
+  for (let r0 = 0; r0 < nq; r0 += 4) {
+    const nr = min(4, nq - r0);
+    const qb = q + <usize>r0 * DB;
+    const lb = logits + <usize>r0 * LB;
+    if (nr == 4) {
+      const q1 = qb + DB;
+      const q2 = qb + 2 * DB;
+      const q3 = qb + 3 * DB;
+      for (let t = 0; t < nTok; t++) {
+        const kt = k + <usize>t * KB;
+        let a0 = zero;
+        let a1 = zero;
+        let a2 = zero;
+        let a3 = zero;
+        for (let o: usize = 0; o < DB; o += 16) {
+          const x = v128.load(kt + o);
+          a0 = f32x4.add(a0, f32x4.mul(v128.load(qb + o), x));
+          a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), x));
+          a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), x));
+          a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), x));
+        }
+        const l = f32x4.mul(hsum4(a0, a1, a2, a3), vsc);
+        const lt = lb + (<usize>t << 2);
+        v128.store32_lane(lt, l, 0);
+        v128.store32_lane(lt + LB, l, 1);
+        v128.store32_lane(lt + 2 * LB, l, 2);
+        v128.store32_lane(lt + 3 * LB, l, 3);
+      }
+    } else {
+      for (let r = 0; r < nr; r++) {
+        const qk = qb + <usize>r * DB;
+        const lk = lb + <usize>r * LB;
+        let t = 0;
+        for (; t + 4 <= nTok; t += 4) {
+          const kt = k + <usize>t * KB;
+          let a0 = zero;
+          let a1 = zero;
+          let a2 = zero;
+          let a3 = zero;
+          for (let o: usize = 0; o < DB; o += 16) {
+            const s = v128.load(qk + o);
+            a0 = f32x4.add(a0, f32x4.mul(s, v128.load(kt + o)));
+            a1 = f32x4.add(a1, f32x4.mul(s, v128.load(kt + KB + o)));
+            a2 = f32x4.add(a2, f32x4.mul(s, v128.load(kt + 2 * KB + o)));
+            a3 = f32x4.add(a3, f32x4.mul(s, v128.load(kt + 3 * KB + o)));
+          }
+          v128.store(lk + (<usize>t << 2), f32x4.mul(hsum4(a0, a1, a2, a3), vsc));
+        }
+        for (; t < nTok; t++) {
+          const kt = k + <usize>t * KB;
+          let a0 = zero;
+          for (let o: usize = 0; o < DB; o += 16) a0 = f32x4.add(a0, f32x4.mul(v128.load(qk + o), v128.load(kt + o)));
+          const l = f32x4.mul(hsum4(a0, a0, a0, a0), vsc);
+          store<f32>(lk + (<usize>t << 2), f32x4.extract_lane(l, 0));
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// values
+
+/** Accumulator floats per row of {@link kiviAttnValues}: whole vectors of 4 words, fv slots each. */
+@inline
+function accRowFloats(D: i32, bits: i32): i32 {
+  const fv = 32 / bits;
+  return (((D / fv + 3) >> 2) * fv) << 2;
+}
+
+/**
+ * `p·V` of `nq` query rows over `nTok` quantized value tokens of one chunk: token tt's codes at row
+ * `tt·H + kv` of `[nTok, H, D/fv]` words, scales/mins at row `tt·H + kv` of `[nTok, H, D/Gv]`; the
+ * probability of row k, token tt at `p + (k·ld + tt)·4`. Accumulates into `acc` (row k at
+ * `k·accRowFloats` floats, permuted order) and `vm` (row k at `k·vmRow` floats, one per channel group).
+ * Scratch `sw`: one float per word, rounded up to whole vectors.
+ */
+export function kiviAttnValues(
+  codes: usize,
+  scales: usize,
+  mins: usize,
+  nTok: i32,
+  H: i32,
+  kv: i32,
+  D: i32,
+  bits: i32,
+  GV: i32,
+  p: usize,
+  ld: i32,
+  nq: i32,
+  acc: usize,
+  vm: usize,
+  vmRow: i32,
+  sw: usize,
+): void {
+  const fv = 32 / bits;
+  const nW = D / fv;
+  const nWV = (nW + 3) >> 2;
+  const nGr = D / GV;
+  const wpg = GV / fv;
+  const AB = <usize>accRowFloats(D, bits) << 2;
+  const VB = <usize>vmRow << 2;
+  const CRB = <usize>nW << 2;
+  const MRB = <usize>nGr << 2;
+  const LB = <usize>ld << 2;
+  const mask = i32x4.splat((1 << bits) - 1);
+  for (let tt = 0; tt < nTok; tt++) {
+    const row = <usize>(tt * H + kv);
+    const cr = codes + row * CRB;
+    const sr = scales + row * MRB;
+    const mr = mins + row * MRB;
+    // the scale of each word's channel group, one float per word (pad words repeat the last)
+    for (let w = 0; w < nWV << 2; w++) store<f32>(sw + (<usize>w << 2), load<f32>(sr + (<usize>(min(w, nW - 1) / wpg) << 2)));
+    for (let r0 = 0; r0 < nq; r0 += 4) {
+      const nr = min(4, nq - r0);
+      const pt = p + <usize>r0 * LB + (<usize>tt << 2);
+      const ab = acc + <usize>r0 * AB;
+      const vb = vm + <usize>r0 * VB;
+      if (nr == 4) {
+        const p0 = load<f32>(pt);
+        const p1 = load<f32>(pt + LB);
+        const p2 = load<f32>(pt + 2 * LB);
+        const p3 = load<f32>(pt + 3 * LB);
+        if (p0 == 0 && p1 == 0 && p2 == 0 && p3 == 0) continue;
+        const v0 = f32x4.splat(p0);
+        const v1 = f32x4.splat(p1);
+        const v2 = f32x4.splat(p2);
+        const v3 = f32x4.splat(p3);
+        for (let o: usize = 0; o < MRB; o += 16) {
+          const mn = v128.load(mr + o);
+          v128.store(vb + o, f32x4.add(v128.load(vb + o), f32x4.mul(v0, mn)));
+          v128.store(vb + VB + o, f32x4.add(v128.load(vb + VB + o), f32x4.mul(v1, mn)));
+          v128.store(vb + 2 * VB + o, f32x4.add(v128.load(vb + 2 * VB + o), f32x4.mul(v2, mn)));
+          v128.store(vb + 3 * VB + o, f32x4.add(v128.load(vb + 3 * VB + o), f32x4.mul(v3, mn)));
+        }
+        for (let v = 0; v < nWV; v++) {
+          const x = v128.load(cr + (<usize>v << 4));
+          const s = v128.load(sw + (<usize>v << 4));
+          const e0 = f32x4.mul(v0, s);
+          const e1 = f32x4.mul(v1, s);
+          const e2 = f32x4.mul(v2, s);
+          const e3 = f32x4.mul(v3, s);
+          let a = ab + (<usize>(v * fv) << 4);
+          for (let j = 0; j < fv; j++, a += 16) {
+            const c = codesAt(x, j * bits, mask);
+            v128.store(a, f32x4.add(v128.load(a), f32x4.mul(e0, c)));
+            v128.store(a + AB, f32x4.add(v128.load(a + AB), f32x4.mul(e1, c)));
+            v128.store(a + 2 * AB, f32x4.add(v128.load(a + 2 * AB), f32x4.mul(e2, c)));
+            v128.store(a + 3 * AB, f32x4.add(v128.load(a + 3 * AB), f32x4.mul(e3, c)));
+          }
+        }
+      } else {
+        for (let k = 0; k < nr; k++) {
+          const pk = load<f32>(pt + <usize>k * LB);
+          if (pk == 0) continue;
+          const v0 = f32x4.splat(pk);
+          const vk = vb + <usize>k * VB;
+          for (let o: usize = 0; o < MRB; o += 16)
+            v128.store(vk + o, f32x4.add(v128.load(vk + o), f32x4.mul(v0, v128.load(mr + o))));
+          const ak = ab + <usize>k * AB;
+          for (let v = 0; v < nWV; v++) {
+            const x = v128.load(cr + (<usize>v << 4));
+            const e0 = f32x4.mul(v0, v128.load(sw + (<usize>v << 4)));
+            let a = ak + (<usize>(v * fv) << 4);
+            for (let j = 0; j < fv; j++, a += 16)
+              v128.store(a, f32x4.add(v128.load(a), f32x4.mul(e0, codesAt(x, j * bits, mask))));
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * `out[k·D + d] = f32(acc_k[perm(d)] + vm_k[d/Gv])` for `nq` rows: the quantized-value part of `p·V` in
+ * channel order.
+ */
+export function kiviAttnValuesFinish(acc: usize, vm: usize, vmRow: i32, nq: i32, D: i32, bits: i32, GV: i32, out: usize): void {
+  const fv = 32 / bits;
+  const AB = <usize>accRowFloats(D, bits) << 2;
+  const VB = <usize>vmRow << 2;
+  const DB = <usize>D << 2;
+  for (let k = 0; k < nq; k++) {
+    const ak = acc + <usize>k * AB;
+    const vk = vm + <usize>k * VB;
+    const ok = out + <usize>k * DB;
+    for (let d = 0; d < D; d++) {
+      const w = d / fv;
+      const j = d - w * fv;
+      const idx = (((w >> 2) * fv + j) << 2) + (w & 3);
+      store<f32>(ok + (<usize>d << 2), load<f32>(ak + (<usize>idx << 2)) + load<f32>(vk + (<usize>(d / GV) << 2)));
+    }
+  }
+}
+
+/**
+ * `acc_k[d] += f32(p_k·v_d)` for `nq` rows over `nTok` float32 value tokens (token t at
+ * `v + t·vStride`); acc rows of D floats in channel order.
+ */
+export function kiviAttnValuesF32(
+  v: usize,
+  nTok: i32,
+  vStride: i32,
+  D: i32,
+  p: usize,
+  ld: i32,
+  nq: i32,
+  acc: usize,
+): void {
+  const DB = <usize>D << 2;
+  const LB = <usize>ld << 2;
+  for (let t = 0; t < nTok; t++) {
+    const vt = v + <usize>t * <usize>vStride;
+    for (let r0 = 0; r0 < nq; r0 += 4) {
+      const nr = min(4, nq - r0);
+      const pt = p + <usize>r0 * LB + (<usize>t << 2);
+      const ab = acc + <usize>r0 * DB;
+      if (nr == 4) {
+        const p0 = load<f32>(pt);
+        const p1 = load<f32>(pt + LB);
+        const p2 = load<f32>(pt + 2 * LB);
+        const p3 = load<f32>(pt + 3 * LB);
+        if (p0 == 0 && p1 == 0 && p2 == 0 && p3 == 0) continue;
+        const v0 = f32x4.splat(p0);
+        const v1 = f32x4.splat(p1);
+        const v2 = f32x4.splat(p2);
+        const v3 = f32x4.splat(p3);
+        for (let o: usize = 0; o < DB; o += 16) {
+          const x = v128.load(vt + o);
+          const a = ab + o;
+          v128.store(a, f32x4.add(v128.load(a), f32x4.mul(v0, x)));
+          v128.store(a + DB, f32x4.add(v128.load(a + DB), f32x4.mul(v1, x)));
+          v128.store(a + 2 * DB, f32x4.add(v128.load(a + 2 * DB), f32x4.mul(v2, x)));
+          v128.store(a + 3 * DB, f32x4.add(v128.load(a + 3 * DB), f32x4.mul(v3, x)));
+        }
+      } else {
+        for (let k = 0; k < nr; k++) {
+          const pk = load<f32>(pt + <usize>k * LB);
+          if (pk == 0) continue;
+          const v0 = f32x4.splat(pk);
+          const a = ab + <usize>k * DB;
+          for (let o: usize = 0; o < DB; o += 16)
+            v128.store(a + o, f32x4.add(v128.load(a + o), f32x4.mul(v0, v128.load(vt + o))));
+        }
+      }
+    }
+  }
+}
