@@ -871,6 +871,8 @@ export class WasmKernels {
     readonly scale: number;
     readonly causal: boolean;
     readonly out: Float32Array;
+    /** Logit floats per tile of query rows (default 2^20; tests pass small values to force tiling). */
+    readonly tileFloats?: number;
   }): boolean {
     const { H, D, keyBits, valueBits, G, GV, R, T, heads, m, q, out } = a;
     const fk = 32 / keyBits;
@@ -879,7 +881,7 @@ export class WasmKernels {
     const rowsPerKv = (heads / H) * m;
     const ld = (T + 3) & ~3;
     // logits of up to 2^20 floats (4 MB) per tile of query rows
-    const rowsTile = Math.max(1, Math.min(rows, Math.floor((1 << 20) / ld)));
+    const rowsTile = Math.max(1, Math.min(rows, Math.floor((a.tileFloats ?? 1 << 20) / ld)));
     const nW = D / fv;
     const accRow = (((nW + 3) >> 2) * fv) << 2;
     const nGr = D / GV;

@@ -10,15 +10,23 @@
  * p       = softmax(logits over the visible tokens)                          causal: t ≤ T − m + i
  * out_d   = Σ_t p_t·(Vs[t,c]·code_V(t,d) + Vmn[t,c]) + Σ_r p_r·Vr[r,d]       c = d / G
  * ```
- * Accumulation in float64 (JS numbers), output rounded once to float32. No dequantized copy of K or V
- * is made; scratch is owned by the caller and reused.
+ * Float32 arithmetic in a defined order, reproduced bit for bit by the WebAssembly SIMD twin
+ * (`wasm/assembly/attn.ts`, run when the backend is wasm and the groups are word-aligned):
+ * - a dot product over d runs in four float32 lanes (d ≡ 0, 1, 2, 3 mod 4, each summed in channel order
+ *   from +0) combined as `(l0 + l1) + (l2 + l3)`;
+ * - quantized key: `f32(f32(Σ f32(qs_d·code) + cm)·sc)` with `qs_d = f32(q_d·Ks)`, `cm = Σ f32(q_d·Kmn)`
+ *   (lanes as above) and `sc = f32(scale)`; residual key: `f32(Σ f32(q_d·k_d)·sc)`;
+ * - softmax ({@link softmaxRow}): `p = f32(exp(logit − max))` in float64, `Σ p` in float64;
+ * - values, token by token: `acc_d += f32(f32(p·Vs)·code)`, `vm_c += f32(p·Vmn)`; then `acc_d += vm_c`;
+ *   residual values `acc_d += f32(p·v_d)`; `out_d = f32(acc_d · (1/Σp))`.
+ * No dequantized copy of K or V is made; scratch is owned by the caller and reused.
  *
  * Internal module. Exposed through index.ts: attendDenseRef. Internal: AttendScratch, createScratch,
- * attendKernel.
+ * softmaxRow, attendArgs, attendKernel.
  * @module
  */
 import { check } from '../common/errors.js';
-import { wasmKernels } from '../common/kernels.js';
+import { type WasmKernels, wasmKernels } from '../common/kernels.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import { checkFloat32Tensor } from './config.js';
 import { type CacheState, VALUE_CHUNK, valueRingRows } from './state.js';
@@ -228,6 +236,45 @@ function valueRow(
   }
 }
 
+/** Arguments of the wasm twin ({@link WasmKernels.kiviAttend}) for a cache state. Internal. */
+export function attendArgs(
+  st: CacheState,
+  q: Float32Array,
+  heads: number,
+  m: number,
+  scale: number,
+  causal: boolean,
+  out: Float32Array,
+): Parameters<WasmKernels['kiviAttend']>[0] {
+  const c = st.cfg;
+  return {
+    H: c.kvHeads,
+    D: c.headDim,
+    keyBits: c.keyBits,
+    valueBits: c.valueBits,
+    G: c.keyGroupSize,
+    GV: c.valueGroupSize,
+    R: c.residualLength,
+    T: st.length,
+    kBlocks: st.kBlocks,
+    kRes: st.kRes,
+    kResLen: st.kResLen,
+    vChunks: st.vChunks,
+    vChunkLen: VALUE_CHUNK,
+    vQLen: st.vQLen,
+    vRes: st.vRes,
+    vResStart: st.vResStart,
+    vResLen: st.vResLen,
+    ring: valueRingRows(c),
+    q,
+    heads,
+    m,
+    scale,
+    causal,
+    out,
+  };
+}
+
 /**
  * Fused attention of `heads × m` query rows `q[(h·m + i)·D …]` over the cache; writes `out` with the
  * same layout. Inputs are validated by the caller. Float32 arithmetic in the order of kivi.md §5 (the
@@ -249,35 +296,7 @@ export function attendKernel(
   const fv = (32 / valueBits) | 0;
   // wasm SIMD twin (bit-identical) for word-aligned groups
   const wk = G % fk === 0 && GV % fv === 0 ? wasmKernels() : null;
-  if (
-    wk?.kiviAttend({
-      H,
-      D,
-      keyBits,
-      valueBits,
-      G,
-      GV,
-      R,
-      T,
-      kBlocks: st.kBlocks,
-      kRes: st.kRes,
-      kResLen: st.kResLen,
-      vChunks: st.vChunks,
-      vChunkLen: VALUE_CHUNK,
-      vQLen: st.vQLen,
-      vRes: st.vRes,
-      vResStart: st.vResStart,
-      vResLen: st.vResLen,
-      ring: valueRingRows(st.cfg),
-      q,
-      heads,
-      m,
-      scale,
-      causal,
-      out,
-    })
-  )
-    return;
+  if (wk?.kiviAttend(attendArgs(st, q, heads, m, scale, causal, out))) return;
   if (sc.logits.length < T) sc.logits = new Float32Array(Math.max(T, 2 * sc.logits.length));
   const logits = sc.logits;
   const { qs, acc, ps, vm } = sc;
