@@ -217,6 +217,16 @@ interface RawExports {
     nq: number,
     acc: number,
   ): void;
+  kiviAttnSoftmax(
+    logits: number,
+    ld: number,
+    nq: number,
+    T: number,
+    m: number,
+    r0: number,
+    causal: number,
+    sums: number,
+  ): void;
 }
 
 let requested: KernelBackend = 'auto';
@@ -835,8 +845,8 @@ export class WasmKernels {
    * `[n, H, D/Gv]`), `vResLen` residual values in a ring of `ring` rows `[H, D]` from `vResStart`.
    * Needs G % (32/keyBits) === 0 and Gv % (32/valueBits) === 0. Logits of a tile of query rows stay in
    * the module's memory; each key block and value chunk is copied in once per tile (64–128 KB, so the
-   * copy stays in cache) and serves every KV head and query row of the tile. The softmax (float64
-   * `Math.exp`, float32 probabilities, float64 sum) and the 1/Σp scaling run here in JS, as in the twin.
+   * copy stays in cache) and serves every KV head and query row of the tile. The softmax runs in wasm
+   * (the twin's float32 exp), the final 1/Σp scaling here in JS.
    */
   kiviAttend(a: {
     readonly H: number;
@@ -900,10 +910,12 @@ export class WasmKernels {
       rowsTile * D * 4,
       4 * D * 4,
       al(nW) * 4,
+      rowsTile * 8,
       tileFloats * 4 + 64,
     ]);
     if (L === null) return false;
-    const [pq, pl, pacc, pvm, pout, pqs, psw, pt] = L as [
+    const [pq, pl, pacc, pvm, pout, pqs, psw, psum, pt] = L as [
+      number,
       number,
       number,
       number,
@@ -918,7 +930,6 @@ export class WasmKernels {
     const x = this.x;
     const sc = Math.fround(a.scale);
     const tq = a.kBlocks.length * R;
-    const sums = new Float64Array(rowsTile);
     const ptS = pt + al(kbW) * 4;
     const ptM = ptS + al(kbM) * 4;
     const pvS = pt + al(vcW) * 4;
@@ -980,24 +991,9 @@ export class WasmKernels {
           );
         }
       }
-      // softmax per row (the same code as softmaxRow in src/kivi/attention.ts); masked tokens get p = 0
-      for (let k = 0; k < nr; k++) {
-        const lim = a.causal ? T - m + ((r0 + k) % m) + 1 : T;
-        const off = (pl >>> 2) + k * ld;
-        let mx = f32[off]!;
-        for (let t = 1; t < lim; t++) {
-          const v = f32[off + t]!;
-          if (v > mx) mx = v;
-        }
-        let sum = 0;
-        for (let t = 0; t < lim; t++) {
-          const e = Math.fround(Math.exp(f32[off + t]! - mx));
-          f32[off + t] = e;
-          sum += e;
-        }
-        sums[k] = sum;
-        f32.fill(0, off + lim, off + T);
-      }
+      // softmax per row (softmaxRow of src/kivi/attention.ts); masked tokens get p = 0
+      x.kiviAttnSoftmax(pl, ld, nr, T, m, r0, a.causal ? 1 : 0, psum);
+      const sums = new Float64Array(this.x.memory.buffer, psum, nr);
       // p · V over quantized values, one chunk (all KV heads) at a time
       f32.fill(0, pacc >>> 2, (pacc >>> 2) + nr * accRow);
       f32.fill(0, pvm >>> 2, (pvm >>> 2) + nr * vmRow);

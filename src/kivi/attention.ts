@@ -16,7 +16,7 @@
  *   from +0) combined as `(l0 + l1) + (l2 + l3)`;
  * - quantized key: `f32(f32(Σ f32(qs_d·code) + cm)·sc)` with `qs_d = f32(q_d·Ks)`, `cm = Σ f32(q_d·Kmn)`
  *   (lanes as above) and `sc = f32(scale)`; residual key: `f32(Σ f32(q_d·k_d)·sc)`;
- * - softmax ({@link softmaxRow}): `p = f32(exp(logit − max))` in float64, `Σ p` in float64;
+ * - softmax ({@link softmaxRow}): `p = expNeg(f32(logit − max))` (a float32 exp), `Σ p` in float64;
  * - values, token by token: `acc_d += f32(f32(p·Vs)·code)`, `vm_c += f32(p·Vmn)`; then `acc_d += vm_c`;
  *   residual values `acc_d += f32(p·v_d)`; `out_d = f32(acc_d · (1/Σp))`.
  * No dequantized copy of K or V is made; scratch is owned by the caller and reused.
@@ -56,10 +56,46 @@ export function createScratch(D: number, valueG: number): AttendScratch {
 
 const fr = Math.fround;
 
+// float32 constants of expNeg (the same literals, as f32, in wasm/assembly/attn.ts)
+const E_LOG2E = fr(Math.LOG2E);
+const E_C2 = fr(-2.1219444e-4);
+const E_P0 = fr(1.98756915e-4);
+const E_P1 = fr(1.3981999507e-3);
+const E_P2 = fr(8.3334519073e-3);
+const E_P3 = fr(4.1665795894e-2);
+const E_P4 = fr(1.6666665459e-1);
+const E_P5 = fr(5.0000001201e-1);
+
+/** `2^k` for k = −126 … 0 (index k + 126). */
+const POW2 = /* @__PURE__ */ (() => {
+  const t = new Float64Array(127);
+  for (let k = 0; k < 127; k++) t[k] = 2 ** (k - 126);
+  return t;
+})();
+
 /**
- * Softmax of `x[off … off + lim)` in place (kivi.md §5): `p_t = f32(exp(x_t − max))` (float64 `Math.exp`
- * of the float32 logits), returns `Σ p_t` summed in float64 in token order. The wasm path runs the same
- * code (src/common/kernels.ts). Internal.
+ * `exp(x)` of a float32 x ≤ 0 in float32 operations (the wasm twin computes the same): 0 below −87 (and for NaN);
+ * else `n = rne(f32(x·log2 e))` (magic constant 1.5·2^23), `r = f32(f32(x − n·C1) − n·C2)` (Cody–Waite,
+ * C1 = 0.693359375 exact), `y = 1 + r + r²·P(r)` (degree-5 polynomial, Horner, one rounding per
+ * operation), `f32(y·2^n)`. Within 1 ulp of exp over [−87, 0] (2·10^6 samples). Internal.
+ */
+export function expNeg(x: number): number {
+  if (!(x >= -87)) return 0;
+  const k = fr(fr(fr(x * E_LOG2E) + 12582912) - 12582912);
+  let r = fr(x - fr(k * 0.693359375));
+  r = fr(r - fr(k * E_C2));
+  let y = fr(fr(E_P0 * r) + E_P1);
+  y = fr(fr(y * r) + E_P2);
+  y = fr(fr(y * r) + E_P3);
+  y = fr(fr(y * r) + E_P4);
+  y = fr(fr(y * r) + E_P5);
+  y = fr(fr(fr(y * fr(r * r)) + r) + 1);
+  return fr(y * POW2[k + 126]!);
+}
+
+/**
+ * Softmax of `x[off … off + lim)` in place (kivi.md §5): `p_t = expNeg(f32(x_t − max))`, returns `Σ p_t`
+ * summed in float64 in token order. The wasm twin (`kiviAttnSoftmax`) computes the same bits. Internal.
  */
 export function softmaxRow(x: Float32Array, off: number, lim: number): number {
   let mx = x[off]!;
@@ -69,7 +105,7 @@ export function softmaxRow(x: Float32Array, off: number, lim: number): number {
   }
   let sum = 0;
   for (let t = 0; t < lim; t++) {
-    const e = fr(Math.exp(x[off + t]! - mx));
+    const e = expNeg(fr(x[off + t]! - mx));
     x[off + t] = e;
     sum += e;
   }

@@ -431,3 +431,66 @@ export function kiviAttnValuesF32(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// softmax
+
+// float32 constants of the exp (the JS twin's E_* constants in src/kivi/attention.ts)
+const E_LOG2E: f32 = 1.4426950408889634; // Math.LOG2E
+const E_C1: f32 = 0.693359375;
+const E_C2: f32 = -2.1219444e-4;
+const E_P0: f32 = 1.98756915e-4;
+const E_P1: f32 = 1.3981999507e-3;
+const E_P2: f32 = 8.3334519073e-3;
+const E_P3: f32 = 4.1665795894e-2;
+const E_P4: f32 = 1.6666665459e-1;
+const E_P5: f32 = 5.0000001201e-1;
+const MAGIC: f32 = 12582912; // 1.5·2^23: t + MAGIC rounds t to an integer (half-even), n in its low bits
+
+/** `expNeg` of src/kivi/attention.ts on four lanes: 0 below −87 (and for NaN), else f32(y·2^n). */
+@inline
+function expNeg4(x: v128): v128 {
+  const m = f32x4.add(f32x4.mul(x, f32x4.splat(E_LOG2E)), f32x4.splat(MAGIC));
+  const k = f32x4.sub(m, f32x4.splat(MAGIC));
+  let r = f32x4.sub(x, f32x4.mul(k, f32x4.splat(E_C1)));
+  r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(E_C2)));
+  let y = f32x4.add(f32x4.mul(f32x4.splat(E_P0), r), f32x4.splat(E_P1));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(E_P2));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(E_P3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(E_P4));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(E_P5));
+  y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(r, r)), r), f32x4.splat(1));
+  // 2^n from the bits of m = 0x4B400000 + n (n ≥ −126 wherever x ≥ −87)
+  const p2 = i32x4.shl(i32x4.sub(m, i32x4.splat(0x4b400000 - 127)), 23);
+  return v128.and(f32x4.mul(y, p2), f32x4.ge(x, f32x4.splat(-87)));
+}
+
+/**
+ * Softmax of `nq` rows of logits in place (`softmaxRow` of src/kivi/attention.ts): row k (query row
+ * r0 + k of m per head) sees `lim = causal ? T − m + (r0 + k) mod m + 1 : T` tokens; p = expNeg(f32(x −
+ * max)), tokens [lim, T) get 0; `Σ p` (float64, token order) to `sums + 8k`.
+ */
+export function kiviAttnSoftmax(logits: usize, ld: i32, nq: i32, T: i32, m: i32, r0: i32, causal: i32, sums: usize): void {
+  for (let k = 0; k < nq; k++) {
+    const lim = causal != 0 ? T - m + ((r0 + k) % m) + 1 : T;
+    const x = logits + ((<usize>k * <usize>ld) << 2);
+    const l4 = lim & ~3;
+    let mx = f32x4.splat(load<f32>(x));
+    for (let t = 0; t < l4; t += 4) mx = f32x4.pmax(mx, v128.load(x + (<usize>t << 2)));
+    let mxs = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+    for (let t = l4; t < lim; t++) mxs = max(mxs, load<f32>(x + (<usize>t << 2)));
+    const vmx = f32x4.splat(mxs);
+    for (let t = 0; t < l4; t += 4) {
+      const p = x + (<usize>t << 2);
+      v128.store(p, expNeg4(f32x4.sub(v128.load(p), vmx)));
+    }
+    for (let t = l4; t < lim; t++) {
+      const p = x + (<usize>t << 2);
+      store<f32>(p, f32x4.extract_lane(expNeg4(f32x4.splat(load<f32>(p) - mxs)), 0));
+    }
+    let sum: f64 = 0;
+    for (let t = 0; t < lim; t++) sum += <f64>load<f32>(x + (<usize>t << 2));
+    store<f64>(sums + (<usize>k << 3), sum);
+    if (lim < T) memory.fill(x + (<usize>lim << 2), 0, <usize>(T - lim) << 2);
+  }
+}
