@@ -1059,4 +1059,16 @@ export class WasmKernels {
     }
     return true;
   }
+
+  /** {@link kiviAttend}'s softmax of one row `x` in place (all `x.length` tokens visible); returns Σp. */
+  kiviSoftmaxRow(x: Float32Array): number {
+    const n = x.length;
+    const L = this.layout([((n + 3) & ~3) * 4, 16]);
+    if (L === null) return Number.NaN;
+    const [px, ps] = L as [number, number];
+    this.f32().set(x, px >>> 2);
+    this.x.kiviAttnSoftmax(px, (n + 3) & ~3, 1, n, 1, 0, 0, ps);
+    x.set(this.f32().subarray(px >>> 2, (px >>> 2) + n));
+    return new Float64Array(this.x.memory.buffer, ps, 1)[0]!;
+  }
 }

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { setKernelBackend, wasmKernels, wasmSimdSupported } from '../../src/common/kernels.js';
 import type { Float32Tensor } from '../../src/common/tensor.js';
-import { attendArgs, attendKernel, createScratch, softmaxRow } from '../../src/kivi/attention.js';
+import { attendArgs, attendKernel, createScratch, expNeg, softmaxRow } from '../../src/kivi/attention.js';
 import { normalizeCacheConfig } from '../../src/kivi/config.js';
 import { attendDenseRef, type KiviBits, KiviCache, type KiviCacheConfig } from '../../src/kivi/index.js';
 import { createState, pushTokens } from '../../src/kivi/state.js';
@@ -20,6 +20,14 @@ afterEach(() => setKernelBackend('auto'));
 
 const t32 = (data: Float32Array, shape: number[]): Float32Tensor => ({ dtype: 'float32', data, shape });
 const u32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+/** Index of the first element whose bits differ (−1: identical). */
+function firstDiff(a: Float32Array, b: Float32Array): number {
+  const x = u32(a);
+  const y = u32(b);
+  if (x.length !== y.length) return Math.min(x.length, y.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
 
 /** Deterministic data `[H, T, D]`; `kind` mixes in the hard cases. */
 function data(H: number, T: number, D: number, seed: number, kind = 0): Float32Array {
@@ -155,7 +163,7 @@ describe.runIf(wasmSimdSupported())('fused attention: wasm SIMD twin = JS kernel
           });
         },
       ),
-      { numRuns: 50 },
+      { numRuns: 40 },
     );
   });
 
@@ -278,14 +286,70 @@ describe.runIf(wasmSimdSupported())('fused attention: wasm SIMD twin = JS kernel
   });
 });
 
-describe('softmaxRow', () => {
-  it('float32 probabilities of exp(x − max), float64 sum in token order; max maps to 1', () => {
+describe('softmaxRow / expNeg', () => {
+  const f = new Float32Array(1);
+  const fi = new Int32Array(f.buffer);
+  const bitsOf = (v: number) => {
+    f[0] = v;
+    return fi[0]!;
+  };
+  /** The float32 −(float with magnitude bits b). */
+  const negOf = (b: number) => {
+    fi[0] = b | 0x80000000;
+    return f[0]!;
+  };
+
+  it('expNeg is within 1 ulp of float32(exp(x)) on [−87, 0], 1 at ±0, 0 below −87 and for NaN', () => {
+    let worst = 0;
+    let n = 0;
+    for (let b = bitsOf(87); b >= 0; b -= 997) {
+      const x = negOf(b);
+      worst = Math.max(worst, Math.abs(bitsOf(expNeg(x)) - bitsOf(Math.exp(x))));
+      n++;
+    }
+    expect(n).toBeGreaterThan(1e6);
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(expNeg(0)).toBe(1);
+    expect(expNeg(-0)).toBe(1);
+    expect(expNeg(-87)).toBeGreaterThan(0);
+    expect(expNeg(Math.fround(-87.00001))).toBe(0);
+    expect(expNeg(Number.NEGATIVE_INFINITY)).toBe(0);
+    expect(expNeg(Number.NaN)).toBe(0);
+  });
+
+  it('softmaxRow: p = expNeg(f32(x − max)) in place, float64 sum in token order; the max maps to 1', () => {
     const x = new Float32Array([0.5, -3, 2, 2, -100, 7]);
     const sum = softmaxRow(x, 1, 4);
-    const want = [Math.fround(Math.exp(-5)), 1, 1, Math.fround(Math.exp(-102))];
+    const want = [expNeg(-5), 1, 1, expNeg(-102)];
     expect([...x.subarray(1, 5)]).toEqual(want);
+    expect(want[3]).toBe(0);
     expect(sum).toBe(want[0]! + want[1]! + want[2]! + want[3]!);
     expect(x[0]).toBe(0.5);
     expect(x[5]).toBe(7);
+  });
+
+  it.runIf(wasmSimdSupported())('the wasm softmax equals softmaxRow bit for bit over a sweep of float32 inputs', () => {
+    const wk = wasmKernels()!;
+    // every 4099th float32 in [−90, 0] (−90 … −87 tests the cut-off), ±0, ties of the rounding of x·log2 e
+    const xs: number[] = [0, -0, -87, Math.fround(-87.00001), -90];
+    for (let b = bitsOf(90); b >= 0; b -= 4099) xs.push(negOf(b));
+    for (let k = 1; k < 126; k++) {
+      const x = Math.fround((k + 0.5) / -Math.LOG2E);
+      xs.push(x, Math.fround(x * (1 + 2 ** -23)), Math.fround(x * (1 - 2 ** -23)));
+    }
+    expect(xs.length).toBeGreaterThan(2.5e5);
+    for (let o = 0; o < xs.length; o += 100_003) {
+      const a = new Float32Array(xs.slice(o, o + 100_003));
+      const b = a.slice();
+      const sa = softmaxRow(a, 0, a.length);
+      const sb = wk.kiviSoftmaxRow(b);
+      expect(firstDiff(b, a)).toBe(-1);
+      expect(sb).toBe(sa);
+    }
+    // a row whose max is not 0 and whose length is not a multiple of 4
+    const r = data(1, 1, 4099, 7).subarray(0, 4099);
+    const r2 = r.slice();
+    expect(wk.kiviSoftmaxRow(r2)).toBe(softmaxRow(r, 0, r.length));
+    expect(u32(r2)).toEqual(u32(r));
   });
 });
