@@ -2,12 +2,15 @@
  * KIVI benchmarks: quantize+pack and dequantize throughput (GB/s of float32 input and ÷ memcpy) for
  * 2 and 4 bits on keys/values `[32, 4096, 128]` (QUICK: `[4, 512, 128]`), public API (allocating),
  * allocation-free kernel into preallocated buffers, and the reference twin; fused `attend` on packed
- * codes vs dense float32 attention over an uncompressed cache vs the dense reference twin
- * (dequantize + float64), T ∈ {512, 4096} (QUICK: {512}), D = 128, 32 query heads / 8 KV heads, one
- * query token. Attention GB/s counts the float32 K+V bytes an uncompressed cache would read.
+ * codes (wasm SIMD and its JS twin) vs dense float32 attention in JS over an uncompressed cache vs the
+ * dense reference twin (dequantize + float64), T ∈ {512, 4096} (QUICK: {512}), D = 128, 32 query heads
+ * / 8 KV heads, one query token, with the ratio dense ÷ fused and the cost of the per-call copy of the
+ * packed cache into the module's memory. Attention GB/s counts the float32 K+V bytes an uncompressed
+ * cache would read.
  *
  * Run: `npx tsx bench/run.ts kivi` (`LOWBIT_BENCH_QUICK=1` for the smoke sizes).
  */
+import { setKernelBackend, wasmSimdSupported } from '../src/common/kernels.js';
 import type { Float32Tensor } from '../src/common/tensor.js';
 import {
   dequantize,
@@ -214,6 +217,7 @@ export async function main(): Promise<void> {
   // ---- attention
   const heads = 32;
   const H = 8;
+  const wasm = wasmSimdSupported();
   for (const TT of QUICK ? [512] : [512, 4096]) {
     for (const bits of [2, 4] as KiviBits[]) {
       const k = randomData(H * TT * D, 2);
@@ -225,20 +229,43 @@ export async function main(): Promise<void> {
       const logits = new Float64Array(TT);
       const acc = new Float64Array(D);
       const outDense = new Float32Array(heads * D);
-      runGroup({
+      // what the wasm path copies per call: the packed cache, in key-block / value-chunk pieces, into a
+      // reused tile of the module's memory (emulated here with the same piece sizes)
+      const packed = new Uint8Array(cache.byteLength);
+      const piece = H * 128 * D * (bits / 8) + 2 * H * (128 / 32) * D * 4;
+      const tile = new Uint8Array(2 * piece);
+      const copyPacked = () => {
+        for (let o = 0; o < packed.length; o += piece) tile.set(packed.subarray(o, Math.min(o + piece, packed.length)));
+      };
+      const withBackend = (b: 'js' | 'wasm') => () => {
+        setKernelBackend(b);
+        try {
+          return cache.attend(q, { out });
+        } finally {
+          setKernelBackend('auto');
+        }
+      };
+      const rows = runGroup({
         title: `attend, T = ${TT}, D = ${D}, ${heads} heads / ${H} kv heads, 1 query, KIVI-${bits} G32 R128 (cache ${cache.byteLength} B vs f32 ${2 * H * TT * D * 4} B)`,
         bytes: 2 * H * TT * D * 4,
         elements: 2 * H * TT * D,
         runs: QUICK ? 3 : 15,
         cases: [
-          { name: 'KiviCache.attend (fused, packed codes)', fn: () => cache.attend(q, { out }) },
+          ...(wasm ? [{ name: 'KiviCache.attend, wasm SIMD (fused, packed codes)', fn: withBackend('wasm') }] : []),
+          { name: 'KiviCache.attend, JS twin (fused, packed codes)', fn: withBackend('js') },
           {
-            name: 'dense float32 attention (uncompressed K/V)',
+            name: 'dense float32 attention in JS (uncompressed K/V)',
             fn: () => denseAttendF32(q.data, k, v, heads, H, TT, D, logits, acc, outDense),
           },
           { name: 'attendRef (dequantize + dense f64)', fn: () => cache.attendRef(q) },
+          { name: 'copy of the packed cache into a reused tile (wasm path overhead)', fn: copyPacked },
         ],
       });
+      const ms = (name: string) => rows.find((r) => r.name.startsWith(name))?.medianS ?? Number.NaN;
+      const dense = ms('dense float32');
+      const parts = [`dense f32 JS ÷ fused JS = ${(dense / ms('KiviCache.attend, JS')).toFixed(2)}×`];
+      if (wasm) parts.unshift(`dense f32 JS ÷ fused wasm = ${(dense / ms('KiviCache.attend, wasm')).toFixed(2)}×`);
+      console.log(`\n${parts.join('; ')}`);
     }
   }
 }
