@@ -23,6 +23,9 @@
  * - MX/BFP `quantizeBlocks` / `dequantizeBlocks` (bfp): FP and BFP element formats of 4 or 8 bits
  *   (mxfp4, mxfp8_e4m3/e5m2, bfp12, bfp16), blocks along the last axis (an even axis length for 4-bit
  *   codes), `'half-even'`, scale rule `'floor'`, `nonFinite: 'nan-block'`.
+ * - KIVI `KiviCache.attend` (fused attention on packed codes): key and value groups that are whole
+ *   words (G % (32/bits) === 0); the packed cache is copied into the module's memory one key block /
+ *   value chunk at a time (see {@link WasmKernels.kiviAttend}).
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
  * loadKernels.
@@ -909,7 +912,7 @@ export class WasmKernels {
       rowsTile * vmRow * 4,
       rowsTile * D * 4,
       4 * D * 4,
-      al(nW) * 4,
+      2 * al(nW) * 4,
       rowsTile * 8,
       tileFloats * 4 + 64,
     ]);

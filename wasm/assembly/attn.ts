@@ -253,12 +253,18 @@ function accRowFloats(D: i32, bits: i32): i32 {
   return (((D / fv + 3) >> 2) * fv) << 2;
 }
 
+/** The scale of each word's channel group, one float per word (pad words repeat the last). */
+@inline
+function expandScales(sw: usize, sr: usize, nWV: i32, nW: i32, wpg: i32): void {
+  for (let w = 0; w < nWV << 2; w++) store<f32>(sw + (<usize>w << 2), load<f32>(sr + (<usize>(min(w, nW - 1) / wpg) << 2)));
+}
+
 /**
  * `p·V` of `nq` query rows over `nTok` quantized value tokens of one chunk: token tt's codes at row
  * `tt·H + kv` of `[nTok, H, D/fv]` words, scales/mins at row `tt·H + kv` of `[nTok, H, D/Gv]`; the
  * probability of row k, token tt at `p + (k·ld + tt)·4`. Accumulates into `acc` (row k at
  * `k·accRowFloats` floats, permuted order) and `vm` (row k at `k·vmRow` floats, one per channel group).
- * Scratch `sw`: one float per word, rounded up to whole vectors.
+ * Scratch `sw`: two floats per word, rounded up to whole vectors.
  */
 export function kiviAttnValues(
   codes: usize,
@@ -289,13 +295,107 @@ export function kiviAttnValues(
   const MRB = <usize>nGr << 2;
   const LB = <usize>ld << 2;
   const mask = i32x4.splat((1 << bits) - 1);
-  for (let tt = 0; tt < nTok; tt++) {
+  const swB = sw + (<usize>nWV << 4);
+  let tt = 0;
+  // two tokens per pass: each accumulator is loaded and stored once for both (same addition order)
+  for (; tt + 2 <= nTok; tt += 2) {
+    const rowA = <usize>(tt * H + kv);
+    const rowB = rowA + <usize>H;
+    const crA = codes + rowA * CRB;
+    const crB = codes + rowB * CRB;
+    const mrA = mins + rowA * MRB;
+    const mrB = mins + rowB * MRB;
+    expandScales(sw, scales + rowA * MRB, nWV, nW, wpg);
+    expandScales(swB, scales + rowB * MRB, nWV, nW, wpg);
+    for (let r0 = 0; r0 < nq; r0 += 4) {
+      const nr = min(4, nq - r0);
+      const pt = p + <usize>r0 * LB + (<usize>tt << 2);
+      const ab = acc + <usize>r0 * AB;
+      const vb = vm + <usize>r0 * VB;
+      if (nr == 4) {
+        const pa0 = load<f32>(pt);
+        const pa1 = load<f32>(pt + LB);
+        const pa2 = load<f32>(pt + 2 * LB);
+        const pa3 = load<f32>(pt + 3 * LB);
+        const pb0 = load<f32>(pt, 4);
+        const pb1 = load<f32>(pt + LB, 4);
+        const pb2 = load<f32>(pt + 2 * LB, 4);
+        const pb3 = load<f32>(pt + 3 * LB, 4);
+        if (pa0 == 0 && pa1 == 0 && pa2 == 0 && pa3 == 0 && pb0 == 0 && pb1 == 0 && pb2 == 0 && pb3 == 0) continue;
+        const va0 = f32x4.splat(pa0);
+        const va1 = f32x4.splat(pa1);
+        const va2 = f32x4.splat(pa2);
+        const va3 = f32x4.splat(pa3);
+        const vb0 = f32x4.splat(pb0);
+        const vb1 = f32x4.splat(pb1);
+        const vb2 = f32x4.splat(pb2);
+        const vb3 = f32x4.splat(pb3);
+        for (let o: usize = 0; o < MRB; o += 16) {
+          const ma = v128.load(mrA + o);
+          const mb = v128.load(mrB + o);
+          v128.store(vb + o, f32x4.add(f32x4.add(v128.load(vb + o), f32x4.mul(va0, ma)), f32x4.mul(vb0, mb)));
+          v128.store(vb + VB + o, f32x4.add(f32x4.add(v128.load(vb + VB + o), f32x4.mul(va1, ma)), f32x4.mul(vb1, mb)));
+          v128.store(vb + 2 * VB + o, f32x4.add(f32x4.add(v128.load(vb + 2 * VB + o), f32x4.mul(va2, ma)), f32x4.mul(vb2, mb)));
+          v128.store(vb + 3 * VB + o, f32x4.add(f32x4.add(v128.load(vb + 3 * VB + o), f32x4.mul(va3, ma)), f32x4.mul(vb3, mb)));
+        }
+        for (let v = 0; v < nWV; v++) {
+          const xa = v128.load(crA + (<usize>v << 4));
+          const xb = v128.load(crB + (<usize>v << 4));
+          const sa = v128.load(sw + (<usize>v << 4));
+          const sb = v128.load(swB + (<usize>v << 4));
+          const ea0 = f32x4.mul(va0, sa);
+          const ea1 = f32x4.mul(va1, sa);
+          const ea2 = f32x4.mul(va2, sa);
+          const ea3 = f32x4.mul(va3, sa);
+          const eb0 = f32x4.mul(vb0, sb);
+          const eb1 = f32x4.mul(vb1, sb);
+          const eb2 = f32x4.mul(vb2, sb);
+          const eb3 = f32x4.mul(vb3, sb);
+          let a = ab + (<usize>(v * fv) << 4);
+          for (let j = 0; j < fv; j++, a += 16) {
+            const ca = codesAt(xa, j * bits, mask);
+            const cb = codesAt(xb, j * bits, mask);
+            v128.store(a, f32x4.add(f32x4.add(v128.load(a), f32x4.mul(ea0, ca)), f32x4.mul(eb0, cb)));
+            v128.store(a + AB, f32x4.add(f32x4.add(v128.load(a + AB), f32x4.mul(ea1, ca)), f32x4.mul(eb1, cb)));
+            v128.store(a + 2 * AB, f32x4.add(f32x4.add(v128.load(a + 2 * AB), f32x4.mul(ea2, ca)), f32x4.mul(eb2, cb)));
+            v128.store(a + 3 * AB, f32x4.add(f32x4.add(v128.load(a + 3 * AB), f32x4.mul(ea3, ca)), f32x4.mul(eb3, cb)));
+          }
+        }
+      } else {
+        for (let k = 0; k < nr; k++) {
+          const pa = load<f32>(pt + <usize>k * LB);
+          const pb = load<f32>(pt + <usize>k * LB, 4);
+          if (pa == 0 && pb == 0) continue;
+          const va = f32x4.splat(pa);
+          const vbb = f32x4.splat(pb);
+          const vk = vb + <usize>k * VB;
+          for (let o: usize = 0; o < MRB; o += 16) {
+            const x = f32x4.add(v128.load(vk + o), f32x4.mul(va, v128.load(mrA + o)));
+            v128.store(vk + o, f32x4.add(x, f32x4.mul(vbb, v128.load(mrB + o))));
+          }
+          const ak = ab + <usize>k * AB;
+          for (let v = 0; v < nWV; v++) {
+            const xa = v128.load(crA + (<usize>v << 4));
+            const xb = v128.load(crB + (<usize>v << 4));
+            const ea = f32x4.mul(va, v128.load(sw + (<usize>v << 4)));
+            const eb = f32x4.mul(vbb, v128.load(swB + (<usize>v << 4)));
+            let a = ak + (<usize>(v * fv) << 4);
+            for (let j = 0; j < fv; j++, a += 16) {
+              const x = f32x4.add(v128.load(a), f32x4.mul(ea, codesAt(xa, j * bits, mask)));
+              v128.store(a, f32x4.add(x, f32x4.mul(eb, codesAt(xb, j * bits, mask))));
+            }
+          }
+        }
+      }
+    }
+  }
+  // the last token of an odd count
+  for (; tt < nTok; tt++) {
     const row = <usize>(tt * H + kv);
     const cr = codes + row * CRB;
     const sr = scales + row * MRB;
     const mr = mins + row * MRB;
-    // the scale of each word's channel group, one float per word (pad words repeat the last)
-    for (let w = 0; w < nWV << 2; w++) store<f32>(sw + (<usize>w << 2), load<f32>(sr + (<usize>(min(w, nW - 1) / wpg) << 2)));
+    expandScales(sw, sr, nWV, nW, wpg);
     for (let r0 = 0; r0 < nq; r0 += 4) {
       const nr = min(4, nq - r0);
       const pt = p + <usize>r0 * LB + (<usize>tt << 2);
