@@ -270,6 +270,26 @@ describe.runIf(wasmSimdSupported())('fused attention: wasm SIMD twin = JS kernel
     }
   });
 
+  it('odd scales: 0, negative, and one that overflows float32 (NaN/Inf logits) give the same bits', () => {
+    const c = build({
+      cfg: { kvHeads: 2, headDim: 16, keyBits: 2, valueBits: 4, groupSize: 16, residualLength: 16 },
+      heads: 4,
+      T: 45,
+      m: 3,
+      causal: true,
+      kind: 0,
+      seed: 11,
+      prefill: 40,
+    });
+    for (const scale of [0, -0.75, 3.5e38, 1e39]) {
+      setKernelBackend('js');
+      const js = c.cache.attend(c.q, { scale }).data;
+      setKernelBackend('wasm');
+      const wasm = c.cache.attend(c.q, { scale }).data;
+      expect(u32(wasm)).toEqual(u32(js));
+    }
+  });
+
   it('groups that straddle words (allowGroupStraddle) run the JS kernel on either backend', () => {
     const { js, wasm, ref } = run({
       cfg: { kvHeads: 2, headDim: 32, bits: 2, groupSize: 8, residualLength: 32, allowGroupStraddle: true },
@@ -345,6 +365,19 @@ describe('softmaxRow / expNeg', () => {
       const sb = wk.kiviSoftmaxRow(b);
       expect(firstDiff(b, a)).toBe(-1);
       expect(sb).toBe(sa);
+    }
+    // NaN/±Inf logits in the vector part and in the scalar tail: the max skips NaN as `v > max` does
+    for (const row of [
+      [1, Number.NaN, 2, 0.5, -1, Number.NaN, 3],
+      [0.25, 1, 2, 3, Number.NaN],
+      [Number.NaN, 1, 2, 3, 4, 5],
+      [-1, Number.POSITIVE_INFINITY, 0, 1, Number.NEGATIVE_INFINITY, 2],
+    ]) {
+      const a = new Float32Array(row);
+      const b = a.slice();
+      const sa = softmaxRow(a, 0, a.length);
+      expect(Object.is(wk.kiviSoftmaxRow(b), sa)).toBe(true);
+      expect(firstDiff(b, a)).toBe(-1);
     }
     // a row whose max is not 0 and whose length is not a multiple of 4
     const r = data(1, 1, 4099, 7).subarray(0, 4099);

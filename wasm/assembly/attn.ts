@@ -577,8 +577,18 @@ export function kiviAttnSoftmax(logits: usize, ld: i32, nq: i32, T: i32, m: i32,
     const l4 = lim & ~3;
     let mx = f32x4.splat(load<f32>(x));
     for (let t = 0; t < l4; t += 4) mx = f32x4.pmax(mx, v128.load(x + (<usize>t << 2)));
-    let mxs = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
-    for (let t = l4; t < lim; t++) mxs = max(mxs, load<f32>(x + (<usize>t << 2)));
+    // `if (v > mx) mx = v` as in JS (pmax too skips a NaN v; a NaN first element stays)
+    let mxs = f32x4.extract_lane(mx, 0);
+    let v = f32x4.extract_lane(mx, 1);
+    if (v > mxs) mxs = v;
+    v = f32x4.extract_lane(mx, 2);
+    if (v > mxs) mxs = v;
+    v = f32x4.extract_lane(mx, 3);
+    if (v > mxs) mxs = v;
+    for (let t = l4; t < lim; t++) {
+      v = load<f32>(x + (<usize>t << 2));
+      if (v > mxs) mxs = v;
+    }
     const vmx = f32x4.splat(mxs);
     for (let t = 0; t < l4; t += 4) {
       const p = x + (<usize>t << 2);
