@@ -15,7 +15,7 @@
  *   the last axis or the flattened tensor; `dequantizeAffine`: the same layouts.
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
- * processed, and the results copied out; caller arrays are never aliased. The module (about 8.4 KB) is
+ * processed, and the results copied out; caller arrays are never aliased. The module (about 22 KB) is
  * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
  * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
  * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
