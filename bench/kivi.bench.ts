@@ -1,10 +1,7 @@
 /**
  * KIVI benchmarks: quantize+pack and dequantize throughput (GB/s of float32 input and ÷ memcpy) for
  * 2 and 4 bits on keys/values `[32, 4096, 128]` (QUICK: `[4, 512, 128]`), public API (allocating),
- * allocation-free kernel into preallocated buffers, and the reference twin; fused `attend` on packed
- * codes vs dense float32 attention over an uncompressed cache vs the dense reference twin
- * (dequantize + float64), T ∈ {512, 4096} (QUICK: {512}), D = 128, 32 query heads / 8 KV heads, one
- * query token. Attention GB/s counts the float32 K+V bytes an uncompressed cache would read.
+ * allocation-free kernel into preallocated buffers, and the reference twin. Attention: kivi-attention.bench.ts.
  *
  * Run: `npx tsx bench/run.ts kivi` (`LOWBIT_BENCH_QUICK=1` for the smoke sizes).
  */
@@ -13,7 +10,6 @@ import {
   dequantize,
   dequantizeRef,
   type KiviBits,
-  KiviCache,
   quantizeKeys,
   quantizeKeysRef,
   quantizeValues,
@@ -37,49 +33,6 @@ function randomData(n: number, seed: number): Float32Array {
     out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 4;
   }
   return out;
-}
-
-/** Dense float32 attention for one query token per head over float32 K/V `[H, T, D]`. */
-function denseAttendF32(
-  q: Float32Array,
-  k: Float32Array,
-  v: Float32Array,
-  heads: number,
-  H: number,
-  T: number,
-  D: number,
-  logits: Float64Array,
-  acc: Float64Array,
-  out: Float32Array,
-): void {
-  const g = heads / H;
-  const scale = 1 / Math.sqrt(D);
-  for (let h = 0; h < heads; h++) {
-    const kv = (h / g) | 0;
-    const qo = h * D;
-    let mx = Number.NEGATIVE_INFINITY;
-    for (let t = 0; t < T; t++) {
-      const ko = (kv * T + t) * D;
-      let s = 0;
-      for (let d = 0; d < D; d++) s += q[qo + d]! * k[ko + d]!;
-      s *= scale;
-      logits[t] = s;
-      if (s > mx) mx = s;
-    }
-    let sum = 0;
-    for (let t = 0; t < T; t++) {
-      const e = Math.exp(logits[t]! - mx);
-      logits[t] = e;
-      sum += e;
-    }
-    acc.fill(0);
-    for (let t = 0; t < T; t++) {
-      const p = logits[t]!;
-      const vo = (kv * T + t) * D;
-      for (let d = 0; d < D; d++) acc[d] = acc[d]! + p * v[vo + d]!;
-    }
-    for (let d = 0; d < D; d++) out[qo + d] = acc[d]! / sum;
-  }
 }
 
 export async function main(): Promise<void> {
@@ -209,36 +162,5 @@ export async function main(): Promise<void> {
         { name: 'dequantizeRef', fn: () => dequantizeRef(qvr) },
       ],
     });
-  }
-
-  // ---- attention
-  const heads = 32;
-  const H = 8;
-  for (const TT of QUICK ? [512] : [512, 4096]) {
-    for (const bits of [2, 4] as KiviBits[]) {
-      const k = randomData(H * TT * D, 2);
-      const v = randomData(H * TT * D, 3);
-      const cache = new KiviCache({ kvHeads: H, headDim: D, bits, groupSize: 32, residualLength: 128 });
-      cache.append({ dtype: 'float32', data: k, shape: [H, TT, D] }, { dtype: 'float32', data: v, shape: [H, TT, D] });
-      const q: Float32Tensor = { dtype: 'float32', data: randomData(heads * D, 4), shape: [heads, 1, D] };
-      const out = new Float32Array(heads * D);
-      const logits = new Float64Array(TT);
-      const acc = new Float64Array(D);
-      const outDense = new Float32Array(heads * D);
-      runGroup({
-        title: `attend, T = ${TT}, D = ${D}, ${heads} heads / ${H} kv heads, 1 query, KIVI-${bits} G32 R128 (cache ${cache.byteLength} B vs f32 ${2 * H * TT * D * 4} B)`,
-        bytes: 2 * H * TT * D * 4,
-        elements: 2 * H * TT * D,
-        runs: QUICK ? 3 : 15,
-        cases: [
-          { name: 'KiviCache.attend (fused, packed codes)', fn: () => cache.attend(q, { out }) },
-          {
-            name: 'dense float32 attention (uncompressed K/V)',
-            fn: () => denseAttendF32(q.data, k, v, heads, H, TT, D, logits, acc, outDense),
-          },
-          { name: 'attendRef (dequantize + dense f64)', fn: () => cache.attendRef(q) },
-        ],
-      });
-    }
   }
 }

@@ -15,7 +15,7 @@
  *   the last axis or the flattened tensor; `dequantizeAffine`: the same layouts.
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
- * processed, and the results copied out; caller arrays are never aliased. The module (about 8.4 KB) is
+ * processed, and the results copied out; caller arrays are never aliased. The module (about 22 KB) is
  * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
  * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
  * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
@@ -23,6 +23,9 @@
  * - MX/BFP `quantizeBlocks` / `dequantizeBlocks` (bfp): FP and BFP element formats of 4 or 8 bits
  *   (mxfp4, mxfp8_e4m3/e5m2, bfp12, bfp16), blocks along the last axis (an even axis length for 4-bit
  *   codes), `'half-even'`, scale rule `'floor'`, `nonFinite: 'nan-block'`.
+ * - KIVI `KiviCache.attend` (fused attention on packed codes): key and value groups that are whole
+ *   words (G % (32/bits) === 0); the packed cache is copied into the module's memory one key block /
+ *   value chunk at a time (see {@link WasmKernels.kiviAttend}).
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
  * loadKernels.
@@ -151,6 +154,81 @@ interface RawExports {
     scales: number,
     table: number,
     out: number,
+  ): void;
+  // --- attn ---
+  kiviAttnKeys(
+    codes: number,
+    scales: number,
+    mins: number,
+    nTok: number,
+    D: number,
+    bits: number,
+    G: number,
+    q: number,
+    nq: number,
+    sc: number,
+    logits: number,
+    ld: number,
+    qs: number,
+  ): void;
+  kiviAttnKeysF32(
+    k: number,
+    nTok: number,
+    kStride: number,
+    D: number,
+    q: number,
+    nq: number,
+    sc: number,
+    logits: number,
+    ld: number,
+  ): void;
+  kiviAttnValues(
+    codes: number,
+    scales: number,
+    mins: number,
+    nTok: number,
+    H: number,
+    kv: number,
+    D: number,
+    bits: number,
+    GV: number,
+    p: number,
+    ld: number,
+    nq: number,
+    acc: number,
+    vm: number,
+    vmRow: number,
+    sw: number,
+  ): void;
+  kiviAttnValuesFinish(
+    acc: number,
+    vm: number,
+    vmRow: number,
+    nq: number,
+    D: number,
+    bits: number,
+    GV: number,
+    out: number,
+  ): void;
+  kiviAttnValuesF32(
+    v: number,
+    nTok: number,
+    vStride: number,
+    D: number,
+    p: number,
+    ld: number,
+    nq: number,
+    acc: number,
+  ): void;
+  kiviAttnSoftmax(
+    logits: number,
+    ld: number,
+    nq: number,
+    T: number,
+    m: number,
+    r0: number,
+    causal: number,
+    sums: number,
   ): void;
 }
 
@@ -777,5 +855,241 @@ export class WasmKernels {
         run(r * len + g0 * bs, 1, n, r * nb + g0, Math.ceil(n / bs), L);
       }
     return true;
+  }
+
+  // --- attn ---
+  /**
+   * Fused KIVI attention on packed codes (the wasm twin of `attendKernel` in src/kivi/attention.ts, same
+   * float32 operations): `heads × m` query rows `q[(h·m + i)·D …]` over a cache of `T` tokens — key
+   * blocks of `R` tokens (codes `[H, R/fk, D]`, scales/mins `[H, R/G, D]`), `kResLen` residual keys
+   * (`kRes` `[H, R + 1, D]`), value chunks of `vChunkLen` tokens (codes `[n, H, D/fv]`, scales/mins
+   * `[n, H, D/Gv]`), `vResLen` residual values in a ring of `ring` rows `[H, D]` from `vResStart`.
+   * Needs G % (32/keyBits) === 0 and Gv % (32/valueBits) === 0. Logits of a tile of query rows stay in
+   * the module's memory; each key block and value chunk is copied in once per tile (64–128 KB, so the
+   * copy stays in cache) and serves every KV head and query row of the tile. The softmax runs in wasm
+   * (the twin's float32 exp), the final 1/Σp scaling here in JS.
+   */
+  kiviAttend(a: {
+    readonly H: number;
+    readonly D: number;
+    readonly keyBits: number;
+    readonly valueBits: number;
+    readonly G: number;
+    readonly GV: number;
+    readonly R: number;
+    readonly T: number;
+    readonly kBlocks: readonly {
+      readonly codes: Uint32Array;
+      readonly scales: Float32Array;
+      readonly mins: Float32Array;
+    }[];
+    readonly kRes: Float32Array;
+    readonly kResLen: number;
+    readonly vChunks: readonly {
+      readonly codes: Uint32Array;
+      readonly scales: Float32Array;
+      readonly mins: Float32Array;
+    }[];
+    readonly vChunkLen: number;
+    readonly vQLen: number;
+    readonly vRes: Float32Array;
+    readonly vResStart: number;
+    readonly vResLen: number;
+    readonly ring: number;
+    readonly q: Float32Array;
+    readonly heads: number;
+    readonly m: number;
+    readonly scale: number;
+    readonly causal: boolean;
+    readonly out: Float32Array;
+    /** Logit floats per tile of query rows (default 2^20; tests pass small values to force tiling). */
+    readonly tileFloats?: number;
+  }): boolean {
+    const { H, D, keyBits, valueBits, G, GV, R, T, heads, m, q, out } = a;
+    const fk = 32 / keyBits;
+    const fv = 32 / valueBits;
+    const rows = heads * m;
+    const rowsPerKv = (heads / H) * m;
+    const ld = (T + 3) & ~3;
+    // logits of up to 2^20 floats (4 MB) per tile of query rows
+    const rowsTile = Math.max(1, Math.min(rows, Math.floor((a.tileFloats ?? 1 << 20) / ld)));
+    const nW = D / fv;
+    const accRow = (((nW + 3) >> 2) * fv) << 2;
+    const nGr = D / GV;
+    const vmRow = ((nGr + 3) >> 2) << 2;
+    const kbW = H * (R / fk) * D;
+    const kbM = H * (R / G) * D;
+    const vcW = a.vChunkLen * H * nW;
+    const vcM = a.vChunkLen * H * nGr;
+    const al = (n: number): number => Math.ceil(n / 4) * 4;
+    const tileFloats = Math.max(al(kbW) + 2 * al(kbM), al(vcW) + 2 * al(vcM), H * a.kResLen * D, a.vResLen * H * D);
+    const L = this.layout([
+      rowsTile * D * 4,
+      rowsTile * ld * 4,
+      rowsTile * accRow * 4,
+      rowsTile * vmRow * 4,
+      rowsTile * D * 4,
+      4 * D * 4,
+      2 * al(nW) * 4,
+      rowsTile * 8,
+      tileFloats * 4 + 64,
+    ]);
+    if (L === null) return false;
+    const [pq, pl, pacc, pvm, pout, pqs, psw, psum, pt] = L as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    const f32 = this.f32();
+    const u32 = this.u32();
+    const x = this.x;
+    const sc = Math.fround(a.scale);
+    const tq = a.kBlocks.length * R;
+    const ptS = pt + al(kbW) * 4;
+    const ptM = ptS + al(kbM) * 4;
+    const pvS = pt + al(vcW) * 4;
+    const pvM = pvS + al(vcM) * 4;
+    for (let r0 = 0; r0 < rows; r0 += rowsTile) {
+      const nr = Math.min(rowsTile, rows - r0);
+      f32.set(q.subarray(r0 * D, (r0 + nr) * D), pq >>> 2);
+      let limMax = T;
+      if (a.causal) {
+        let iMax = 0;
+        for (let r = r0; r < r0 + nr && iMax < m - 1; r++) iMax = Math.max(iMax, r % m);
+        limMax = T - m + iMax + 1;
+      }
+      const kv0 = Math.floor(r0 / rowsPerKv);
+      const kv1 = Math.floor((r0 + nr - 1) / rowsPerKv);
+      // logits over quantized keys, one block (all KV heads) at a time
+      for (let b = 0; b < a.kBlocks.length && b * R < limMax; b++) {
+        const blk = a.kBlocks[b]!;
+        u32.set(blk.codes, pt >>> 2);
+        f32.set(blk.scales, ptS >>> 2);
+        f32.set(blk.mins, ptM >>> 2);
+        for (let kv = kv0; kv <= kv1; kv++) {
+          const rs = Math.max(r0, kv * rowsPerKv) - r0;
+          const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
+          x.kiviAttnKeys(
+            pt + kv * (R / fk) * D * 4,
+            ptS + kv * (R / G) * D * 4,
+            ptM + kv * (R / G) * D * 4,
+            R,
+            D,
+            keyBits,
+            G,
+            pq + rs * D * 4,
+            re - rs,
+            sc,
+            pl + (rs * ld + b * R) * 4,
+            ld,
+            pqs,
+          );
+        }
+      }
+      // logits over residual keys
+      if (a.kResLen > 0 && tq < limMax) {
+        const n = a.kResLen * D;
+        for (let h = 0; h < H; h++) f32.set(a.kRes.subarray(h * (R + 1) * D, h * (R + 1) * D + n), (pt >>> 2) + h * n);
+        for (let kv = kv0; kv <= kv1; kv++) {
+          const rs = Math.max(r0, kv * rowsPerKv) - r0;
+          const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
+          x.kiviAttnKeysF32(
+            pt + kv * n * 4,
+            a.kResLen,
+            D * 4,
+            D,
+            pq + rs * D * 4,
+            re - rs,
+            sc,
+            pl + (rs * ld + tq) * 4,
+            ld,
+          );
+        }
+      }
+      // softmax per row (softmaxRow of src/kivi/attention.ts); masked tokens get p = 0
+      x.kiviAttnSoftmax(pl, ld, nr, T, m, r0, a.causal ? 1 : 0, psum);
+      const sums = new Float64Array(this.x.memory.buffer, psum, nr);
+      // p · V over quantized values, one chunk (all KV heads) at a time
+      f32.fill(0, pacc >>> 2, (pacc >>> 2) + nr * accRow);
+      f32.fill(0, pvm >>> 2, (pvm >>> 2) + nr * vmRow);
+      const vEnd = Math.min(a.vQLen, limMax);
+      for (let ci = 0; ci * a.vChunkLen < vEnd; ci++) {
+        const t0 = ci * a.vChunkLen;
+        const n = Math.min(a.vChunkLen, vEnd - t0);
+        const ch = a.vChunks[ci]!;
+        u32.set(ch.codes.subarray(0, n * H * nW), pt >>> 2);
+        f32.set(ch.scales.subarray(0, n * H * nGr), pvS >>> 2);
+        f32.set(ch.mins.subarray(0, n * H * nGr), pvM >>> 2);
+        for (let kv = kv0; kv <= kv1; kv++) {
+          const rs = Math.max(r0, kv * rowsPerKv) - r0;
+          const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
+          x.kiviAttnValues(
+            pt,
+            pvS,
+            pvM,
+            n,
+            H,
+            kv,
+            D,
+            valueBits,
+            GV,
+            pl + (rs * ld + t0) * 4,
+            ld,
+            re - rs,
+            pacc + rs * accRow * 4,
+            pvm + rs * vmRow * 4,
+            vmRow,
+            psw,
+          );
+        }
+      }
+      x.kiviAttnValuesFinish(pacc, pvm, vmRow, nr, D, valueBits, GV, pout);
+      // p · V over residual values (ring rows copied in token order)
+      if (a.vResLen > 0 && a.vQLen < limMax) {
+        const HD = H * D;
+        const n1 = Math.min(a.vResLen, a.ring - a.vResStart);
+        f32.set(a.vRes.subarray(a.vResStart * HD, (a.vResStart + n1) * HD), pt >>> 2);
+        if (a.vResLen > n1) f32.set(a.vRes.subarray(0, (a.vResLen - n1) * HD), (pt >>> 2) + n1 * HD);
+        for (let kv = kv0; kv <= kv1; kv++) {
+          const rs = Math.max(r0, kv * rowsPerKv) - r0;
+          const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
+          x.kiviAttnValuesF32(
+            pt + kv * D * 4,
+            a.vResLen,
+            HD * 4,
+            D,
+            pl + (rs * ld + a.vQLen) * 4,
+            ld,
+            re - rs,
+            pout + rs * D * 4,
+          );
+        }
+      }
+      for (let k = 0; k < nr; k++) {
+        const inv = 1 / sums[k]!;
+        const o = (pout >>> 2) + k * D;
+        const oo = (r0 + k) * D;
+        for (let d = 0; d < D; d++) out[oo + d] = f32[o + d]! * inv;
+      }
+    }
+    return true;
+  }
+
+  /** {@link kiviAttend}'s softmax of one row `x` in place (all `x.length` tokens visible); returns Σp. */
+  kiviSoftmaxRow(x: Float32Array): number {
+    const n = x.length;
+    const L = this.layout([((n + 3) & ~3) * 4, 16]);
+    if (L === null) return Number.NaN;
+    const [px, ps] = L as [number, number];
+    this.f32().set(x, px >>> 2);
+    this.x.kiviAttnSoftmax(px, (n + 3) & ~3, 1, n, 1, 0, 0, ps);
+    x.set(this.f32().subarray(px >>> 2, (px >>> 2) + n));
+    return new Float64Array(this.x.memory.buffer, ps, 1)[0]!;
   }
 }

@@ -10,269 +10,311 @@
  * p       = softmax(logits over the visible tokens)                          causal: t ≤ T − m + i
  * out_d   = Σ_t p_t·(Vs[t,c]·code_V(t,d) + Vmn[t,c]) + Σ_r p_r·Vr[r,d]       c = d / G
  * ```
- * Accumulation in float64 (JS numbers), output rounded once to float32. No dequantized copy of K or V
- * is made; scratch is owned by the caller and reused.
+ * Float32 arithmetic in a defined order, reproduced bit for bit by the WebAssembly SIMD twin
+ * (`wasm/assembly/attn.ts`, run when the backend is wasm and the groups are word-aligned):
+ * - a dot product over d runs in four float32 lanes (d ≡ 0, 1, 2, 3 mod 4, each summed in channel order
+ *   from +0) combined as `(l0 + l1) + (l2 + l3)`;
+ * - quantized key: `f32(f32(Σ f32(qs_d·code) + cm)·sc)` with `qs_d = f32(q_d·Ks)`, `cm = Σ f32(q_d·Kmn)`
+ *   (lanes as above) and `sc = f32(scale)`; residual key: `f32(Σ f32(q_d·k_d)·sc)`;
+ * - softmax ({@link softmaxRow}): `p = expNeg(f32(logit − max))` (a float32 exp), `Σ p` in float64;
+ * - values, token by token: `acc_d += f32(f32(p·Vs)·code)`, `vm_c += f32(p·Vmn)`; then `acc_d += vm_c`;
+ *   residual values `acc_d += f32(p·v_d)`; `out_d = f32(acc_d · (1/Σp))`.
+ * No dequantized copy of K or V is made; scratch is owned by the caller and reused.
  *
  * Internal module. Exposed through index.ts: attendDenseRef. Internal: AttendScratch, createScratch,
- * attendKernel.
+ * softmaxRow, attendArgs, attendKernel.
  * @module
  */
 import { check } from '../common/errors.js';
+import { type WasmKernels, wasmKernels } from '../common/kernels.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import { checkFloat32Tensor } from './config.js';
 import { type CacheState, VALUE_CHUNK, valueRingRows } from './state.js';
 
 /** Reusable scratch of the fused kernel. */
 export interface AttendScratch {
-  logits: Float64Array;
-  /** q_d·scale of every (token group of one key block, channel): `[R/G, D]`. */
-  readonly qs: Float64Array;
-  /** Σ_d q_d·min per token group of one key block: `[R/G]`. */
-  readonly cm: Float64Array;
-  readonly acc: Float64Array;
-  readonly kacc: Float64Array;
-  /** Group of each slot of a key word (general path). */
-  readonly gOf: Int32Array;
-  /** p·scale and Σ p·min per value channel group: `[D/G]`. */
-  readonly ps: Float64Array;
-  readonly vm: Float64Array;
+  /** Logits, then probabilities, of one query row: `[T]` (grown on demand). */
+  logits: Float32Array;
+  /** `f32(q_d·scale[g, d])` of one key group: `[D]`. */
+  readonly qs: Float32Array;
+  /** `acc_d` of one query row: `[D]`. */
+  readonly acc: Float32Array;
+  /** `f32(p·scale)` and the running `Σ f32(p·min)` per value channel group: `[D/Gv]`. */
+  readonly ps: Float32Array;
+  readonly vm: Float32Array;
 }
 
-export function createScratch(D: number, keyG: number, valueG: number, R: number): AttendScratch {
+export function createScratch(D: number, valueG: number): AttendScratch {
   return {
-    logits: new Float64Array(256),
-    qs: new Float64Array((R / keyG) * D),
-    cm: new Float64Array(R / keyG),
-    acc: new Float64Array(D),
-    kacc: new Float64Array(16),
-    gOf: new Int32Array(16),
-    ps: new Float64Array(D / valueG),
-    vm: new Float64Array(D / valueG),
+    logits: new Float32Array(256),
+    qs: new Float32Array(D),
+    acc: new Float32Array(D),
+    ps: new Float32Array(D / valueG),
+    vm: new Float32Array(D / valueG),
+  };
+}
+
+const fr = Math.fround;
+
+// float32 constants of expNeg (the same literals, as f32, in wasm/assembly/attn.ts)
+const E_LOG2E = fr(Math.LOG2E);
+const E_C2 = fr(-2.1219444e-4);
+const E_P0 = fr(1.98756915e-4);
+const E_P1 = fr(1.3981999507e-3);
+const E_P2 = fr(8.3334519073e-3);
+const E_P3 = fr(4.1665795894e-2);
+const E_P4 = fr(1.6666665459e-1);
+const E_P5 = fr(5.0000001201e-1);
+
+/** `2^k` for k = −126 … 0 (index k + 126). */
+const POW2 = /* @__PURE__ */ (() => {
+  const t = new Float64Array(127);
+  for (let k = 0; k < 127; k++) t[k] = 2 ** (k - 126);
+  return t;
+})();
+
+/**
+ * `exp(x)` of a float32 x ≤ 0 in float32 operations (the wasm twin computes the same): 0 below −87 (and for NaN);
+ * else `n = rne(f32(x·log2 e))` (magic constant 1.5·2^23), `r = f32(f32(x − n·C1) − n·C2)` (Cody–Waite,
+ * C1 = 0.693359375 exact), `y = 1 + r + r²·P(r)` (degree-5 polynomial, Horner, one rounding per
+ * operation), `f32(y·2^n)`. Within 1 ulp of exp over [−87, 0] (2·10^6 samples). Internal.
+ */
+export function expNeg(x: number): number {
+  if (!(x >= -87)) return 0;
+  const k = fr(fr(fr(x * E_LOG2E) + 12582912) - 12582912);
+  let r = fr(x - fr(k * 0.693359375));
+  r = fr(r - fr(k * E_C2));
+  let y = fr(fr(E_P0 * r) + E_P1);
+  y = fr(fr(y * r) + E_P2);
+  y = fr(fr(y * r) + E_P3);
+  y = fr(fr(y * r) + E_P4);
+  y = fr(fr(y * r) + E_P5);
+  y = fr(fr(fr(y * fr(r * r)) + r) + 1);
+  return fr(y * POW2[k + 126]!);
+}
+
+/**
+ * Softmax of `x[off … off + lim)` in place (kivi.md §5): `p_t = expNeg(f32(x_t − max))`, returns `Σ p_t`
+ * summed in float64 in token order. The wasm twin (`kiviAttnSoftmax`) computes the same bits. Internal.
+ */
+export function softmaxRow(x: Float32Array, off: number, lim: number): number {
+  let mx = x[off]!;
+  for (let t = 1; t < lim; t++) {
+    const v = x[off + t]!;
+    if (v > mx) mx = v;
+  }
+  let sum = 0;
+  for (let t = 0; t < lim; t++) {
+    const e = expNeg(fr(x[off + t]! - mx));
+    x[off + t] = e;
+    sum += e;
+  }
+  return sum;
+}
+
+/**
+ * Logit of one quantized key token (slot `sh/bits` of word row `crow`): four float32 lanes over the
+ * channels d ≡ 0, 1, 2, 3 (mod 4), `lane += f32(qs_d·code_d)` in channel order, combined as
+ * `(l0 + l1) + (l2 + l3)`; then `f32(f32(acc + cm)·sc)`. Internal.
+ */
+function keyLogit(
+  codes: Uint32Array,
+  crow: number,
+  qs: Float32Array,
+  D: number,
+  sh: number,
+  mask: number,
+  cm: number,
+  sc: number,
+): number {
+  let l0 = 0;
+  let l1 = 0;
+  let l2 = 0;
+  let l3 = 0;
+  for (let d = 0; d < D; d += 4) {
+    const o = crow + d;
+    l0 = fr(l0 + fr(qs[d]! * ((codes[o]! >>> sh) & mask)));
+    l1 = fr(l1 + fr(qs[d + 1]! * ((codes[o + 1]! >>> sh) & mask)));
+    l2 = fr(l2 + fr(qs[d + 2]! * ((codes[o + 2]! >>> sh) & mask)));
+    l3 = fr(l3 + fr(qs[d + 3]! * ((codes[o + 3]! >>> sh) & mask)));
+  }
+  return fr(fr(fr(fr(l0 + l1) + fr(l2 + l3)) + cm) * sc);
+}
+
+/**
+ * {@link keyLogit} of the four tokens in slots `sh/bits … sh/bits + 3` of one word row (one token
+ * group), written to `logits[t … t + 3]`. Internal.
+ */
+function keyLogits4(
+  codes: Uint32Array,
+  crow: number,
+  qs: Float32Array,
+  D: number,
+  sh: number,
+  bits: number,
+  mask: number,
+  cm: number,
+  sc: number,
+  logits: Float32Array,
+  t: number,
+): void {
+  const s1 = sh + bits;
+  const s2 = s1 + bits;
+  const s3 = s2 + bits;
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let b0 = 0;
+  let b1 = 0;
+  let b2 = 0;
+  let b3 = 0;
+  let c0 = 0;
+  let c1 = 0;
+  let c2 = 0;
+  let c3 = 0;
+  let e0 = 0;
+  let e1 = 0;
+  let e2 = 0;
+  let e3 = 0;
+  for (let d = 0; d < D; d += 4) {
+    const o = crow + d;
+    const w0 = codes[o]!;
+    const w1 = codes[o + 1]!;
+    const w2 = codes[o + 2]!;
+    const w3 = codes[o + 3]!;
+    const q0 = qs[d]!;
+    const q1 = qs[d + 1]!;
+    const q2 = qs[d + 2]!;
+    const q3 = qs[d + 3]!;
+    a0 = fr(a0 + fr(q0 * ((w0 >>> sh) & mask)));
+    a1 = fr(a1 + fr(q1 * ((w1 >>> sh) & mask)));
+    a2 = fr(a2 + fr(q2 * ((w2 >>> sh) & mask)));
+    a3 = fr(a3 + fr(q3 * ((w3 >>> sh) & mask)));
+    b0 = fr(b0 + fr(q0 * ((w0 >>> s1) & mask)));
+    b1 = fr(b1 + fr(q1 * ((w1 >>> s1) & mask)));
+    b2 = fr(b2 + fr(q2 * ((w2 >>> s1) & mask)));
+    b3 = fr(b3 + fr(q3 * ((w3 >>> s1) & mask)));
+    c0 = fr(c0 + fr(q0 * ((w0 >>> s2) & mask)));
+    c1 = fr(c1 + fr(q1 * ((w1 >>> s2) & mask)));
+    c2 = fr(c2 + fr(q2 * ((w2 >>> s2) & mask)));
+    c3 = fr(c3 + fr(q3 * ((w3 >>> s2) & mask)));
+    e0 = fr(e0 + fr(q0 * ((w0 >>> s3) & mask)));
+    e1 = fr(e1 + fr(q1 * ((w1 >>> s3) & mask)));
+    e2 = fr(e2 + fr(q2 * ((w2 >>> s3) & mask)));
+    e3 = fr(e3 + fr(q3 * ((w3 >>> s3) & mask)));
+  }
+  logits[t] = fr(fr(fr(a0 + a1) + fr(a2 + a3)) + cm) * sc;
+  logits[t + 1] = fr(fr(fr(b0 + b1) + fr(b2 + b3)) + cm) * sc;
+  logits[t + 2] = fr(fr(fr(c0 + c1) + fr(c2 + c3)) + cm) * sc;
+  logits[t + 3] = fr(fr(fr(e0 + e1) + fr(e2 + e3)) + cm) * sc;
+}
+
+/**
+ * `acc[d] = f32(acc[d] + f32(ps[group(d)]·code(d)))` over one token's value words (`fv` channels per
+ * word, `wordsPerGroup` words per channel group). Internal.
+ */
+function valueRow(
+  codes: Uint32Array,
+  co: number,
+  ps: Float32Array,
+  nWords: number,
+  wordsPerGroup: number,
+  bits: number,
+  acc: Float32Array,
+): void {
+  if (bits === 2) {
+    for (let w = 0; w < nWords; w++) {
+      const x = codes[co + w]!;
+      const a = ps[(w / wordsPerGroup) | 0]!;
+      const d = w * 16;
+      acc[d] = acc[d]! + fr(a * (x & 3));
+      acc[d + 1] = acc[d + 1]! + fr(a * ((x >>> 2) & 3));
+      acc[d + 2] = acc[d + 2]! + fr(a * ((x >>> 4) & 3));
+      acc[d + 3] = acc[d + 3]! + fr(a * ((x >>> 6) & 3));
+      acc[d + 4] = acc[d + 4]! + fr(a * ((x >>> 8) & 3));
+      acc[d + 5] = acc[d + 5]! + fr(a * ((x >>> 10) & 3));
+      acc[d + 6] = acc[d + 6]! + fr(a * ((x >>> 12) & 3));
+      acc[d + 7] = acc[d + 7]! + fr(a * ((x >>> 14) & 3));
+      acc[d + 8] = acc[d + 8]! + fr(a * ((x >>> 16) & 3));
+      acc[d + 9] = acc[d + 9]! + fr(a * ((x >>> 18) & 3));
+      acc[d + 10] = acc[d + 10]! + fr(a * ((x >>> 20) & 3));
+      acc[d + 11] = acc[d + 11]! + fr(a * ((x >>> 22) & 3));
+      acc[d + 12] = acc[d + 12]! + fr(a * ((x >>> 24) & 3));
+      acc[d + 13] = acc[d + 13]! + fr(a * ((x >>> 26) & 3));
+      acc[d + 14] = acc[d + 14]! + fr(a * ((x >>> 28) & 3));
+      acc[d + 15] = acc[d + 15]! + fr(a * (x >>> 30));
+    }
+  } else if (bits === 4) {
+    for (let w = 0; w < nWords; w++) {
+      const x = codes[co + w]!;
+      const a = ps[(w / wordsPerGroup) | 0]!;
+      const d = w * 8;
+      acc[d] = acc[d]! + fr(a * (x & 15));
+      acc[d + 1] = acc[d + 1]! + fr(a * ((x >>> 4) & 15));
+      acc[d + 2] = acc[d + 2]! + fr(a * ((x >>> 8) & 15));
+      acc[d + 3] = acc[d + 3]! + fr(a * ((x >>> 12) & 15));
+      acc[d + 4] = acc[d + 4]! + fr(a * ((x >>> 16) & 15));
+      acc[d + 5] = acc[d + 5]! + fr(a * ((x >>> 20) & 15));
+      acc[d + 6] = acc[d + 6]! + fr(a * ((x >>> 24) & 15));
+      acc[d + 7] = acc[d + 7]! + fr(a * (x >>> 28));
+    }
+  } else {
+    for (let w = 0; w < nWords; w++) {
+      const x = codes[co + w]!;
+      const a = ps[(w / wordsPerGroup) | 0]!;
+      const d = w * 4;
+      acc[d] = acc[d]! + fr(a * (x & 255));
+      acc[d + 1] = acc[d + 1]! + fr(a * ((x >>> 8) & 255));
+      acc[d + 2] = acc[d + 2]! + fr(a * ((x >>> 16) & 255));
+      acc[d + 3] = acc[d + 3]! + fr(a * (x >>> 24));
+    }
+  }
+}
+
+/** Arguments of the wasm twin ({@link WasmKernels.kiviAttend}) for a cache state. Internal. */
+export function attendArgs(
+  st: CacheState,
+  q: Float32Array,
+  heads: number,
+  m: number,
+  scale: number,
+  causal: boolean,
+  out: Float32Array,
+): Parameters<WasmKernels['kiviAttend']>[0] {
+  const c = st.cfg;
+  return {
+    H: c.kvHeads,
+    D: c.headDim,
+    keyBits: c.keyBits,
+    valueBits: c.valueBits,
+    G: c.keyGroupSize,
+    GV: c.valueGroupSize,
+    R: c.residualLength,
+    T: st.length,
+    kBlocks: st.kBlocks,
+    kRes: st.kRes,
+    kResLen: st.kResLen,
+    vChunks: st.vChunks,
+    vChunkLen: VALUE_CHUNK,
+    vQLen: st.vQLen,
+    vRes: st.vRes,
+    vResStart: st.vResStart,
+    vResLen: st.vResLen,
+    ring: valueRingRows(c),
+    q,
+    heads,
+    m,
+    scale,
+    causal,
+    out,
   };
 }
 
 /**
- * Logits of the 16 tokens of one 2-bit key word row: `logits[t + j] = (Σ_d qs[d]·code_j(d) + cm)·scale`
- * with 16 register accumulators. Internal.
- */
-function keyRow2(
-  codes: Uint32Array,
-  crow: number,
-  qs: Float64Array,
-  qrow: number,
-  D: number,
-  logits: Float64Array,
-  t: number,
-  cm: number,
-  scale: number,
-): void {
-  let a0 = 0;
-  let a1 = 0;
-  let a2 = 0;
-  let a3 = 0;
-  let a4 = 0;
-  let a5 = 0;
-  let a6 = 0;
-  let a7 = 0;
-  let a8 = 0;
-  let a9 = 0;
-  let a10 = 0;
-  let a11 = 0;
-  let a12 = 0;
-  let a13 = 0;
-  let a14 = 0;
-  let a15 = 0;
-  for (let d = 0; d < D; d++) {
-    const w = codes[crow + d]!;
-    const a = qs[qrow + d]!;
-    a0 += a * (w & 3);
-    a1 += a * ((w >>> 2) & 3);
-    a2 += a * ((w >>> 4) & 3);
-    a3 += a * ((w >>> 6) & 3);
-    a4 += a * ((w >>> 8) & 3);
-    a5 += a * ((w >>> 10) & 3);
-    a6 += a * ((w >>> 12) & 3);
-    a7 += a * ((w >>> 14) & 3);
-    a8 += a * ((w >>> 16) & 3);
-    a9 += a * ((w >>> 18) & 3);
-    a10 += a * ((w >>> 20) & 3);
-    a11 += a * ((w >>> 22) & 3);
-    a12 += a * ((w >>> 24) & 3);
-    a13 += a * ((w >>> 26) & 3);
-    a14 += a * ((w >>> 28) & 3);
-    a15 += a * (w >>> 30);
-  }
-  logits[t] = (a0 + cm) * scale;
-  logits[t + 1] = (a1 + cm) * scale;
-  logits[t + 2] = (a2 + cm) * scale;
-  logits[t + 3] = (a3 + cm) * scale;
-  logits[t + 4] = (a4 + cm) * scale;
-  logits[t + 5] = (a5 + cm) * scale;
-  logits[t + 6] = (a6 + cm) * scale;
-  logits[t + 7] = (a7 + cm) * scale;
-  logits[t + 8] = (a8 + cm) * scale;
-  logits[t + 9] = (a9 + cm) * scale;
-  logits[t + 10] = (a10 + cm) * scale;
-  logits[t + 11] = (a11 + cm) * scale;
-  logits[t + 12] = (a12 + cm) * scale;
-  logits[t + 13] = (a13 + cm) * scale;
-  logits[t + 14] = (a14 + cm) * scale;
-  logits[t + 15] = (a15 + cm) * scale;
-}
-
-/** 4-bit twin of {@link keyRow2} (8 tokens per word). Internal. */
-function keyRow4(
-  codes: Uint32Array,
-  crow: number,
-  qs: Float64Array,
-  qrow: number,
-  D: number,
-  logits: Float64Array,
-  t: number,
-  cm: number,
-  scale: number,
-): void {
-  let a0 = 0;
-  let a1 = 0;
-  let a2 = 0;
-  let a3 = 0;
-  let a4 = 0;
-  let a5 = 0;
-  let a6 = 0;
-  let a7 = 0;
-  for (let d = 0; d < D; d++) {
-    const w = codes[crow + d]!;
-    const a = qs[qrow + d]!;
-    a0 += a * (w & 15);
-    a1 += a * ((w >>> 4) & 15);
-    a2 += a * ((w >>> 8) & 15);
-    a3 += a * ((w >>> 12) & 15);
-    a4 += a * ((w >>> 16) & 15);
-    a5 += a * ((w >>> 20) & 15);
-    a6 += a * ((w >>> 24) & 15);
-    a7 += a * (w >>> 28);
-  }
-  logits[t] = (a0 + cm) * scale;
-  logits[t + 1] = (a1 + cm) * scale;
-  logits[t + 2] = (a2 + cm) * scale;
-  logits[t + 3] = (a3 + cm) * scale;
-  logits[t + 4] = (a4 + cm) * scale;
-  logits[t + 5] = (a5 + cm) * scale;
-  logits[t + 6] = (a6 + cm) * scale;
-  logits[t + 7] = (a7 + cm) * scale;
-}
-
-/** 8-bit twin of {@link keyRow2} (4 tokens per word). Internal. */
-function keyRow8(
-  codes: Uint32Array,
-  crow: number,
-  qs: Float64Array,
-  qrow: number,
-  D: number,
-  logits: Float64Array,
-  t: number,
-  cm: number,
-  scale: number,
-): void {
-  let a0 = 0;
-  let a1 = 0;
-  let a2 = 0;
-  let a3 = 0;
-  for (let d = 0; d < D; d++) {
-    const w = codes[crow + d]!;
-    const a = qs[qrow + d]!;
-    a0 += a * (w & 255);
-    a1 += a * ((w >>> 8) & 255);
-    a2 += a * ((w >>> 16) & 255);
-    a3 += a * (w >>> 24);
-  }
-  logits[t] = (a0 + cm) * scale;
-  logits[t + 1] = (a1 + cm) * scale;
-  logits[t + 2] = (a2 + cm) * scale;
-  logits[t + 3] = (a3 + cm) * scale;
-}
-
-/**
- * `acc[d] += ps[group(d)]·code(d)` over one token's 2-bit value words (16 channels per word). Internal.
- */
-function valueRow2(
-  codes: Uint32Array,
-  co: number,
-  ps: Float64Array,
-  nWords: number,
-  wordsPerGroup: number,
-  acc: Float64Array,
-): void {
-  for (let w = 0; w < nWords; w++) {
-    const x = codes[co + w]!;
-    const a = ps[(w / wordsPerGroup) | 0]!;
-    const d = w * 16;
-    acc[d] = acc[d]! + a * (x & 3);
-    acc[d + 1] = acc[d + 1]! + a * ((x >>> 2) & 3);
-    acc[d + 2] = acc[d + 2]! + a * ((x >>> 4) & 3);
-    acc[d + 3] = acc[d + 3]! + a * ((x >>> 6) & 3);
-    acc[d + 4] = acc[d + 4]! + a * ((x >>> 8) & 3);
-    acc[d + 5] = acc[d + 5]! + a * ((x >>> 10) & 3);
-    acc[d + 6] = acc[d + 6]! + a * ((x >>> 12) & 3);
-    acc[d + 7] = acc[d + 7]! + a * ((x >>> 14) & 3);
-    acc[d + 8] = acc[d + 8]! + a * ((x >>> 16) & 3);
-    acc[d + 9] = acc[d + 9]! + a * ((x >>> 18) & 3);
-    acc[d + 10] = acc[d + 10]! + a * ((x >>> 20) & 3);
-    acc[d + 11] = acc[d + 11]! + a * ((x >>> 22) & 3);
-    acc[d + 12] = acc[d + 12]! + a * ((x >>> 24) & 3);
-    acc[d + 13] = acc[d + 13]! + a * ((x >>> 26) & 3);
-    acc[d + 14] = acc[d + 14]! + a * ((x >>> 28) & 3);
-    acc[d + 15] = acc[d + 15]! + a * (x >>> 30);
-  }
-}
-
-/** 4-bit twin of {@link valueRow2} (8 channels per word). Internal. */
-function valueRow4(
-  codes: Uint32Array,
-  co: number,
-  ps: Float64Array,
-  nWords: number,
-  wordsPerGroup: number,
-  acc: Float64Array,
-): void {
-  for (let w = 0; w < nWords; w++) {
-    const x = codes[co + w]!;
-    const a = ps[(w / wordsPerGroup) | 0]!;
-    const d = w * 8;
-    acc[d] = acc[d]! + a * (x & 15);
-    acc[d + 1] = acc[d + 1]! + a * ((x >>> 4) & 15);
-    acc[d + 2] = acc[d + 2]! + a * ((x >>> 8) & 15);
-    acc[d + 3] = acc[d + 3]! + a * ((x >>> 12) & 15);
-    acc[d + 4] = acc[d + 4]! + a * ((x >>> 16) & 15);
-    acc[d + 5] = acc[d + 5]! + a * ((x >>> 20) & 15);
-    acc[d + 6] = acc[d + 6]! + a * ((x >>> 24) & 15);
-    acc[d + 7] = acc[d + 7]! + a * (x >>> 28);
-  }
-}
-
-/** 8-bit twin of {@link valueRow2} (4 channels per word). Internal. */
-function valueRow8(
-  codes: Uint32Array,
-  co: number,
-  ps: Float64Array,
-  nWords: number,
-  wordsPerGroup: number,
-  acc: Float64Array,
-): void {
-  for (let w = 0; w < nWords; w++) {
-    const x = codes[co + w]!;
-    const a = ps[(w / wordsPerGroup) | 0]!;
-    const d = w * 4;
-    acc[d] = acc[d]! + a * (x & 255);
-    acc[d + 1] = acc[d + 1]! + a * ((x >>> 8) & 255);
-    acc[d + 2] = acc[d + 2]! + a * ((x >>> 16) & 255);
-    acc[d + 3] = acc[d + 3]! + a * (x >>> 24);
-  }
-}
-
-/**
  * Fused attention of `heads × m` query rows `q[(h·m + i)·D …]` over the cache; writes `out` with the
- * same layout. Inputs are validated by the caller.
+ * same layout. Inputs are validated by the caller. Float32 arithmetic in the order of kivi.md §5 (the
+ * wasm SIMD kernels reproduce it bit for bit).
  */
 export function attendKernel(
   st: CacheState,
@@ -286,17 +328,18 @@ export function attendKernel(
 ): void {
   const { kvHeads: H, headDim: D, keyBits, valueBits, keyGroupSize: G, valueGroupSize: GV, residualLength: R } = st.cfg;
   const T = st.length;
-  if (sc.logits.length < T) sc.logits = new Float64Array(Math.max(T, 2 * sc.logits.length));
-  const logits = sc.logits;
-  const { qs, cm, acc, kacc, gOf, ps, vm } = sc;
   const fk = (32 / keyBits) | 0;
   const fv = (32 / valueBits) | 0;
+  // wasm SIMD twin (bit-identical) for word-aligned groups
+  const wk = G % fk === 0 && GV % fv === 0 ? wasmKernels() : null;
+  if (wk?.kiviAttend(attendArgs(st, q, heads, m, scale, causal, out))) return;
+  if (sc.logits.length < T) sc.logits = new Float32Array(Math.max(T, 2 * sc.logits.length));
+  const logits = sc.logits;
+  const { qs, acc, ps, vm } = sc;
   const kmask = (1 << keyBits) - 1;
   const vmask = (1 << valueBits) - 1;
   const groupHeads = (heads / H) | 0;
   const groupsPerBlock = (R / G) | 0;
-  const rowsPerBlock = (R / fk) | 0;
-  const keyAligned = G % fk === 0;
   const valueAligned = GV % fv === 0;
   const blockWordsPerHead = (R / fk) * D;
   const blockMetaPerHead = (R / G) * D;
@@ -306,14 +349,14 @@ export function attendKernel(
   const vGroups = (D / GV) | 0;
   const vWordsPerGroup = valueAligned ? (GV / fv) | 0 : 1;
   const ring = valueRingRows(st.cfg);
+  const sc32 = fr(scale);
   for (let h = 0; h < heads; h++) {
     const kv = (h / groupHeads) | 0;
     for (let i = 0; i < m; i++) {
       const qOff = (h * m + i) * D;
       const lim = causal ? T - m + i + 1 : T;
-      // --- logits over quantized keys, one R-block at a time
-      let t = 0;
-      for (let b = 0; b < st.kBlocks.length && t < lim; b++) {
+      // --- logits over quantized keys, one token group at a time
+      for (let b = 0; b < st.kBlocks.length && b * R < lim; b++) {
         const blk = st.kBlocks[b]!;
         const codes = blk.codes;
         const scales = blk.scales;
@@ -321,38 +364,44 @@ export function attendKernel(
         const mbase = kv * blockMetaPerHead;
         const cbase = kv * blockWordsPerHead;
         for (let g = 0; g < groupsPerBlock; g++) {
+          const t0 = b * R + g * G;
+          if (t0 >= lim) break;
+          // qs_d = f32(q_d·s_d); cm = Σ_d f32(q_d·min_d) in four lanes
           const mrow = mbase + g * D;
-          const qrow = g * D;
-          let c = 0;
-          for (let d = 0; d < D; d++) {
-            const qd = q[qOff + d]!;
-            qs[qrow + d] = qd * scales[mrow + d]!;
-            c += qd * mins[mrow + d]!;
+          let c0 = 0;
+          let c1 = 0;
+          let c2 = 0;
+          let c3 = 0;
+          for (let d = 0; d < D; d += 4) {
+            const o = qOff + d;
+            const mo = mrow + d;
+            qs[d] = q[o]! * scales[mo]!;
+            qs[d + 1] = q[o + 1]! * scales[mo + 1]!;
+            qs[d + 2] = q[o + 2]! * scales[mo + 2]!;
+            qs[d + 3] = q[o + 3]! * scales[mo + 3]!;
+            c0 = fr(c0 + fr(q[o]! * mins[mo]!));
+            c1 = fr(c1 + fr(q[o + 1]! * mins[mo + 1]!));
+            c2 = fr(c2 + fr(q[o + 2]! * mins[mo + 2]!));
+            c3 = fr(c3 + fr(q[o + 3]! * mins[mo + 3]!));
           }
-          cm[g] = c;
-        }
-        for (let w = 0; w < rowsPerBlock && t < lim; w++) {
-          const crow = cbase + w * D;
-          if (keyAligned) {
-            // a word row lies in one token group
-            const g = ((w * fk) / G) | 0;
-            if (keyBits === 2) keyRow2(codes, crow, qs, g * D, D, logits, t, cm[g]!, scale);
-            else if (keyBits === 4) keyRow4(codes, crow, qs, g * D, D, logits, t, cm[g]!, scale);
-            else keyRow8(codes, crow, qs, g * D, D, logits, t, cm[g]!, scale);
-          } else {
-            // G < 32/bits (allowGroupStraddle): each slot of the word has its own group
-            for (let j = 0; j < fk; j++) kacc[j] = 0;
-            for (let j = 0; j < fk; j++) gOf[j] = (((w * fk + j) / G) | 0) * D;
-            for (let d = 0; d < D; d++) {
-              let word = codes[crow + d]!;
-              for (let j = 0; j < fk; j++) {
-                kacc[j] = kacc[j]! + qs[gOf[j]! + d]! * (word & kmask);
-                word >>>= keyBits;
-              }
+          const cm = fr(fr(c0 + c1) + fr(c2 + c3));
+          // tokens of the group (a word may straddle groups with allowGroupStraddle: slot by slot)
+          const t1 = Math.min(t0 + G, lim);
+          let t = t0;
+          if (G % 4 === 0) {
+            // four tokens of one group per pass over the word row
+            for (; t + 4 <= t1; t += 4) {
+              const tt = t - b * R;
+              const w = (tt / fk) | 0;
+              keyLogits4(codes, cbase + w * D, qs, D, (tt - w * fk) * keyBits, keyBits, kmask, cm, sc32, logits, t);
             }
-            for (let j = 0; j < fk; j++) logits[t + j] = (kacc[j]! + cm[(gOf[j]! / D) | 0]!) * scale;
           }
-          t += fk;
+          for (; t < t1; t++) {
+            const tt = t - b * R;
+            const w = (tt / fk) | 0;
+            const sh = (tt - w * fk) * keyBits;
+            logits[t] = keyLogit(codes, cbase + w * D, qs, D, sh, kmask, cm, sc32);
+          }
         }
       }
       // --- logits over residual keys
@@ -360,22 +409,24 @@ export function attendKernel(
         const pos = tq + r;
         if (pos >= lim) break;
         const ko = kv * kStride + r * D;
-        let s = 0;
-        for (let d = 0; d < D; d++) s += q[qOff + d]! * st.kRes[ko + d]!;
-        logits[pos] = s * scale;
+        const kr = st.kRes;
+        let l0 = 0;
+        let l1 = 0;
+        let l2 = 0;
+        let l3 = 0;
+        for (let d = 0; d < D; d += 4) {
+          const o = qOff + d;
+          l0 = fr(l0 + fr(q[o]! * kr[ko + d]!));
+          l1 = fr(l1 + fr(q[o + 1]! * kr[ko + d + 1]!));
+          l2 = fr(l2 + fr(q[o + 2]! * kr[ko + d + 2]!));
+          l3 = fr(l3 + fr(q[o + 3]! * kr[ko + d + 3]!));
+        }
+        logits[pos] = fr(fr(l0 + l1) + fr(l2 + l3)) * sc32;
       }
-      // --- softmax over [0, lim)
-      let mx = logits[0]!;
-      for (let p = 1; p < lim; p++) if (logits[p]! > mx) mx = logits[p]!;
-      let sum = 0;
-      for (let p = 0; p < lim; p++) {
-        const e = Math.exp(logits[p]! - mx);
-        logits[p] = e;
-        sum += e;
-      }
+      const sum = softmaxRow(logits, 0, lim);
       // --- p · V over quantized values
-      for (let d = 0; d < D; d++) acc[d] = 0;
-      for (let c = 0; c < vGroups; c++) vm[c] = 0;
+      acc.fill(0);
+      vm.fill(0);
       const vEnd = Math.min(st.vQLen, lim);
       for (let tv = 0; tv < vEnd; tv++) {
         const p = logits[tv]!;
@@ -387,18 +438,15 @@ export function attendKernel(
         const codes = chunk.codes;
         for (let c = 0; c < vGroups; c++) {
           ps[c] = p * chunk.scales[mo + c]!;
-          vm[c] = vm[c]! + p * chunk.mins[mo + c]!;
+          vm[c] = vm[c]! + fr(p * chunk.mins[mo + c]!);
         }
-        if (valueAligned) {
-          if (valueBits === 2) valueRow2(codes, co, ps, vWords, vWordsPerGroup, acc);
-          else if (valueBits === 4) valueRow4(codes, co, ps, vWords, vWordsPerGroup, acc);
-          else valueRow8(codes, co, ps, vWords, vWordsPerGroup, acc);
-        } else {
+        if (valueAligned) valueRow(codes, co, ps, vWords, vWordsPerGroup, valueBits, acc);
+        else {
           for (let w = 0; w < vWords; w++) {
             let word = codes[co + w]!;
             const d0 = w * fv;
             for (let j = 0; j < fv; j++) {
-              acc[d0 + j] = acc[d0 + j]! + ps[((d0 + j) / GV) | 0]! * (word & vmask);
+              acc[d0 + j] = acc[d0 + j]! + fr(ps[((d0 + j) / GV) | 0]! * (word & vmask));
               word >>>= valueBits;
             }
           }
@@ -406,12 +454,13 @@ export function attendKernel(
       }
       for (let d = 0; d < D; d++) acc[d] = acc[d]! + vm[(d / GV) | 0]!;
       // --- p · V over residual values
+      const vr = st.vRes;
       for (let r = 0; r < st.vResLen; r++) {
         const pos = st.vQLen + r;
         if (pos >= lim) break;
         const p = logits[pos]!;
         const vo = (((st.vResStart + r) % ring) * H + kv) * D;
-        for (let d = 0; d < D; d++) acc[d] = acc[d]! + p * st.vRes[vo + d]!;
+        for (let d = 0; d < D; d++) acc[d] = acc[d]! + fr(p * vr[vo + d]!);
       }
       const inv = 1 / sum;
       for (let d = 0; d < D; d++) out[qOff + d] = acc[d]! * inv;

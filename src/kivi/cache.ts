@@ -80,7 +80,7 @@ export class KiviCache {
   constructor(config: KiviCacheConfig) {
     const cfg = normalizeCacheConfig(config);
     this.#st = createState(cfg);
-    this.#scratch = createScratch(cfg.headDim, cfg.keyGroupSize, cfg.valueGroupSize, cfg.residualLength);
+    this.#scratch = createScratch(cfg.headDim, cfg.valueGroupSize);
   }
 
   /** The validated configuration (frozen, all defaults filled in). */
