@@ -152,6 +152,51 @@ interface RawExports {
     table: number,
     out: number,
   ): void;
+  // --- gemv ---
+  gemvPrep(x: number, cols: number, G: number, lut: number, X: number): void;
+  gemvRows(
+    planes: number,
+    ps: number,
+    rows: number,
+    cols: number,
+    G: number,
+    P: number,
+    wt: number,
+    andW: number,
+    off: number,
+    residual: number,
+    baseP: number,
+    lut: number,
+    X: number,
+    scales: number,
+    zeros: number,
+    lsc: number,
+    lstride: number,
+    tileG: number,
+    acc: number,
+    out: number,
+  ): void;
+}
+
+/**
+ * Geometry and level constants of a bit-plane GEMV call (see `gemvBitPlanes`; built by mwq's gemv).
+ * Internal.
+ */
+export interface GemvPlanesArgs {
+  rows: number;
+  cols: number;
+  G: number;
+  /** Planes read. */
+  P: number;
+  /** f64 weight of each plane's masked sum (P values). */
+  wt: Float64Array;
+  /** MatQuant clamp: weight of the AND of the planes read (0: none). */
+  andW: number;
+  /** Slicing value offset (trunc-mid). */
+  off: number;
+  residual: boolean;
+  /** Planes of the base code (residual: b₁; slicing: bits). */
+  baseP: number;
 }
 
 let requested: KernelBackend = 'auto';
@@ -758,6 +803,114 @@ export class WasmKernels {
         const n = Math.min(len - g0 * bs, gStep * bs);
         run(r * len + g0 * bs, 1, n, r * nb + g0, Math.ceil(n / bs), L);
       }
+    return true;
+  }
+
+  // --- gemv ---
+  /**
+   * Bit-plane GEMV (mwq LUT-GEMV, twin of `gemvLutPrep`/`gemvLutRows` in src/mwq/gemv.ts): y_b = Ŵ·x_b
+   * for B vectors `xs` ([B, cols]) from the first `a.P` planes of `planes` (W words per plane, element
+   * e = row·cols + col is bit e & 31 of word e >>> 5), into `out` ([B, rows]). Planes are copied in
+   * chunks of 32k rows (≈ 256 KB of plane bytes, read once for all B vectors).
+   */
+  gemvBitPlanes(
+    planes: Uint32Array,
+    W: number,
+    a: GemvPlanesArgs,
+    scales: Float32Array,
+    zeros: Float32Array,
+    levelScales: Float32Array,
+    xs: Float32Array,
+    B: number,
+    out: Float32Array,
+  ): boolean {
+    const { rows, cols, G, P } = a;
+    const gpr = cols / G;
+    const nG = rows * gpr;
+    const nb = (cols + 7) >>> 3;
+    const nL = a.residual ? Math.max(0, P - a.baseP) : 0;
+    // rows per chunk: a multiple of 32 (each chunk starts on a word), about 2^21 plane bits
+    const R = Math.min(Math.ceil(rows / 32) * 32, Math.max(32, Math.floor(2 ** 21 / Math.max(1, P * cols) / 32) * 32));
+    const cw = Math.ceil((R * cols) / 32) + 1;
+    // column tiles: about 128 KB of tables per tile
+    const tileG = Math.max(1, Math.floor(64 / Math.max(1, G >>> 3)));
+    const L = this.layout([
+      nb * 32,
+      B * nb * 2048,
+      B * gpr * 8,
+      P * 8,
+      P * cw * 4,
+      R * gpr * 4,
+      R * gpr * 4,
+      Math.max(1, nL) * R * gpr * 4,
+      B * R * 4,
+      R * 8,
+    ]);
+    if (L === null) return false;
+    const [px, plut, pX, pwt, pp, ps, pz, pls, po, pacc] = L as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    const f = this.f32();
+    for (let b = 0; b < B; b++) {
+      f.set(xs.subarray(b * cols, (b + 1) * cols), px >>> 2);
+      f.fill(0, (px >>> 2) + cols, (px >>> 2) + nb * 8);
+      this.x.gemvPrep(px, cols, G, plut + b * nb * 2048, pX + b * gpr * 8);
+    }
+    new Float64Array(this.x.memory.buffer, pwt, P).set(a.wt.subarray(0, P));
+    for (let o0 = 0; o0 < rows; o0 += R) {
+      const o1 = Math.min(rows, o0 + R);
+      const nr = o1 - o0;
+      const w0 = (o0 * cols) / 32;
+      const w1 = Math.ceil((o1 * cols) / 32);
+      const u = this.u32();
+      for (let p = 0; p < P; p++) {
+        const d = (pp >>> 2) + p * cw;
+        u.set(planes.subarray(p * W + w0, p * W + w1), d);
+        u.fill(0, d + w1 - w0, d + cw);
+      }
+      const fv = this.f32();
+      const g0 = o0 * gpr;
+      const ng = nr * gpr;
+      fv.set(scales.subarray(g0, g0 + ng), ps >>> 2);
+      fv.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
+      for (let l = 0; l < nL; l++)
+        fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
+      for (let b = 0; b < B; b++) {
+        this.x.gemvRows(
+          pp,
+          cw * 4,
+          nr,
+          cols,
+          G,
+          P,
+          pwt,
+          a.andW,
+          a.off,
+          a.residual ? 1 : 0,
+          a.baseP,
+          plut + b * nb * 2048,
+          pX + b * gpr * 8,
+          ps,
+          pz,
+          pls,
+          R * gpr * 4,
+          tileG,
+          pacc,
+          po + b * R * 4,
+        );
+      }
+      const fo = this.f32();
+      for (let b = 0; b < B; b++) out.set(fo.subarray((po >>> 2) + b * R, (po >>> 2) + b * R + nr), b * rows + o0);
+    }
     return true;
   }
 }

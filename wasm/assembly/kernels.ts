@@ -813,3 +813,4 @@ export function mxDecode(
     }
   }
 }
+export * from './gemv';
