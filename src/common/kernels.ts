@@ -23,6 +23,9 @@
  * - MX/BFP `quantizeBlocks` / `dequantizeBlocks` (bfp): FP and BFP element formats of 4 or 8 bits
  *   (mxfp4, mxfp8_e4m3/e5m2, bfp12, bfp16), blocks along the last axis (an even axis length for 4-bit
  *   codes), `'half-even'`, scale rule `'floor'`, `nonFinite: 'nan-block'`.
+ * - Bit-plane GEMV (`gemv` / `gemm` of mwq): every scheme, variant and level, any `in` and groupSize
+ *   (column bytes that straddle groups or rows are masked); the planes read are copied in row chunks of
+ *   about 256 KB, the B inputs' subset-sum tables once per call.
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
  * loadKernels.

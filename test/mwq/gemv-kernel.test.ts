@@ -207,20 +207,20 @@ describe('bit-plane GEMV kernel: wasm SIMD = JS twin', () => {
   });
 
   runWasm('several row chunks and column tiles (aligned and ragged), gemm with B vectors', () => {
-    for (const [rows, cols, G, variant] of [
-      [70, 8200, 40, 'round-clamp'],
-      [67, 8205, 15, 'trunc-mid'],
-      [40, 4096, 128, 'trunc'],
+    for (const [rows, cols, G, scheme, variant, baseBits] of [
+      [70, 8200, 40, 'matquant', 'round-clamp', 8],
+      [67, 8205, 15, 'truncate', 'trunc-mid', 8],
+      [40, 4096, 128, 'truncate', 'trunc', 8],
+      [65, 8200, 8, 'residual', 'residual', 3],
     ] as const) {
-      const nw = randomStore(variant === 'round-clamp' ? 'matquant' : 'truncate', variant, 8, 8, rows, cols, G, rows);
-      for (const x of [vec(cols, cols, 3), vec(cols, cols + 1, 3e6)]) {
-        for (const r of [2, 5, 8]) {
-          expectSameBits(
-            on('wasm', () => gemv(nw, x, r)),
-            on('js', () => gemv(nw, x, r)),
-            `${variant} r ${r} [${rows}, ${cols}]`,
-          );
-        }
+      const nw = randomStore(scheme, variant, 8, baseBits, rows, cols, G, rows);
+      const x = vec(cols, cols, 3);
+      for (const r of [3, 5, 8]) {
+        expectSameBits(
+          on('wasm', () => gemv(nw, x, r)),
+          on('js', () => gemv(nw, x, r)),
+          `${variant} r ${r} [${rows}, ${cols}] G ${G}`,
+        );
       }
       const B = 3;
       const X: Float32Tensor = { dtype: 'float32', data: vec(B * cols, 5, 2), shape: [B, cols] };
