@@ -814,7 +814,7 @@ export class WasmKernels {
    * Bit-plane GEMV (mwq LUT-GEMV, twin of `gemvLutPrep`/`gemvLutRows` in src/mwq/gemv.ts): y_b = Ŵ·x_b
    * for B vectors `xs` ([B, cols]) from the first `a.P` planes of `planes` (W words per plane, element
    * e = row·cols + col is bit e & 31 of word e >>> 5), into `out` ([B, rows]). Planes are copied in
-   * chunks of 32k rows (≈ 256 KB of plane bytes, read once for all B vectors).
+   * chunks of 32k rows (≈ 256 KB of plane bytes), once per batch of vectors whose tables fit in 1 MB.
    */
   gemvBitPlanes(
     planes: Uint32Array,
@@ -837,16 +837,17 @@ export class WasmKernels {
     const cw = Math.ceil((R * cols) / 32) + 1;
     // column tiles: about 128 KB of tables per tile
     const tileG = Math.max(1, Math.floor(64 / Math.max(1, G >>> 3)));
+    const Bc = Math.max(1, Math.min(B, Math.floor(2 ** 20 / (nb * 2048))));
     const L = this.layout([
       nb * 32,
-      B * nb * 2048,
-      B * gpr * 8,
+      Bc * nb * 2048,
+      Bc * gpr * 8,
       P * 8,
       P * cw * 4,
       R * gpr * 4,
       R * gpr * 4,
       Math.max(1, nL) * R * gpr * 4,
-      B * R * 4,
+      Bc * R * 4,
       R * 8,
     ]);
     if (L === null) return false;
@@ -862,57 +863,62 @@ export class WasmKernels {
       number,
       number,
     ];
-    const f = this.f32();
-    for (let b = 0; b < B; b++) {
-      f.set(xs.subarray(b * cols, (b + 1) * cols), px >>> 2);
-      f.fill(0, (px >>> 2) + cols, (px >>> 2) + nb * 8);
-      this.x.gemvPrep(px, cols, G, plut + b * nb * 2048, pX + b * gpr * 8);
-    }
     new Float64Array(this.x.memory.buffer, pwt, P).set(a.wt.subarray(0, P));
-    for (let o0 = 0; o0 < rows; o0 += R) {
-      const o1 = Math.min(rows, o0 + R);
-      const nr = o1 - o0;
-      const w0 = (o0 * cols) / 32;
-      const w1 = Math.ceil((o1 * cols) / 32);
-      const u = this.u32();
-      for (let p = 0; p < P; p++) {
-        const d = (pp >>> 2) + p * cw;
-        u.set(planes.subarray(p * W + w0, p * W + w1), d);
-        u.fill(0, d + w1 - w0, d + cw);
+    // vectors in batches of Bc whose tables stay cache-resident (≤ 1 MB); the planes are copied once per batch
+    for (let b0 = 0; b0 < B; b0 += Bc) {
+      const b1 = Math.min(B, b0 + Bc);
+      const f = this.f32();
+      for (let b = b0; b < b1; b++) {
+        f.set(xs.subarray(b * cols, (b + 1) * cols), px >>> 2);
+        f.fill(0, (px >>> 2) + cols, (px >>> 2) + nb * 8);
+        this.x.gemvPrep(px, cols, G, plut + (b - b0) * nb * 2048, pX + (b - b0) * gpr * 8);
       }
-      const fv = this.f32();
-      const g0 = o0 * gpr;
-      const ng = nr * gpr;
-      fv.set(scales.subarray(g0, g0 + ng), ps >>> 2);
-      fv.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
-      for (let l = 0; l < nL; l++)
-        fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
-      for (let b = 0; b < B; b++) {
-        this.x.gemvRows(
-          pp,
-          cw * 4,
-          nr,
-          cols,
-          G,
-          P,
-          pwt,
-          a.andW,
-          a.off,
-          a.residual ? 1 : 0,
-          a.baseP,
-          plut + b * nb * 2048,
-          pX + b * gpr * 8,
-          ps,
-          pz,
-          pls,
-          R * gpr * 4,
-          tileG,
-          pacc,
-          po + b * R * 4,
-        );
+      for (let o0 = 0; o0 < rows; o0 += R) {
+        const o1 = Math.min(rows, o0 + R);
+        const nr = o1 - o0;
+        const w0 = (o0 * cols) / 32;
+        const w1 = Math.ceil((o1 * cols) / 32);
+        const u = this.u32();
+        for (let p = 0; p < P; p++) {
+          const d = (pp >>> 2) + p * cw;
+          u.set(planes.subarray(p * W + w0, p * W + w1), d);
+          u.fill(0, d + w1 - w0, d + cw);
+        }
+        const fv = this.f32();
+        const g0 = o0 * gpr;
+        const ng = nr * gpr;
+        fv.set(scales.subarray(g0, g0 + ng), ps >>> 2);
+        fv.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
+        for (let l = 0; l < nL; l++)
+          fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
+        for (let b = b0; b < b1; b++) {
+          this.x.gemvRows(
+            pp,
+            cw * 4,
+            nr,
+            cols,
+            G,
+            P,
+            pwt,
+            a.andW,
+            a.off,
+            a.residual ? 1 : 0,
+            a.baseP,
+            plut + (b - b0) * nb * 2048,
+            pX + (b - b0) * gpr * 8,
+            ps,
+            pz,
+            pls,
+            R * gpr * 4,
+            tileG,
+            pacc,
+            po + (b - b0) * R * 4,
+          );
+        }
+        const fo = this.f32();
+        for (let b = b0; b < b1; b++)
+          out.set(fo.subarray((po >>> 2) + (b - b0) * R, (po >>> 2) + (b - b0) * R + nr), b * rows + o0);
       }
-      const fo = this.f32();
-      for (let b = 0; b < B; b++) out.set(fo.subarray((po >>> 2) + b * R, (po >>> 2) + b * R + nr), b * rows + o0);
     }
     return true;
   }

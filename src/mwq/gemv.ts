@@ -339,9 +339,11 @@ function bitSerial(nw: NestedWeights, xs: Float32Array, B: number, r: number, ou
 }
 
 /**
- * y = Ŵ_r·x, bit-serial from level r's planes (see module docs). `x`: `in` floats; returns `out` floats
- * (written to `out` if given). `E_CONFIG` for a level not served, `E_SHAPE` for a length mismatch,
- * `E_NONFINITE` is not checked (NaN/Inf in x propagate).
+ * y = Ŵ_r·x, bit-serial from level r's planes (see module docs): the WebAssembly SIMD kernel where
+ * available, else its bit-identical JS twin (`setKernelBackend`); time grows linearly with the planes
+ * read. `x`: `in` floats; returns `out` floats (written to `out` if given). `E_CONFIG` for a level not
+ * served, `E_SHAPE` for a length mismatch, `E_NONFINITE` is not checked (NaN/Inf in x propagate: a NaN
+ * makes every output NaN).
  *
  * @example
  * ```ts
