@@ -310,31 +310,43 @@ function bitSerial(nw: NestedWeights, xs: Float32Array, B: number, r: number, ou
   const wk = wasmKernels();
   if (wk?.gemvBitPlanes(d.planes, W, a, d.scales, d.zeros, d.levelScales, xs, B, out)) return;
   const gpr = cols / G;
-  const lut = new Float64Array(B * ((cols + 7) >>> 3) * 256);
-  const X = new Float64Array(B * gpr);
   const lb = ((cols + 7) >>> 3) * 256;
-  for (let b = 0; b < B; b++)
-    gemvLutPrep(xs, b * cols, cols, G, lut.subarray(b * lb, (b + 1) * lb), X.subarray(b * gpr, (b + 1) * gpr));
+  // vectors in batches whose tables fit in 1 MB (as the wasm wrapper); row blocks of ≈ 64 KB of plane
+  // bytes so that a block stays in cache across the batch
+  const Bc = Math.max(1, Math.min(B, Math.floor(2 ** 17 / lb)));
+  const lut = new Float64Array(Bc * lb);
+  const X = new Float64Array(Bc * gpr);
   const by = planeBytesView(d.planes);
-  // row blocks so that the planes of a block stay in cache across the B vectors
-  const step = B === 1 ? rows : Math.max(1, Math.floor(65536 / Math.max(1, (pl.P * cols) >>> 3)));
-  for (let o0 = 0; o0 < rows; o0 += step) {
-    const o1 = Math.min(rows, o0 + step);
-    for (let b = 0; b < B; b++)
-      gemvLutRows(
-        by,
-        4 * W,
-        a,
-        lut.subarray(b * lb, (b + 1) * lb),
-        X.subarray(b * gpr, (b + 1) * gpr),
-        d.scales,
-        d.zeros,
-        d.levelScales,
-        o0,
-        o1,
-        out,
-        b * rows + o0,
+  const step = Bc === 1 ? rows : Math.max(1, Math.floor(65536 / Math.max(1, (pl.P * cols) / 8)));
+  for (let b0 = 0; b0 < B; b0 += Bc) {
+    const b1 = Math.min(B, b0 + Bc);
+    for (let b = b0; b < b1; b++)
+      gemvLutPrep(
+        xs,
+        b * cols,
+        cols,
+        G,
+        lut.subarray((b - b0) * lb, (b - b0 + 1) * lb),
+        X.subarray((b - b0) * gpr, (b - b0 + 1) * gpr),
       );
+    for (let o0 = 0; o0 < rows; o0 += step) {
+      const o1 = Math.min(rows, o0 + step);
+      for (let b = b0; b < b1; b++)
+        gemvLutRows(
+          by,
+          4 * W,
+          a,
+          lut.subarray((b - b0) * lb, (b - b0 + 1) * lb),
+          X.subarray((b - b0) * gpr, (b - b0 + 1) * gpr),
+          d.scales,
+          d.zeros,
+          d.levelScales,
+          o0,
+          o1,
+          out,
+          b * rows + o0,
+        );
+    }
   }
 }
 
