@@ -142,6 +142,7 @@ export async function main(): Promise<void> {
         bytes: P * 4 * W,
         wasm: med(s.wasm),
         wasmMin: Math.min(...s.wasm),
+        jsMin: Math.min(...s.js),
         js: med(s.js),
         copy: med(s.copy),
       };
@@ -157,13 +158,14 @@ export async function main(): Promise<void> {
       summary.push(
         `| ${q.r} | ${q.P} | ${q.passes} | ${(q.bytes / 1e6).toFixed(2)} | ${q.wasm.toFixed(2)} | ${q.wasmMin.toFixed(2)} | ${(q.bytes / q.wasm / 1e6).toFixed(2)} | ${(q.wasm / q.passes).toFixed(2)} | ${q.js.toFixed(2)} | ${(q.js / q.passes).toFixed(2)} | ${(q.js / q.wasm).toFixed(1)}× | ${q.copy.toFixed(3)} | ${(q.wasm / q.copy).toFixed(1)} | ${(dense.ms / q.wasm).toFixed(2)} |`,
       );
-    for (const k of ['wasm', 'js'] as const) {
+    const label = { wasm: 'wasm medians', wasmMin: 'wasm minima', js: 'JS twin medians', jsMin: 'JS twin minima' };
+    for (const k of ['wasm', 'wasmMin', 'js', 'jsMin'] as const) {
       const f = lsqFit(
         pts.map((q) => q.passes),
         pts.map((q) => q[k]),
       );
       summary.push(
-        `\n${k === 'wasm' ? 'wasm' : 'JS twin'}: least squares ms = ${f.a.toFixed(3)} + ${f.b.toFixed(3)}·passes (R² ${f.r2.toFixed(4)}); largest deviation ${f.maxDev.toFixed(3)} ms (${(100 * f.maxRel).toFixed(1)}% of that point)`,
+        `\n${label[k]}: least squares ms = ${f.a.toFixed(3)} + ${f.b.toFixed(3)}·passes (R² ${f.r2.toFixed(4)}); largest deviation ${f.maxDev.toFixed(3)} ms (${(100 * f.maxRel).toFixed(1)}% of that point)`,
       );
     }
   }
