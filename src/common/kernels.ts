@@ -13,19 +13,22 @@
  *   multiple of 32/bits; `dequantize`: float32 metadata, groupSize a multiple of 32/bits;
  * - `quantizeAffine`: asymmetric float zero point (the default), bits ≤ 8, `'half-even'`, groups along
  *   the last axis or the flattened tensor; `dequantizeAffine`: the same layouts.
+ * - FWHT (`fwhtRows` of mambaquant): n a power of two ≥ 4 (had_m factor 1).
+ * - MX/BFP `quantizeBlocks` / `dequantizeBlocks` (bfp): FP and BFP element formats of 4 or 8 bits
+ *   (mxfp4, mxfp8_e4m3/e5m2, bfp12, bfp16), blocks along the last axis (an even axis length for 4-bit
+ *   codes), `'half-even'`, scale rule `'floor'`, `nonFinite: 'nan-block'`.
+ * - Bit-plane GEMV (`gemv` / `gemm` of mwq): every scheme, variant and level, any `in` and groupSize
+ *   (column bytes that straddle groups or rows are masked); the planes read are copied in row chunks of
+ *   about 256 KB, the B inputs' subset-sum tables once per call.
+ * - KIVI `KiviCache.attend` (fused attention on packed codes): key and value groups that are whole
+ *   words (G % (32/bits) === 0); the packed cache is copied into the module's memory one key block /
+ *   value chunk at a time (see {@link WasmKernels.kiviAttend}).
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
  * processed, and the results copied out; caller arrays are never aliased. The module (about 22 KB) is
  * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
  * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
  * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
- * - FWHT (`fwhtRows` of mambaquant): n a power of two ≥ 4 (had_m factor 1).
- * - MX/BFP `quantizeBlocks` / `dequantizeBlocks` (bfp): FP and BFP element formats of 4 or 8 bits
- *   (mxfp4, mxfp8_e4m3/e5m2, bfp12, bfp16), blocks along the last axis (an even axis length for 4-bit
- *   codes), `'half-even'`, scale rule `'floor'`, `nonFinite: 'nan-block'`.
- * - KIVI `KiviCache.attend` (fused attention on packed codes): key and value groups that are whole
- *   words (G % (32/bits) === 0); the packed cache is copied into the module's memory one key block /
- *   value chunk at a time (see {@link WasmKernels.kiviAttend}).
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
  * loadKernels.
@@ -230,6 +233,51 @@ interface RawExports {
     causal: number,
     sums: number,
   ): void;
+  // --- gemv ---
+  gemvPrep(x: number, cols: number, G: number, lut: number, X: number): void;
+  gemvRows(
+    planes: number,
+    ps: number,
+    rows: number,
+    cols: number,
+    G: number,
+    P: number,
+    wt: number,
+    andW: number,
+    off: number,
+    residual: number,
+    baseP: number,
+    lut: number,
+    X: number,
+    scales: number,
+    zeros: number,
+    lsc: number,
+    lstride: number,
+    tileG: number,
+    acc: number,
+    out: number,
+  ): void;
+}
+
+/**
+ * Geometry and level constants of a bit-plane GEMV call (see `gemvBitPlanes`; built by mwq's gemv).
+ * Internal.
+ */
+export interface GemvPlanesArgs {
+  rows: number;
+  cols: number;
+  G: number;
+  /** Planes read. */
+  P: number;
+  /** f64 weight of each plane's masked sum (P values). */
+  wt: Float64Array;
+  /** MatQuant clamp: weight of the AND of the planes read (0: none). */
+  andW: number;
+  /** Slicing value offset (trunc-mid). */
+  off: number;
+  residual: boolean;
+  /** Planes of the base code (residual: b₁; slicing: bits). */
+  baseP: number;
 }
 
 let requested: KernelBackend = 'auto';
@@ -1091,5 +1139,119 @@ export class WasmKernels {
     this.x.kiviAttnSoftmax(px, (n + 3) & ~3, 1, n, 1, 0, 0, ps);
     x.set(this.f32().subarray(px >>> 2, (px >>> 2) + n));
     return new Float64Array(this.x.memory.buffer, ps, 1)[0]!;
+  }
+
+  // --- gemv ---
+  /**
+   * Bit-plane GEMV (mwq LUT-GEMV, twin of `gemvLutPrep`/`gemvLutRows` in src/mwq/gemv.ts): y_b = Ŵ·x_b
+   * for B vectors `xs` ([B, cols]) from the first `a.P` planes of `planes` (W words per plane, element
+   * e = row·cols + col is bit e & 31 of word e >>> 5), into `out` ([B, rows]). Planes are copied in
+   * chunks of 32k rows (≈ 256 KB of plane bytes), once per batch of vectors whose tables fit in 1 MB.
+   */
+  gemvBitPlanes(
+    planes: Uint32Array,
+    W: number,
+    a: GemvPlanesArgs,
+    scales: Float32Array,
+    zeros: Float32Array,
+    levelScales: Float32Array,
+    xs: Float32Array,
+    B: number,
+    out: Float32Array,
+  ): boolean {
+    const { rows, cols, G, P } = a;
+    const gpr = cols / G;
+    const nG = rows * gpr;
+    const nb = (cols + 7) >>> 3;
+    const nL = a.residual ? Math.max(0, P - a.baseP) : 0;
+    // rows per chunk: a multiple of 32 (each chunk starts on a word), about 2^21 plane bits
+    const R = Math.min(Math.ceil(rows / 32) * 32, Math.max(32, Math.floor(2 ** 21 / Math.max(1, P * cols) / 32) * 32));
+    const cw = Math.ceil((R * cols) / 32) + 1;
+    // column tiles: about 128 KB of tables per tile
+    const tileG = Math.max(1, Math.floor(64 / Math.max(1, G >>> 3)));
+    const Bc = Math.max(1, Math.min(B, Math.floor(2 ** 20 / (nb * 2048))));
+    const L = this.layout([
+      nb * 32,
+      Bc * nb * 2048,
+      Bc * gpr * 8,
+      P * 8,
+      P * cw * 4,
+      R * gpr * 4,
+      R * gpr * 4,
+      Math.max(1, nL) * R * gpr * 4,
+      Bc * R * 4,
+      R * 8,
+    ]);
+    if (L === null) return false;
+    const [px, plut, pX, pwt, pp, ps, pz, pls, po, pacc] = L as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    new Float64Array(this.x.memory.buffer, pwt, P).set(a.wt.subarray(0, P));
+    // vectors in batches of Bc whose tables stay cache-resident (≤ 1 MB); the planes are copied once per batch
+    for (let b0 = 0; b0 < B; b0 += Bc) {
+      const b1 = Math.min(B, b0 + Bc);
+      const f = this.f32();
+      for (let b = b0; b < b1; b++) {
+        f.set(xs.subarray(b * cols, (b + 1) * cols), px >>> 2);
+        f.fill(0, (px >>> 2) + cols, (px >>> 2) + nb * 8);
+        this.x.gemvPrep(px, cols, G, plut + (b - b0) * nb * 2048, pX + (b - b0) * gpr * 8);
+      }
+      for (let o0 = 0; o0 < rows; o0 += R) {
+        const o1 = Math.min(rows, o0 + R);
+        const nr = o1 - o0;
+        const w0 = (o0 * cols) / 32;
+        const w1 = Math.ceil((o1 * cols) / 32);
+        const u = this.u32();
+        for (let p = 0; p < P; p++) {
+          const d = (pp >>> 2) + p * cw;
+          u.set(planes.subarray(p * W + w0, p * W + w1), d);
+          u.fill(0, d + w1 - w0, d + cw);
+        }
+        const fv = this.f32();
+        const g0 = o0 * gpr;
+        const ng = nr * gpr;
+        fv.set(scales.subarray(g0, g0 + ng), ps >>> 2);
+        fv.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
+        for (let l = 0; l < nL; l++)
+          fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
+        for (let b = b0; b < b1; b++) {
+          this.x.gemvRows(
+            pp,
+            cw * 4,
+            nr,
+            cols,
+            G,
+            P,
+            pwt,
+            a.andW,
+            a.off,
+            a.residual ? 1 : 0,
+            a.baseP,
+            plut + (b - b0) * nb * 2048,
+            pX + (b - b0) * gpr * 8,
+            ps,
+            pz,
+            pls,
+            R * gpr * 4,
+            tileG,
+            pacc,
+            po + (b - b0) * R * 4,
+          );
+        }
+        const fo = this.f32();
+        for (let b = b0; b < b1; b++)
+          out.set(fo.subarray((po >>> 2) + (b - b0) * R, (po >>> 2) + (b - b0) * R + nr), b * rows + o0);
+      }
+    }
+    return true;
   }
 }

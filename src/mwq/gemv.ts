@@ -9,15 +9,25 @@
  *   for `'trunc-mid'`;
  * - residual: y += s₁·(Σ_p 2^(b₁−1−p) S_p − z₁·X_J) + Σ_levels s_k·(2·S_k − X_J).
  *
- * Fast path (`in` and `groupSize` multiples of 8, little-endian host): the masked sums are read byte by
- * byte from a 256-entry subset-sum table per 8 inputs (LUT-GEMV, built once per input vector, f64), so a
- * plane costs one table lookup per 8 weights. Otherwise a per-bit loop. Sums are f64, y is rounded to
- * float32 once. The reference twins compute dequantize(r)·x densely (f64 sums of float32 products).
+ * Kernel (LUT-GEMV; the wasm SIMD kernel `gemvRows` in `wasm/assembly/gemv.ts` computes the same bits):
+ * 1. once per input vector, per column byte j (columns 8j..8j+7, x = 0 past `in`), a 256-entry f64
+ *    subset-sum table T_j[m] = L[m & 15] + H[m >>> 4] with L[l] = A[l & 3] + B[l >>> 2],
+ *    A = [0, x₀, x₁, x₀ + x₁], B = [0, x₂, x₃, x₂ + x₃] (H likewise from x₄..x₇);
+ * 2. per (row, group, plane) the masked sum S_p = Σ_k T_{j₀+k}[byte_k & mask_k] over the group's column
+ *    bytes k = 0, 1, … (byte_k = the plane's 8 bits at columns 8(j₀+k)…, mask_k = the columns of the
+ *    group in it), accumulated in four f64 sums a_(k & 3), S_p = (a₀ + a₁) + (a₂ + a₃); X_J is the same
+ *    sum over the all-ones byte, and the MatQuant clamp term the same sum over the AND of the planes read;
+ * 3. per group, in f64: slicing t = (off − z)·X_J [− 2^k·S_AND], t += wt_p·S_p for p = 0…P−1, y_g = α·t;
+ *    residual t = −z₁·X_J + Σ_{p<b₁} wt_p·S_p, y_g = s₁·t, y_g += s_p·(2·S_p − X_J) for each level plane;
+ *    y_o = fl32(Σ_g y_g), groups in order.
+ * So a plane costs one table lookup per 8 weights. The reference twins compute dequantize(r)·x densely
+ * (f64 sums of float32 products); the two agree to float32 rounding (not bit for bit).
  *
- * Exposed: gemv, gemm, gemvRef, gemmRef.
+ * Exposed: gemv, gemm, gemvRef, gemmRef. Internal: gemvLutPrep, gemvLutRows (the JS twin of the kernel).
  * @module
  */
 import { check, fail } from '../common/errors.js';
+import { type GemvPlanesArgs, wasmKernels } from '../common/kernels.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import type { NestedWeights } from './nested.js';
 
@@ -66,139 +76,286 @@ function plan(nw: NestedWeights, r: number): Plan {
   return { P, wt, andWeight, off, residual: false, baseP: c };
 }
 
-/** Core: Y[b, o] for B input vectors. xs: B·cols inputs (row-major). */
+/**
+ * Step 1 of the kernel (JS twin of the wasm `gemvPrep`): the subset-sum tables of x[xo … xo+cols) into
+ * `lut` (⌈cols/8⌉·256 f64) and the group sums X_J into `X` (cols/G f64). Internal.
+ */
+export function gemvLutPrep(
+  x: Float32Array,
+  xo: number,
+  cols: number,
+  G: number,
+  lut: Float64Array,
+  X: Float64Array,
+): void {
+  const nb = (cols + 7) >>> 3;
+  const L = new Float64Array(16);
+  for (let j = 0; j < nb; j++) {
+    const c = 8 * j;
+    const x0 = c < cols ? x[xo + c]! : 0;
+    const x1 = c + 1 < cols ? x[xo + c + 1]! : 0;
+    const x2 = c + 2 < cols ? x[xo + c + 2]! : 0;
+    const x3 = c + 3 < cols ? x[xo + c + 3]! : 0;
+    const x4 = c + 4 < cols ? x[xo + c + 4]! : 0;
+    const x5 = c + 5 < cols ? x[xo + c + 5]! : 0;
+    const x6 = c + 6 < cols ? x[xo + c + 6]! : 0;
+    const x7 = c + 7 < cols ? x[xo + c + 7]! : 0;
+    const a3 = x0 + x1;
+    const b3 = x2 + x3;
+    const e3 = x4 + x5;
+    const f3 = x6 + x7;
+    for (let l = 0; l < 16; l++) {
+      const ai = l & 3;
+      const bi = l >>> 2;
+      const a = ai === 0 ? 0 : ai === 1 ? x0 : ai === 2 ? x1 : a3;
+      const b = bi === 0 ? 0 : bi === 1 ? x2 : bi === 2 ? x3 : b3;
+      L[l] = a + b;
+    }
+    const t = j << 8;
+    for (let h = 0; h < 16; h++) {
+      const ai = h & 3;
+      const bi = h >>> 2;
+      const e = ai === 0 ? 0 : ai === 1 ? x4 : ai === 2 ? x5 : e3;
+      const f = bi === 0 ? 0 : bi === 1 ? x6 : bi === 2 ? x7 : f3;
+      const hv = e + f;
+      const o = t + (h << 4);
+      for (let l = 0; l < 16; l++) lut[o + l] = L[l]! + hv;
+    }
+  }
+  const gpr = cols / G;
+  for (let g = 0; g < gpr; g++) {
+    const c0 = g * G;
+    const c1 = c0 + G;
+    const j0 = c0 >>> 3;
+    const j1 = (c1 - 1) >>> 3;
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    for (let j = j0; j <= j1; j++) {
+      let m = 255;
+      if (j === j0) m &= (255 << (c0 & 7)) & 255;
+      if (j === j1) m &= 255 >>> (7 - ((c1 - 1) & 7));
+      const v = lut[(j << 8) + m]!;
+      const k = (j - j0) & 3;
+      if (k === 0) a0 += v;
+      else if (k === 1) a1 += v;
+      else if (k === 2) a2 += v;
+      else a3 += v;
+    }
+    X[g] = a0 + a1 + (a2 + a3);
+  }
+}
+
+/**
+ * Steps 2–3 of the kernel (JS twin of the wasm `gemvRows`): rows o0 … o1−1 of y from the planes in `by`
+ * (plane p's byte i at `by[p·planeBytes + i]`, element e of a plane is bit e & 7 of its byte e >>> 3),
+ * `lut`/`X` from {@link gemvLutPrep}, metadata of group g (global index) at `scales[g]`, `zeros[g]`,
+ * `levelScales[l·nG + g]`; y_o into `out[outOff + o − o0]`. Internal.
+ */
+export function gemvLutRows(
+  by: Uint8Array,
+  planeBytes: number,
+  a: GemvPlanesArgs,
+  lut: Float64Array,
+  X: Float64Array,
+  scales: Float32Array,
+  zeros: Float32Array,
+  levelScales: Float32Array,
+  o0: number,
+  o1: number,
+  out: Float32Array,
+  outOff: number,
+): void {
+  const { cols, G, P, wt, andW, off, residual, baseP } = a;
+  const gpr = cols / G;
+  const nG = a.rows * gpr;
+  const aligned = (cols & 7) === 0 && (G & 7) === 0;
+  const bpg = G >>> 3;
+  const S = new Float64Array(P + 1);
+  for (let o = o0; o < o1; o++) {
+    let acc = 0;
+    const rowBit = o * cols;
+    for (let g = 0; g < gpr; g++) {
+      const c0 = g * G;
+      const c1 = c0 + G;
+      if (aligned) {
+        const rb = (rowBit + c0) / 8;
+        const t0 = c0 << 5; // (c0 / 8)·256
+        for (let p = 0; p < P; p++) {
+          const pb = p * planeBytes + rb;
+          let a0 = 0;
+          let a1 = 0;
+          let a2 = 0;
+          let a3 = 0;
+          let k = 0;
+          let t = t0;
+          for (; k + 4 <= bpg; k += 4, t += 1024) {
+            a0 += lut[t + by[pb + k]!]!;
+            a1 += lut[t + 256 + by[pb + k + 1]!]!;
+            a2 += lut[t + 512 + by[pb + k + 2]!]!;
+            a3 += lut[t + 768 + by[pb + k + 3]!]!;
+          }
+          if (k < bpg) a0 += lut[t + by[pb + k]!]!;
+          if (k + 1 < bpg) a1 += lut[t + 256 + by[pb + k + 1]!]!;
+          if (k + 2 < bpg) a2 += lut[t + 512 + by[pb + k + 2]!]!;
+          S[p] = a0 + a1 + (a2 + a3);
+        }
+        if (andW !== 0) {
+          let a0 = 0;
+          let a1 = 0;
+          let a2 = 0;
+          let a3 = 0;
+          for (let k = 0; k < bpg; k++) {
+            let m = 255;
+            for (let p = 0; p < P; p++) m &= by[p * planeBytes + rb + k]!;
+            const v = lut[t0 + (k << 8) + m]!;
+            const kk = k & 3;
+            if (kk === 0) a0 += v;
+            else if (kk === 1) a1 += v;
+            else if (kk === 2) a2 += v;
+            else a3 += v;
+          }
+          S[P] = a0 + a1 + (a2 + a3);
+        }
+      } else {
+        const j0 = c0 >>> 3;
+        const j1 = (c1 - 1) >>> 3;
+        for (let p = 0; p <= P; p++) {
+          if (p === P && andW === 0) break;
+          let a0 = 0;
+          let a1 = 0;
+          let a2 = 0;
+          let a3 = 0;
+          for (let j = j0; j <= j1; j++) {
+            let m = 255;
+            if (j === j0) m &= (255 << (c0 & 7)) & 255;
+            if (j === j1) m &= 255 >>> (7 - ((c1 - 1) & 7));
+            const e = rowBit + 8 * j;
+            const sh = e & 7;
+            const i = (e - sh) / 8;
+            const q0 = p === P ? 0 : p;
+            const q1 = p === P ? P : p + 1;
+            for (let q = q0; q < q1; q++) {
+              const bi = q * planeBytes + i;
+              let v = by[bi]! >>> sh;
+              if (sh !== 0 && i + 1 < planeBytes) v |= by[bi + 1]! << (8 - sh);
+              m &= v;
+            }
+            const s = lut[(j << 8) + m]!;
+            const k = (j - j0) & 3;
+            if (k === 0) a0 += s;
+            else if (k === 1) a1 += s;
+            else if (k === 2) a2 += s;
+            else a3 += s;
+          }
+          S[p] = a0 + a1 + (a2 + a3);
+        }
+      }
+      const gi = o * gpr + g;
+      const xg = X[g]!;
+      const al = scales[gi]!;
+      const z = zeros[gi]!;
+      let y: number;
+      if (!residual) {
+        let t = (off - z) * xg;
+        if (andW !== 0) t -= andW * S[P]!;
+        for (let p = 0; p < P; p++) t += wt[p]! * S[p]!;
+        y = al * t;
+      } else {
+        let t = -z * xg;
+        for (let p = 0; p < baseP; p++) t += wt[p]! * S[p]!;
+        y = al * t;
+        for (let p = baseP; p < P; p++) y += levelScales[(p - baseP) * nG + gi]! * (2 * S[p]! - xg);
+      }
+      acc += y;
+    }
+    out[outOff + o - o0] = acc;
+  }
+}
+
+/** Little-endian byte view of the planes (a swapped copy on big-endian hosts). */
+function planeBytesView(planes: Uint32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(planes.buffer, planes.byteOffset, planes.byteLength);
+  const b = new Uint8Array(planes.length * 4);
+  for (let i = 0; i < planes.length; i++) {
+    const w = planes[i]!;
+    b[4 * i] = w & 255;
+    b[4 * i + 1] = (w >>> 8) & 255;
+    b[4 * i + 2] = (w >>> 16) & 255;
+    b[4 * i + 3] = w >>> 24;
+  }
+  return b;
+}
+
+/** Core: Y[b, o] for B input vectors (xs: B·cols inputs, row-major) — wasm kernel or its JS twin. */
 function bitSerial(nw: NestedWeights, xs: Float32Array, B: number, r: number, out: Float32Array): void {
   const d = nw.data;
   const rows = d.rows;
   const cols = d.cols;
   const G = d.groupSize;
-  const n = rows * cols;
-  const W = Math.ceil(n / 32);
-  const gpr = cols / G;
-  const nG = n / G;
+  const W = Math.ceil((rows * cols) / 32);
   const pl = plan(nw, r);
-  const P = pl.P;
-  const wt = pl.wt;
-  const andW = pl.andWeight;
-  const residual = pl.residual;
-  const baseP = pl.baseP;
-  // group sums of x: X[b·gpr + cg]
-  const X = new Float64Array(B * gpr);
-  for (let b = 0; b < B; b++) {
-    for (let cg = 0; cg < gpr; cg++) {
-      let s = 0;
-      const o = b * cols + cg * G;
-      for (let i = 0; i < G; i++) s += xs[o + i]!;
-      X[b * gpr + cg] = s;
+  const a: GemvPlanesArgs = {
+    rows,
+    cols,
+    G,
+    P: pl.P,
+    wt: pl.wt,
+    andW: pl.andWeight,
+    off: pl.off,
+    residual: pl.residual,
+    baseP: pl.baseP,
+  };
+  const wk = wasmKernels();
+  if (wk?.gemvBitPlanes(d.planes, W, a, d.scales, d.zeros, d.levelScales, xs, B, out)) return;
+  const gpr = cols / G;
+  const lb = ((cols + 7) >>> 3) * 256;
+  // vectors in batches whose tables fit in 1 MB (as the wasm wrapper); row blocks of ≈ 64 KB of plane
+  // bytes so that a block stays in cache across the batch
+  const Bc = Math.max(1, Math.min(B, Math.floor(2 ** 17 / lb)));
+  const lut = new Float64Array(Bc * lb);
+  const X = new Float64Array(Bc * gpr);
+  const by = planeBytesView(d.planes);
+  const step = Bc === 1 ? rows : Math.max(1, Math.floor(65536 / Math.max(1, (pl.P * cols) / 8)));
+  for (let b0 = 0; b0 < B; b0 += Bc) {
+    const b1 = Math.min(B, b0 + Bc);
+    for (let b = b0; b < b1; b++)
+      gemvLutPrep(
+        xs,
+        b * cols,
+        cols,
+        G,
+        lut.subarray((b - b0) * lb, (b - b0 + 1) * lb),
+        X.subarray((b - b0) * gpr, (b - b0 + 1) * gpr),
+      );
+    for (let o0 = 0; o0 < rows; o0 += step) {
+      const o1 = Math.min(rows, o0 + step);
+      for (let b = b0; b < b1; b++)
+        gemvLutRows(
+          by,
+          4 * W,
+          a,
+          lut.subarray((b - b0) * lb, (b - b0 + 1) * lb),
+          X.subarray((b - b0) * gpr, (b - b0 + 1) * gpr),
+          d.scales,
+          d.zeros,
+          d.levelScales,
+          o0,
+          o1,
+          out,
+          b * rows + o0,
+        );
     }
   }
-  const S = new Float64Array(B * (P + 1)); // S[p·B + b] for planes p < P, S[P·B + b] = AND term
-  const acc = new Float64Array(B * rows);
-  const fast = LITTLE_ENDIAN && (cols & 7) === 0 && (G & 7) === 0;
-  const bytesPerRow = cols >>> 3;
-  const bytesPerGroup = G >>> 3;
-  let lut: Float64Array | null = null;
-  let bytes: Uint8Array | null = null;
-  if (fast) {
-    // lut[(j·256 + m)·B + b] = Σ_{t: bit t of m} x_b[8j + t]: the B sums of one byte pattern are adjacent
-    lut = new Float64Array(B * bytesPerRow * 256);
-    for (let j = 0; j < bytesPerRow; j++) {
-      const base = j * 256 * B;
-      for (let m = 1; m < 256; m++) {
-        const low = m & -m;
-        const from = base + (m ^ low) * B;
-        const to = base + m * B;
-        const xo = 8 * j + 31 - Math.clz32(low);
-        for (let b = 0; b < B; b++) lut[to + b] = lut[from + b]! + xs[b * cols + xo]!;
-      }
-    }
-    bytes = new Uint8Array(d.planes.buffer, d.planes.byteOffset, d.planes.byteLength);
-  }
-  const planeBytes = W * 4;
-  // gemm: column tiles of ≥ 64 plane bytes per row, so that the B-wide table slice stays in cache across rows
-  const tile = fast && B > 1 ? Math.max(1, (64 / bytesPerGroup) | 0) : gpr;
-  const SB = P * B;
-  for (let c0 = 0; c0 < gpr; c0 += tile) {
-    const c1 = Math.min(gpr, c0 + tile);
-    for (let o = 0; o < rows; o++) {
-      for (let cg = c0; cg < c1; cg++) {
-        const g = o * gpr + cg;
-        S.fill(0);
-        if (fast) {
-          const L = lut!;
-          const by = bytes!;
-          const rowByte = o * bytesPerRow + cg * bytesPerGroup;
-          const lutCol = cg * bytesPerGroup;
-          if (B === 1) {
-            for (let p = 0; p < P; p++) {
-              const pb = p * planeBytes + rowByte;
-              let sum = 0;
-              let li = lutCol * 256;
-              for (let j = 0; j < bytesPerGroup; j++, li += 256) sum += L[li + by[pb + j]!]!;
-              S[p] = sum;
-            }
-          } else {
-            for (let p = 0; p < P; p++) {
-              const pb = p * planeBytes + rowByte;
-              const so = p * B;
-              for (let j = 0; j < bytesPerGroup; j++) {
-                const li = ((lutCol + j) * 256 + by[pb + j]!) * B;
-                for (let b = 0; b < B; b++) S[so + b] = S[so + b]! + L[li + b]!;
-              }
-            }
-          }
-          if (andW !== 0) {
-            for (let j = 0; j < bytesPerGroup; j++) {
-              let m = 255;
-              for (let p = 0; p < P; p++) m &= by[p * planeBytes + rowByte + j]!;
-              if (m === 0) continue;
-              const li = ((lutCol + j) * 256 + m) * B;
-              for (let b = 0; b < B; b++) S[SB + b] = S[SB + b]! + L[li + b]!;
-            }
-          }
-        } else {
-          const e0 = o * cols + cg * G;
-          for (let i = 0; i < G; i++) {
-            const e = e0 + i;
-            const wi = e >>> 5;
-            const sh = e & 31;
-            let all = 1;
-            for (let p = 0; p < P; p++) {
-              const bit = (d.planes[p * W + wi]! >>> sh) & 1;
-              all &= bit;
-              if (bit === 1) for (let b = 0; b < B; b++) S[p * B + b] = S[p * B + b]! + xs[b * cols + cg * G + i]!;
-            }
-            if (andW !== 0 && all === 1)
-              for (let b = 0; b < B; b++) S[SB + b] = S[SB + b]! + xs[b * cols + cg * G + i]!;
-          }
-        }
-        const a = d.scales[g]!;
-        const z = d.zeros[g]!;
-        for (let b = 0; b < B; b++) {
-          const xg = X[b * gpr + cg]!;
-          let y: number;
-          if (!residual) {
-            let t = (pl.off - z) * xg - andW * S[SB + b]!;
-            for (let p = 0; p < P; p++) t += wt[p]! * S[p * B + b]!;
-            y = a * t;
-          } else {
-            let t = -z * xg;
-            for (let p = 0; p < baseP; p++) t += wt[p]! * S[p * B + b]!;
-            y = a * t;
-            for (let p = baseP; p < P; p++) y += d.levelScales[(p - baseP) * nG + g]! * (2 * S[p * B + b]! - xg);
-          }
-          acc[b * rows + o] = acc[b * rows + o]! + y;
-        }
-      }
-    }
-  }
-  for (let i = 0; i < B * rows; i++) out[i] = acc[i]!;
 }
 
 /**
- * y = Ŵ_r·x, bit-serial from level r's planes (see module docs). `x`: `in` floats; returns `out` floats
- * (written to `out` if given). `E_CONFIG` for a level not served, `E_SHAPE` for a length mismatch,
- * `E_NONFINITE` is not checked (NaN/Inf in x propagate).
+ * y = Ŵ_r·x, bit-serial from level r's planes (see module docs): the WebAssembly SIMD kernel where
+ * available, else its bit-identical JS twin (`setKernelBackend`); time grows linearly with the planes
+ * read. `x`: `in` floats; returns `out` floats (written to `out` if given). `E_CONFIG` for a level not
+ * served, `E_SHAPE` for a length mismatch, `E_NONFINITE` is not checked (NaN/Inf in x propagate: a NaN
+ * makes every output NaN).
  *
  * @example
  * ```ts

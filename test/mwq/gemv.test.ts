@@ -49,7 +49,7 @@ function expectClose(
 }
 
 describe('bit-serial gemv / gemm', () => {
-  it('gemv ≈ dequantize(r)·x (gemvRef) for every scheme and level, LUT path and per-bit path', () => {
+  it('gemv ≈ dequantize(r)·x (gemvRef) for every scheme and level, aligned and masked (ragged groups) paths', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),

@@ -814,3 +814,4 @@ export function mxDecode(
   }
 }
 export * from './attn';
+export * from './gemv';
