@@ -647,6 +647,19 @@ const MXC = memory.data<u32>([
   0x7c7c7c7c, 0x7c7c7c7c, 0x7c7c7c7c, 0x7c7c7c7c, // 160: E5M2 Inf/NaN field
 ], 16);
 
+/** Scratch slots for `pin`. */
+const MXPIN = memory.data(256, 16);
+
+/**
+ * v through memory: a value V8 can neither rematerialise nor sink into a loop (a splat of a runtime
+ * value computed once per call stays one register or one spill slot).
+ */
+@inline
+function pin(v: v128, slot: i32): v128 {
+  v128.store(MXPIN + (<usize>slot << 4), v);
+  return v128.load(MXPIN + (<usize>slot << 4));
+}
+
 /** Magnitude codes of 4 elements (float bits ub) in the low byte of each lane (upper bytes garbage). */
 @inline
 function mxMag4(ub: v128, kind: i32, sh: i32, Th: v128, K: v128, ABS: v128, EXP: v128, FF: v128): v128 {
@@ -693,6 +706,21 @@ function mxCodes16(
   return v128.or(c, i16x8.shl(neg, sb));
 }
 
+/** Lane-wise unsigned max of |bits| over the n floats at p (n = 32: one tree, no loop). */
+@inline
+function amaxV(p: usize, n: i32, ABS: v128): v128 {
+  if (n == 32) {
+    const a0 = i32x4.max_u(v128.and(v128.load(p), ABS), v128.and(v128.load(p, 16), ABS));
+    const a1 = i32x4.max_u(v128.and(v128.load(p, 32), ABS), v128.and(v128.load(p, 48), ABS));
+    const a2 = i32x4.max_u(v128.and(v128.load(p, 64), ABS), v128.and(v128.load(p, 80), ABS));
+    const a3 = i32x4.max_u(v128.and(v128.load(p, 96), ABS), v128.and(v128.load(p, 112), ABS));
+    return i32x4.max_u(i32x4.max_u(a0, a1), i32x4.max_u(a2, a3));
+  }
+  let a = v128.and(v128.load(p), ABS);
+  for (let i: usize = 16; i < (<usize>n << 2); i += 16) a = i32x4.max_u(a, v128.and(v128.load(p + i), ABS));
+  return a;
+}
+
 /** Per-block constants (Th, K) of shared exponent se (FP: Th = bits(2^(se + emin)); BFP: Th unused). */
 @inline
 function mxConsts(se: i32, kind: i32, mbits: i32, emin: i32, tb: usize): void {
@@ -733,6 +761,7 @@ function mxEncFast(
   const FF = v128.load(MXC, 32);
   const B7F = v128.load(MXC, 48);
   const LO16 = v128.load(MXC, 64);
+  const vMax = pin(i8x16.splat(<i8>maxCode), 0);
   const nB = <usize>n << 2; // bytes of input per block
   // pass 1, four blocks at a time (missing blocks of the last group read as zero blocks)
   const vEmax = i32x4.splat(127 + emax);
@@ -742,17 +771,12 @@ function mxEncFast(
   const vHi = i32x4.splat(seHi);
   for (let b = 0; b < nb; b += 4) {
     const p = x + <usize>b * nB;
-    let a0 = i32x4.splat(0);
-    let a1 = a0;
-    let a2 = a0;
-    let a3 = a0;
     const nv = min(4, nb - b);
-    for (let i: usize = 0; i < nB; i += 16) {
-      a0 = i32x4.max_u(a0, v128.and(v128.load(p + i), ABS));
-      if (nv > 1) a1 = i32x4.max_u(a1, v128.and(v128.load(p + nB + i), ABS));
-      if (nv > 2) a2 = i32x4.max_u(a2, v128.and(v128.load(p + 2 * nB + i), ABS));
-      if (nv > 3) a3 = i32x4.max_u(a3, v128.and(v128.load(p + 3 * nB + i), ABS));
-    }
+    const z = i32x4.splat(0);
+    const a0 = amaxV(p, n, ABS);
+    const a1 = nv > 1 ? amaxV(p + nB, n, ABS) : z;
+    const a2 = nv > 2 ? amaxV(p + 2 * nB, n, ABS) : z;
+    const a3 = nv > 3 ? amaxV(p + 3 * nB, n, ABS) : z;
     // 4×4 transpose-reduce: lane j = max of block b + j
     const t01 = i32x4.max_u(v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), v128.shuffle<i32>(a0, a1, 2, 6, 3, 7));
     const t23 = i32x4.max_u(v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), v128.shuffle<i32>(a2, a3, 2, 6, 3, 7));
@@ -798,7 +822,19 @@ function mxEncFast(
     }
   }
   // pass 2: codes, 16 elements at a time
-  const vMax = v128.and(B7F, i8x16.splat(<i8>maxCode)); // maxCode ≤ 127
+  if (n == 32) {
+    const ng = nb << 1;
+    for (let g = 0; g < ng; g++) {
+      const tb = tmp + (<usize>(g >> 1) << 3);
+      const c = mxCodes16(x + (<usize>g << 6), kind, sh, sb, v128.load32_splat(tb), v128.load32_splat(tb, 4), vMax, ABS, EXP, FF, B7F);
+      if (w == 8) v128.store(codes + (<usize>g << 4), c);
+      else {
+        const q = v128.and(v128.or(c, i16x8.shr_u(c, 4)), LO16); // low nibble first
+        v128.store64_lane(codes + (<usize>g << 3), i8x16.narrow_i16x8_u(q, q), 0);
+      }
+    }
+    return;
+  }
   for (let b = 0; b < nb; b++) {
     const p = x + <usize>b * nB;
     const cb = codes + <usize>((b * n * w) >> 3);
@@ -832,16 +868,26 @@ function mxEncodeFast(
   tmp: usize,
 ): bool {
   // the literal constants below must equal the traits passed in
-  if (kind == 0 && w == 4 && mbits == 1 && bias == 1 && emax == 2 && maxCode == 7)
-    mxEncFast(x, nb, n, 0, 1, 4, 1, 2, 7, scales, codes, tmp); // FP4 E2M1
-  else if (kind == 0 && w == 8 && mbits == 3 && bias == 7 && emax == 8 && maxCode == 126)
-    mxEncFast(x, nb, n, 0, 3, 8, 7, 8, 126, scales, codes, tmp); // E4M3
-  else if (kind == 0 && w == 8 && mbits == 2 && bias == 15 && emax == 15 && maxCode == 123)
-    mxEncFast(x, nb, n, 0, 2, 8, 15, 15, 123, scales, codes, tmp); // E5M2
-  else if (kind == 1 && w == 4 && mbits == 2 && maxCode == 7) mxEncFast(x, nb, n, 1, 2, 4, 0, 0, 7, scales, codes, tmp);
-  else if (kind == 1 && w == 8 && mbits == 6 && maxCode == 127)
-    mxEncFast(x, nb, n, 1, 6, 8, 0, 0, 127, scales, codes, tmp);
+  let f = -1;
+  if (kind == 0 && w == 4 && mbits == 1 && bias == 1 && emax == 2 && maxCode == 7) f = 0; // FP4 E2M1
+  else if (kind == 0 && w == 8 && mbits == 3 && bias == 7 && emax == 8 && maxCode == 126) f = 1; // E4M3
+  else if (kind == 0 && w == 8 && mbits == 2 && bias == 15 && emax == 15 && maxCode == 123) f = 2; // E5M2
+  else if (kind == 1 && w == 4 && mbits == 2 && maxCode == 7) f = 3; // BFP12
+  else if (kind == 1 && w == 8 && mbits == 6 && maxCode == 127) f = 4; // BFP16
   else return false;
+  if (n == 32) {
+    if (f == 0) mxEncFast(x, nb, 32, 0, 1, 4, 1, 2, 7, scales, codes, tmp);
+    else if (f == 1) mxEncFast(x, nb, 32, 0, 3, 8, 7, 8, 126, scales, codes, tmp);
+    else if (f == 2) mxEncFast(x, nb, 32, 0, 2, 8, 15, 15, 123, scales, codes, tmp);
+    else if (f == 3) mxEncFast(x, nb, 32, 1, 2, 4, 0, 0, 7, scales, codes, tmp);
+    else mxEncFast(x, nb, 32, 1, 6, 8, 0, 0, 127, scales, codes, tmp);
+  } else {
+    if (f == 0) mxEncFast(x, nb, n, 0, 1, 4, 1, 2, 7, scales, codes, tmp);
+    else if (f == 1) mxEncFast(x, nb, n, 0, 3, 8, 7, 8, 126, scales, codes, tmp);
+    else if (f == 2) mxEncFast(x, nb, n, 0, 2, 8, 15, 15, 123, scales, codes, tmp);
+    else if (f == 3) mxEncFast(x, nb, n, 1, 2, 4, 0, 0, 7, scales, codes, tmp);
+    else mxEncFast(x, nb, n, 1, 6, 8, 0, 0, 127, scales, codes, tmp);
+  }
   return true;
 }
 
