@@ -1089,10 +1089,13 @@ function mxDecFast(
 ): void {
   const nB = <usize>n << 2;
   const cB = <usize>((n * w) >> 3);
-  const nib = i8x16.splat(0x0f);
-  // 8-bit: float of the shifted code = P · 2^(pre − 127 ... ) — one factor 2^(k0 + se), k0 below
+  const nib = v128.load(MXC, 80);
   const k0 = kind == 0 ? 127 - bias : 133 - mbits;
-  const vNaN = f32x4.splat(f32.NaN);
+  const vNaN = v128.load(MXC, 96);
+  // 8-bit: the field mask after the shift, the special-code byte pattern, 2^k0
+  const vFld = v128.load(MXC + <usize>(kind != 0 ? 144 : mbits == 3 ? 112 : 128));
+  const vSp = v128.load(MXC + <usize>(specials == 1 ? 48 : 160));
+  const vF1 = pin(f32x4.splat(reinterpret<f32>((k0 + 127) << 23)), 1);
   for (let b = 0; b < nb; b++) {
     const byte = <i32>load<u8>(scales + <usize>b);
     const ob = out + <usize>b * nB;
@@ -1118,6 +1121,44 @@ function mxDecFast(
         const lo = v128.and(v, nib);
         const hi = v128.and(i16x8.shr_u(v, 4), nib);
         dec4x16(i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), P2, P3, vs, ob + (<usize>i << 2));
+      }
+    } else if (n == 32) {
+      const F2 = f32x4.splat(reinterpret<f32>(byte == 0 ? 0x00400000 : byte << 23));
+      const k = k0 + se; // k ≥ 133 − 6 − 127 or 127 − 15 − 127: normal
+      const c0 = v128.load(cb);
+      const c1 = v128.load(cb, 16);
+      if (specials != 0) {
+        const s0 = i8x16.eq(v128.and(c0, vSp), vSp);
+        const s1 = i8x16.eq(v128.and(c1, vSp), vSp);
+        if (v128.any_true(v128.or(s0, s1))) {
+          dec8Slow(c0, kind, mbits, specials, vF1, F2, ob);
+          dec8Slow(c1, kind, mbits, specials, vF1, F2, ob + 64);
+          continue;
+        }
+      }
+      if (kind != 0) {
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 0), 8), vFld), vF1), F2));
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 1), 8), vFld), vF1), F2), 16);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 2), 8), vFld), vF1), F2), 32);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 3), 8), vFld), vF1), F2), 48);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 0), 8), vFld), vF1), F2), 64);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 1), 8), vFld), vF1), F2), 80);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 2), 8), vFld), vF1), F2), 96);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 3), 8), vFld), vF1), F2), 112);
+      } else if (k <= 127) {
+        const F = f32x4.splat(reinterpret<f32>((k + 127) << 23));
+        const r = mbits + 1;
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 0), r), vFld), F));
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 1), r), vFld), F), 16);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 2), r), vFld), F), 32);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 3), r), vFld), F), 48);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 0), r), vFld), F), 64);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 1), r), vFld), F), 80);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 2), r), vFld), F), 96);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 3), r), vFld), F), 112);
+      } else {
+        dec8Slow(c0, kind, mbits, specials, vF1, F2, ob);
+        dec8Slow(c1, kind, mbits, specials, vF1, F2, ob + 64);
       }
     } else {
       const F1 = f32x4.splat(reinterpret<f32>((k0 + 127) << 23));
