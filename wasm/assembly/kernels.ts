@@ -520,7 +520,11 @@ export function fwhtPow2(x: usize, rows: i32, n: i32, normalize: i32, scale: f64
 // (sign | exponent | mantissa, subnormals), 1 = BFP (sign-magnitude integer / 2^mbits). Codes of `w` = 4
 // (two per byte, low nibble first; the chunk starts on an even element) or 8 bits.
 //
-// Exactness: every element is |x| = sig · 2^ee with an integer sig < 2^24 (exact as f32), and the
+// Whole blocks of 16·k elements (every row a whole number of blocks; blocks of 32 specialised) take the
+// fast paths further below (mxEncodeFast / mxDecodeFast); other geometries (ragged last blocks, block
+// sizes not a multiple of 16) the general per-block code that follows.
+//
+// Exactness (general path): every element is |x| = sig · 2^ee with an integer sig < 2^24 (exact as f32), and the
 // scaled magnitude m = sig · 2^p is formed with one f32 multiply by a power of two p ≥ −126: it is a
 // normal float (exact) — or, where the true p is below −126, m < 2^−102 both ways, which rounds to 0.
 // `nearest` is round-half-even, so r equals the JS `m + 1.5·2^52 − 1.5·2^52` on the exact double m.
@@ -958,14 +962,17 @@ export function mxEncode(
 // --- fast decode: blocks of 16·k elements, every row a whole number of blocks ----------------------
 //
 // 4-bit codes: the 16 element values have float32 bits with zero low halves (FP4 and BFP12 values have
-// at most 3 significant bits), so two byte planes (bytes 2 and 3) looked up with `i8x16.swizzle` give
-// the upper halves; one multiply by 2^se per block. 8-bit FP codes: the code byte moved to the top of
-// an i32 lane and shifted right arithmetically by mbits + 1 puts exponent and mantissa fields under the
-// float32 ones (field 0 on float32 subnormals, which scale the same way) with the sign in place: a
-// float of value P · 2^(bias − 127), rebiased and scaled by one multiply by 2^(127 − bias + se) (exact,
-// then one rounding: the same as the two multiplies used when that factor would overflow). Groups of 16
-// codes holding a NaN/Inf code patch those lanes. BFP 8-bit: ±mag as a float32 subnormal mag · 2^−133
-// (mag << 16 with the sign bit), scaled by 2^(133 − mbits + se), two multiplies when that overflows.
+// at most 3 significant bits; mxDecode checks the table), so two byte planes (bytes 2 and 3) looked up
+// with `i8x16.swizzle` give the upper halves; one multiply by 2^se per block. 8-bit codes: the code byte
+// moved to the top of an i32 lane (byte unpacks against zero) and shifted right arithmetically puts the
+// fields under the float32 ones with the sign in place:
+// - FP (shift mbits + 1): exponent and mantissa fields under the float32 ones (field 0 lands on float32
+//   subnormals, which scale the same way), a float of value P · 2^(bias − 127); one multiply by
+//   2^(127 − bias + se) (exact operands, one rounding), or dec8Slow's two (by 2^(127 − bias), exact, then
+//   2^se) when that factor would overflow (se > bias);
+// - BFP (shift 8): ±mag as the float32 subnormal mag · 2^−133, times 2^127 (exact) then 2^se.
+// Blocks of 32 are decoded straight-line; a block holding a NaN/Inf code (E4M3 S.1111.111, E5M2 field
+// 31) goes through dec8Slow, which patches those lanes.
 
 /** Float values of 16 4-bit codes (one per byte of c) times vs, stored at o. */
 @inline
@@ -1032,9 +1039,9 @@ function dec8Slow(c: v128, kind: i32, mbits: i32, specials: i32, F1: v128, F2: v
 }
 
 /**
- * The codes of one 8-bit block (n = 16·k) at cb to floats at ob: one multiply by F = 2^(k0 + se) when
- * `one` (FP formats, k0 + se ≤ 127), else two (BFP: by 2^127 then 2^se); groups of 16 codes holding
- * a NaN/Inf code (FP) go through dec8Slow.
+ * The codes of one 8-bit block (n = 16·k, k ≠ 2) at cb to floats at ob: FP one multiply by F =
+ * 2^(k0 + se) (callers ensure k0 + se ≤ 127), BFP two (by F1 = 2^127, then F2 = 2^se); groups of 16
+ * codes holding a NaN/Inf code (FP) go through dec8Slow.
  */
 @inline
 function dec8Block(
@@ -1124,7 +1131,7 @@ function mxDecFast(
       }
     } else if (n == 32) {
       const F2 = f32x4.splat(reinterpret<f32>(byte == 0 ? 0x00400000 : byte << 23));
-      const k = k0 + se; // k ≥ 133 − 6 − 127 or 127 − 15 − 127: normal
+      const k = k0 + se; // FP: k ≥ 127 − 15 − 127, so 2^k (k ≤ 127) is a normal float
       const c0 = v128.load(cb);
       const c1 = v128.load(cb, 16);
       if (specials != 0) {
@@ -1163,7 +1170,7 @@ function mxDecFast(
     } else {
       const F1 = f32x4.splat(reinterpret<f32>((k0 + 127) << 23));
       const F2 = f32x4.splat(reinterpret<f32>(byte == 0 ? 0x00400000 : byte << 23));
-      const k = k0 + se; // k ≥ 133 − 6 − 127 or 127 − 15 − 127: normal
+      const k = k0 + se; // FP: k ≥ 127 − 15 − 127, so 2^k (k ≤ 127) is a normal float
       if (kind != 0) dec8Block(cb, ob, n, 1, mbits, 0, F1, F1, F2);
       else if (k <= 127) dec8Block(cb, ob, n, 0, mbits, specials, f32x4.splat(reinterpret<f32>((k + 127) << 23)), F1, F2);
       else for (let i = 0; i < n; i += 16) dec8Slow(v128.load(cb + <usize>i), 0, mbits, specials, F1, F2, ob + (<usize>i << 2));
