@@ -8,7 +8,8 @@
  *   ulp below and one above every rounding tie between neighbouring element values, the max normal and
  *   the saturation range above it, both signs;
  * - NaN/±Inf blocks, all-zero and ±0 blocks, float32-subnormal blocks, chunks whose block count is not a
- *   multiple of 4, block sizes 16, 48, 64, 96, 128, and many blocks across wrapper chunks;
+ *   multiple of 4, block sizes 16, 48, 64, 96, 128, and rows across and longer than the wrapper chunks
+ *   (32 K elements per encode call, 1 M per decode call);
  * - decoding of every code byte under every scale byte (NaN/Inf codes, −0 codes, 0xFF blocks) for
  *   blocks of 16 and 32.
  */
@@ -171,6 +172,17 @@ describe('MX/BFP wasm fast paths = JS = Ref, bit for bit', () => {
       for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.013) * 2 ** (((i >> 5) % 50) - 25);
       agree(x, [x.length / 128, 128], format, 32, false);
       agree(x, [2, x.length / 2], format, 32, false);
+    }
+  });
+
+  runWasm('rows across and longer than a decode chunk (1 M elements) and an encode chunk (32 K)', () => {
+    for (const format of ['mxfp4', 'mxfp8_e4m3'] as BlockFormat[]) {
+      const x = new Float32Array((1 << 20) + 8 * 128 + 256);
+      for (let i = 0; i < x.length; i++) x[i] = Math.cos(i * 0.0071) * 2 ** (((i >> 6) % 30) - 15);
+      x[777777] = Number.NaN;
+      agree(x, [x.length / 128, 128], format, 32, false); // rows across chunks, fast path
+      agree(x, [1, x.length], format, 32, false); // one row longer than a chunk, fast path
+      agree(x, [2, x.length / 2], format, 7, false); // general path, ragged blocks
     }
   });
 
