@@ -114,8 +114,8 @@ export async function main(): Promise<void> {
     ],
   });
 
-  // MX / BFP blocks of 32 along the last axis, written into preallocated scales/codes and out
-  for (const format of ['mxfp4', 'mxfp8_e4m3', 'bfp12'] as const) {
+  // MX / BFP blocks of 32 along the last axis (also mxfp8_e5m2, bfp16), into preallocated scales/codes and out
+  for (const format of ['mxfp4', 'mxfp8_e4m3', 'mxfp8_e5m2', 'bfp12', 'bfp16'] as const) {
     const qb = quantizeBlocks(x, { format, blockSize: 32 });
     const bo = { format, blockSize: 32, out: { scales: qb.scales.slice(), codes: qb.codes.slice() } };
     runGroup({

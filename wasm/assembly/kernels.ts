@@ -520,7 +520,11 @@ export function fwhtPow2(x: usize, rows: i32, n: i32, normalize: i32, scale: f64
 // (sign | exponent | mantissa, subnormals), 1 = BFP (sign-magnitude integer / 2^mbits). Codes of `w` = 4
 // (two per byte, low nibble first; the chunk starts on an even element) or 8 bits.
 //
-// Exactness: every element is |x| = sig · 2^ee with an integer sig < 2^24 (exact as f32), and the
+// Whole blocks of 16·k elements (every row a whole number of blocks; blocks of 32 specialised) take the
+// fast paths further below (mxEncodeFast / mxDecodeFast); other geometries (ragged last blocks, block
+// sizes not a multiple of 16) the general per-block code that follows.
+//
+// Exactness (general path): every element is |x| = sig · 2^ee with an integer sig < 2^24 (exact as f32), and the
 // scaled magnitude m = sig · 2^p is formed with one f32 multiply by a power of two p ≥ −126: it is a
 // normal float (exact) — or, where the true p is below −126, m < 2^−102 both ways, which rounds to 0.
 // `nearest` is round-half-even, so r equals the JS `m + 1.5·2^52 − 1.5·2^52` on the exact double m.
@@ -609,6 +613,288 @@ function mxEncBlock(
   }
 }
 
+// --- fast encode: blocks of 16·k elements, every row a whole number of blocks ------------------------
+//
+// The chunk is then a flat run of blocks, encoded in two passes (the chunk stays in L2):
+// 1. per 4 blocks: the integer max of |bits| of each block, the four shared exponents in SIMD lanes,
+//    the scale bytes and each block's constants (Th, K below) into `tmp`. Blocks holding NaN/±Inf get
+//    0xFF and their input (our copy) zeroed; blocks whose constants would leave the normal float32
+//    range (se + emin < −126, or M ≥ 2^128 below) are scaled in place by 2^±64 first (exact for every
+//    element that can round to a nonzero code; the others stay below half the smallest code either way).
+// 2. codes, 16 elements at a time, in the integer domain:
+//    - BFP: code = bits(|x| + C) − bits(C) with C = 2^(se − mbits + 23) (= K): one float add rounds
+//      |x| / 2^(se − mbits) to an integer, half to even (|x| < 2^(se+1) ≤ C/2^(22 − mbits), so the
+//      sum stays in C's binade, whose ulp is the element unit);
+//    - FP: the same add with a per-lane magic M = 2^(max(E_x, se + emin) + 23 − mbits) (its ulp is the
+//      element ulp at x's binade, or the subnormal ulp below the normal range; Th = bits(2^(se + emin)))
+//      plus an integer offset c = (max(E_x, se + emin) − (se + emin)) · 2^mbits in M's mantissa: the
+//      low bits of bits(|x| + M) are then c + round(|x| / ulp) = the magnitude code, the rounding carry
+//      into the next binade included. bits(M + c) = eb + (eb >> (23 − mbits)) + K, eb = max(bits(2^E_x), Th).
+//    Codes never exceed 128 before the clamp (|x| < 2^(se + emax + 1)), so the low byte holds them; the
+//    clamp to the max normal code, the sign (never on a zero magnitude) and the FP4 nibble packing are
+//    byte operations on 16 codes at once.
+//
+// Vector constants are loaded from this table once per call (V8 rematerialises v128 constants inside
+// loops, 3–4 instructions per use).
+
+const MXC = memory.data<u32>([
+  0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, // 0: |bits| mask
+  0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 16: exponent field
+  0x000000ff, 0x000000ff, 0x000000ff, 0x000000ff, // 32: low byte
+  0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f, // 48: 0x7f bytes
+  0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff, // 64: low byte of i16 lanes
+  0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, // 80: low nibbles
+  0x7fc00000, 0x7fc00000, 0x7fc00000, 0x7fc00000, // 96: NaN
+  0x87ffffff, 0x87ffffff, 0x87ffffff, 0x87ffffff, // 112: E4M3 fields under float32 (shr_s 4)
+  0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff, // 128: E5M2 (shr_s 3)
+  0x807fffff, 0x807fffff, 0x807fffff, 0x807fffff, // 144: BFP magnitude as a float32 subnormal (shr_s 8)
+  0x7c7c7c7c, 0x7c7c7c7c, 0x7c7c7c7c, 0x7c7c7c7c, // 160: E5M2 Inf/NaN field
+], 16);
+
+/** Scratch slots for `pin`. */
+const MXPIN = memory.data(256, 16);
+
+/**
+ * v through memory: a value V8 can neither rematerialise nor sink into a loop (a splat of a runtime
+ * value computed once per call stays one register or one spill slot).
+ */
+@inline
+function pin(v: v128, slot: i32): v128 {
+  v128.store(MXPIN + (<usize>slot << 4), v);
+  return v128.load(MXPIN + (<usize>slot << 4));
+}
+
+/** Magnitude codes of 4 elements (float bits ub) in the low byte of each lane (upper bytes garbage). */
+@inline
+function mxMag4(ub: v128, kind: i32, sh: i32, Th: v128, K: v128, ABS: v128, EXP: v128, FF: v128): v128 {
+  const ab = v128.and(ub, ABS);
+  let m = K;
+  if (kind == 0) {
+    const eb = i32x4.max_u(v128.and(ub, EXP), Th);
+    m = i32x4.add(i32x4.add(eb, i32x4.shr_u(eb, sh)), K);
+  }
+  return v128.and(f32x4.add(ab, m), FF);
+}
+
+/** Code bytes (sign-magnitude, sign bit at `sb`, never −0, clamped to vMax) of the 16 elements at p. */
+@inline
+function mxCodes16(
+  p: usize,
+  kind: i32,
+  sh: i32,
+  sb: i32,
+  Th: v128,
+  K: v128,
+  vMax: v128,
+  ABS: v128,
+  EXP: v128,
+  FF: v128,
+  B7F: v128,
+): v128 {
+  const u0 = v128.load(p);
+  const u1 = v128.load(p + 16);
+  const u2 = v128.load(p + 32);
+  const u3 = v128.load(p + 48);
+  // signed saturating narrows of the raw bits: 0x80 exactly for a set sign bit, else 0x00..0x7f
+  const s = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(u0, u1), i16x8.narrow_i32x4_s(u2, u3));
+  const c = i8x16.min_u(
+    i8x16.narrow_i16x8_u(
+      i16x8.narrow_i32x4_u(mxMag4(u0, kind, sh, Th, K, ABS, EXP, FF), mxMag4(u1, kind, sh, Th, K, ABS, EXP, FF)),
+      i16x8.narrow_i32x4_u(mxMag4(u2, kind, sh, Th, K, ABS, EXP, FF), mxMag4(u3, kind, sh, Th, K, ABS, EXP, FF)),
+    ),
+    vMax,
+  );
+  // 1 where the sign is set and the magnitude code nonzero, moved to the code's sign bit (an i16 shift
+  // by sb ≤ 7 of 0/1 bytes does not cross bytes)
+  const neg = i8x16.min_u(i8x16.sub_sat_u(s, B7F), c);
+  return v128.or(c, i16x8.shl(neg, sb));
+}
+
+/** Lane-wise unsigned max of |bits| over the n floats at p (n = 32: one tree, no loop). */
+@inline
+function amaxV(p: usize, n: i32, ABS: v128): v128 {
+  if (n == 32) {
+    const a0 = i32x4.max_u(v128.and(v128.load(p), ABS), v128.and(v128.load(p, 16), ABS));
+    const a1 = i32x4.max_u(v128.and(v128.load(p, 32), ABS), v128.and(v128.load(p, 48), ABS));
+    const a2 = i32x4.max_u(v128.and(v128.load(p, 64), ABS), v128.and(v128.load(p, 80), ABS));
+    const a3 = i32x4.max_u(v128.and(v128.load(p, 96), ABS), v128.and(v128.load(p, 112), ABS));
+    return i32x4.max_u(i32x4.max_u(a0, a1), i32x4.max_u(a2, a3));
+  }
+  let a = v128.and(v128.load(p), ABS);
+  for (let i: usize = 16; i < (<usize>n << 2); i += 16) a = i32x4.max_u(a, v128.and(v128.load(p + i), ABS));
+  return a;
+}
+
+/** Per-block constants (Th, K) of shared exponent se (FP: Th = bits(2^(se + emin)); BFP: Th unused). */
+@inline
+function mxConsts(se: i32, kind: i32, mbits: i32, emin: i32, tb: usize): void {
+  if (kind == 0) {
+    const eth = 127 + se + emin; // biased float32 exponent of the smallest normal element
+    store<i32>(tb, eth << 23);
+    store<i32>(tb, ((23 - mbits) << 23) - (eth << mbits), 4);
+  } else store<i32>(tb, (150 + se - mbits) << 23, 4);
+}
+
+/**
+ * Encode `nb` whole blocks of n = 16·k elements: scale bytes and codes (4-bit packed two per byte, or
+ * 8-bit); `tmp` holds 8 bytes per block (+ 32). Literal format constants at every call site.
+ */
+@inline
+function mxEncFast(
+  x: usize,
+  nb: i32,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  w: i32,
+  bias: i32,
+  emax: i32,
+  maxCode: i32,
+  scales: usize,
+  codes: usize,
+  tmp: usize,
+): void {
+  const emin = 1 - bias;
+  const sh = 23 - mbits;
+  const sb = w - 1; // sign bit of a code
+  // shared exponents outside [seLo, seHi] first scale the block by 2^±64 (see above)
+  const seLo = kind == 0 ? -126 - emin : -1000;
+  const seHi = kind == 0 ? 104 - emax + mbits : 104 + mbits;
+  const ABS = v128.load(MXC);
+  const EXP = v128.load(MXC, 16);
+  const FF = v128.load(MXC, 32);
+  const B7F = v128.load(MXC, 48);
+  const LO16 = v128.load(MXC, 64);
+  const vMax = pin(i8x16.splat(<i8>maxCode), 0);
+  const nB = <usize>n << 2; // bytes of input per block
+  // pass 1, four blocks at a time (missing blocks of the last group read as zero blocks)
+  const vEmax = i32x4.splat(127 + emax);
+  const vM127 = i32x4.splat(-127);
+  const vNanB = i32x4.splat(0x7f7fffff);
+  const vLo = i32x4.splat(seLo);
+  const vHi = i32x4.splat(seHi);
+  for (let b = 0; b < nb; b += 4) {
+    const p = x + <usize>b * nB;
+    const nv = min(4, nb - b);
+    const z = i32x4.splat(0);
+    const a0 = amaxV(p, n, ABS);
+    const a1 = nv > 1 ? amaxV(p + nB, n, ABS) : z;
+    const a2 = nv > 2 ? amaxV(p + 2 * nB, n, ABS) : z;
+    const a3 = nv > 3 ? amaxV(p + 3 * nB, n, ABS) : z;
+    // 4×4 transpose-reduce: lane j = max of block b + j
+    const t01 = i32x4.max_u(v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), v128.shuffle<i32>(a0, a1, 2, 6, 3, 7));
+    const t23 = i32x4.max_u(v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), v128.shuffle<i32>(a2, a3, 2, 6, 3, 7));
+    const m = i32x4.max_u(v128.shuffle<i32>(t01, t23, 0, 1, 4, 5), v128.shuffle<i32>(t01, t23, 2, 3, 6, 7));
+    // biased exponent of the max: its field, or (float32 subnormal max) that of the exact integer
+    // conversion of its bits minus 149 (m = 0 gives −149: clamped below)
+    const be = i32x4.shr_u(m, 23);
+    const bs = i32x4.sub(i32x4.shr_u(f32x4.convert_i32x4_s(m), 23), i32x4.splat(149));
+    const se = i32x4.max_s(i32x4.sub(v128.bitselect(be, bs, i32x4.ne(be, i32x4.splat(0))), vEmax), vM127);
+    const nan = i32x4.gt_s(m, vNanB);
+    const byte = i32x4.max_s(i32x4.add(se, i32x4.splat(127)), v128.and(nan, FF));
+    const by = i16x8.narrow_i32x4_u(byte, byte);
+    v128.store32_lane(scales + <usize>b, i8x16.narrow_i16x8_u(by, by), 0);
+    const tb = tmp + (<usize>b << 3);
+    if (kind == 0) {
+      const eth = i32x4.add(se, i32x4.splat(127 + emin));
+      const Th = i32x4.shl(eth, 23);
+      const K = i32x4.sub(i32x4.splat((23 - mbits) << 23), i32x4.shl(eth, mbits));
+      v128.store(tb, v128.shuffle<i32>(Th, K, 0, 4, 1, 5));
+      v128.store(tb + 16, v128.shuffle<i32>(Th, K, 2, 6, 3, 7));
+    } else {
+      const K = i32x4.shl(i32x4.add(se, i32x4.splat(150 - mbits)), 23);
+      v128.store(tb, v128.shuffle<i32>(K, K, 0, 0, 1, 1));
+      v128.store(tb + 16, v128.shuffle<i32>(K, K, 2, 2, 3, 3));
+    }
+    if (v128.any_true(v128.or(nan, v128.or(i32x4.lt_s(se, vLo), i32x4.gt_s(se, vHi))))) {
+      // rare: NaN/Inf blocks (codes 0: zero the input copy) and blocks needing the 2^±64 pre-scale
+      for (let j = 0; j < nv; j++) {
+        const pj = p + <usize>j * nB;
+        const tj = tb + (<usize>j << 3);
+        if (load<u8>(scales + <usize>(b + j)) == 0xff) {
+          memory.fill(pj, 0, nB);
+          mxConsts(0, kind, mbits, emin, tj);
+          continue;
+        }
+        let sj = <i32>load<u8>(scales + <usize>(b + j)) - 127;
+        if (sj >= seLo && sj <= seHi) continue;
+        const f = f32x4.splat(sj < seLo ? <f32>18446744073709551616.0 : <f32>5.421010862427522e-20);
+        for (let i: usize = 0; i < nB; i += 16) v128.store(pj + i, f32x4.mul(v128.load(pj + i), f));
+        sj += sj < seLo ? 64 : -64;
+        mxConsts(sj, kind, mbits, emin, tj);
+      }
+    }
+  }
+  // pass 2: codes, 16 elements at a time
+  if (n == 32) {
+    const ng = nb << 1;
+    for (let g = 0; g < ng; g++) {
+      const tb = tmp + (<usize>(g >> 1) << 3);
+      const c = mxCodes16(x + (<usize>g << 6), kind, sh, sb, v128.load32_splat(tb), v128.load32_splat(tb, 4), vMax, ABS, EXP, FF, B7F);
+      if (w == 8) v128.store(codes + (<usize>g << 4), c);
+      else {
+        const q = v128.and(v128.or(c, i16x8.shr_u(c, 4)), LO16); // low nibble first
+        v128.store64_lane(codes + (<usize>g << 3), i8x16.narrow_i16x8_u(q, q), 0);
+      }
+    }
+    return;
+  }
+  for (let b = 0; b < nb; b++) {
+    const p = x + <usize>b * nB;
+    const cb = codes + <usize>((b * n * w) >> 3);
+    const tb = tmp + (<usize>b << 3);
+    const Th = v128.load32_splat(tb);
+    const K = v128.load32_splat(tb, 4);
+    for (let i = 0; i < n; i += 16) {
+      const c = mxCodes16(p + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+      if (w == 8) v128.store(cb + <usize>i, c);
+      else {
+        const q = v128.and(v128.or(c, i16x8.shr_u(c, 4)), LO16); // low nibble first
+        v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
+      }
+    }
+  }
+}
+
+/** Dispatch of the fast encode with literal format constants (FP4, E4M3, E5M2, BFP p = 4 / 8). */
+function mxEncodeFast(
+  x: usize,
+  nb: i32,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  bias: i32,
+  emax: i32,
+  maxCode: i32,
+  w: i32,
+  scales: usize,
+  codes: usize,
+  tmp: usize,
+): bool {
+  // the literal constants below must equal the traits passed in
+  let f = -1;
+  if (kind == 0 && w == 4 && mbits == 1 && bias == 1 && emax == 2 && maxCode == 7) f = 0; // FP4 E2M1
+  else if (kind == 0 && w == 8 && mbits == 3 && bias == 7 && emax == 8 && maxCode == 126) f = 1; // E4M3
+  else if (kind == 0 && w == 8 && mbits == 2 && bias == 15 && emax == 15 && maxCode == 123) f = 2; // E5M2
+  else if (kind == 1 && w == 4 && mbits == 2 && maxCode == 7) f = 3; // BFP12
+  else if (kind == 1 && w == 8 && mbits == 6 && maxCode == 127) f = 4; // BFP16
+  else return false;
+  if (n == 32) {
+    if (f == 0) mxEncFast(x, nb, 32, 0, 1, 4, 1, 2, 7, scales, codes, tmp);
+    else if (f == 1) mxEncFast(x, nb, 32, 0, 3, 8, 7, 8, 126, scales, codes, tmp);
+    else if (f == 2) mxEncFast(x, nb, 32, 0, 2, 8, 15, 15, 123, scales, codes, tmp);
+    else if (f == 3) mxEncFast(x, nb, 32, 1, 2, 4, 0, 0, 7, scales, codes, tmp);
+    else mxEncFast(x, nb, 32, 1, 6, 8, 0, 0, 127, scales, codes, tmp);
+  } else {
+    if (f == 0) mxEncFast(x, nb, n, 0, 1, 4, 1, 2, 7, scales, codes, tmp);
+    else if (f == 1) mxEncFast(x, nb, n, 0, 3, 8, 7, 8, 126, scales, codes, tmp);
+    else if (f == 2) mxEncFast(x, nb, n, 0, 2, 8, 15, 15, 123, scales, codes, tmp);
+    else if (f == 3) mxEncFast(x, nb, n, 1, 2, 4, 0, 0, 7, scales, codes, tmp);
+    else mxEncFast(x, nb, n, 1, 6, 8, 0, 0, 127, scales, codes, tmp);
+  }
+  return true;
+}
+
 /**
  * Encode: scales (one byte per block) and codes. `tmp` holds one byte per element (4-bit codes are
  * packed from it into `codes`); regions need 16 bytes of slack (vectors run past ragged block ends and
@@ -629,6 +915,8 @@ export function mxEncode(
   codes: usize,
   tmp: usize,
 ): void {
+  if (bs % 16 == 0 && len % bs == 0 && mxEncodeFast(x, (rows * len) / bs, bs, kind, mbits, bias, emax, maxCode, w, scales, codes, tmp))
+    return;
   const dst = w == 8 ? codes : tmp;
   const vMax = i32x4.splat(maxCode);
   const vSign = i32x4.splat(1 << (w - 1));
@@ -669,6 +957,248 @@ export function mxEncode(
       v128.store64_lane(codes + (j >> 1), i8x16.narrow_i16x8_u(p, p), 0);
     }
   }
+}
+
+// --- fast decode: blocks of 16·k elements, every row a whole number of blocks ----------------------
+//
+// 4-bit codes: the 16 element values have float32 bits with zero low halves (FP4 and BFP12 values have
+// at most 3 significant bits; mxDecode checks the table), so two byte planes (bytes 2 and 3) looked up
+// with `i8x16.swizzle` give the upper halves; one multiply by 2^se per block. 8-bit codes: the code byte
+// moved to the top of an i32 lane (byte unpacks against zero) and shifted right arithmetically puts the
+// fields under the float32 ones with the sign in place:
+// - FP (shift mbits + 1): exponent and mantissa fields under the float32 ones (field 0 lands on float32
+//   subnormals, which scale the same way), a float of value P · 2^(bias − 127); one multiply by
+//   2^(127 − bias + se) (exact operands, one rounding), or dec8Slow's two (by 2^(127 − bias), exact, then
+//   2^se) when that factor would overflow (se > bias);
+// - BFP (shift 8): ±mag as the float32 subnormal mag · 2^−133, times 2^127 (exact) then 2^se.
+// Blocks of 32 are decoded straight-line; a block holding a NaN/Inf code (E4M3 S.1111.111, E5M2 field
+// 31) goes through dec8Slow, which patches those lanes.
+
+/** Float values of 16 4-bit codes (one per byte of c) times vs, stored at o. */
+@inline
+function dec4x16(c: v128, P2: v128, P3: v128, vs: v128, o: usize): void {
+  const q2 = i8x16.swizzle(P2, c);
+  const q3 = i8x16.swizzle(P3, c);
+  const z = i32x4.splat(0);
+  const h0 = i8x16.shuffle(q2, q3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const h1 = i8x16.shuffle(q2, q3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  v128.store(o, f32x4.mul(v128.shuffle<i16>(z, h0, 0, 8, 1, 9, 2, 10, 3, 11), vs));
+  v128.store(o + 16, f32x4.mul(v128.shuffle<i16>(z, h0, 4, 12, 5, 13, 6, 14, 7, 15), vs));
+  v128.store(o + 32, f32x4.mul(v128.shuffle<i16>(z, h1, 0, 8, 1, 9, 2, 10, 3, 11), vs));
+  v128.store(o + 48, f32x4.mul(v128.shuffle<i16>(z, h1, 4, 12, 5, 13, 6, 14, 7, 15), vs));
+}
+
+/** The four 8-bit codes of lanes 4j … 4j+3 of c in the top byte of each i32 lane (code << 24). */
+@inline
+function top8(c: v128, j: i32): v128 {
+  const z = i32x4.splat(0);
+  const h =
+    j < 2
+      ? i8x16.shuffle(z, c, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+      : i8x16.shuffle(z, c, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  return (j & 1) == 0
+    ? v128.shuffle<i16>(z, h, 0, 8, 1, 9, 2, 10, 3, 11)
+    : v128.shuffle<i16>(z, h, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+/** Float bits of the shifted code (see above): P · 2^(bias − 127) for FP, ±mag · 2^−133 for BFP. */
+@inline
+function bits8(w: v128, kind: i32, mbits: i32): v128 {
+  if (kind != 0) return v128.and(i32x4.shr_s(w, 8), i32x4.splat(0x807fffff));
+  return v128.and(i32x4.shr_s(w, mbits + 1), i32x4.splat(0x80000000 | ((1 << (30 - mbits)) - 1)));
+}
+
+/** Values of four 8-bit codes (w = code << 24), general case: two multiplies, NaN/±Inf codes patched. */
+@inline
+function slow4(w: v128, kind: i32, mbits: i32, specials: i32, F1: v128, F2: v128): v128 {
+  let v: v128;
+  if (kind != 0) v = v128.and(i32x4.shr_s(w, 8), i32x4.splat(0x807fffff));
+  else v = v128.and(i32x4.shr_s(w, mbits + 1), i32x4.splat(0x80000000 | ((1 << (30 - mbits)) - 1)));
+  v = f32x4.mul(f32x4.mul(v, F1), F2);
+  const vNaN = f32x4.splat(f32.NaN);
+  const mag = v128.and(w, i32x4.splat(0x7f000000));
+  if (specials == 1) v = v128.bitselect(vNaN, v, i32x4.eq(mag, i32x4.splat(0x7f000000)));
+  else if (specials == 2) {
+    const top = i32x4.splat((0x7f >> mbits) << (24 + mbits)); // all-ones exponent field
+    const isTop = i32x4.eq(v128.and(w, top), top);
+    const inf = v128.or(f32x4.splat(f32.POSITIVE_INFINITY), v128.and(w, i32x4.splat(0x80000000)));
+    v = v128.bitselect(inf, v128.bitselect(vNaN, v, isTop), i32x4.eq(mag, top));
+  }
+  return v;
+}
+
+/**
+ * 16 8-bit codes c to floats at o, general case (by F1 = 2^k0, exact, then F2 = 2^se; NaN/±Inf codes
+ * patched). Runtime format constants: used for rare blocks and groups only.
+ */
+function dec8Slow(c: v128, kind: i32, mbits: i32, specials: i32, F1: v128, F2: v128, o: usize): void {
+  v128.store(o, slow4(top8(c, 0), kind, mbits, specials, F1, F2));
+  v128.store(o + 16, slow4(top8(c, 1), kind, mbits, specials, F1, F2));
+  v128.store(o + 32, slow4(top8(c, 2), kind, mbits, specials, F1, F2));
+  v128.store(o + 48, slow4(top8(c, 3), kind, mbits, specials, F1, F2));
+}
+
+/**
+ * The codes of one 8-bit block (n = 16·k, k ≠ 2) at cb to floats at ob: FP one multiply by F =
+ * 2^(k0 + se) (callers ensure k0 + se ≤ 127), BFP two (by F1 = 2^127, then F2 = 2^se); groups of 16
+ * codes holding a NaN/Inf code (FP) go through dec8Slow.
+ */
+@inline
+function dec8Block(
+  cb: usize,
+  ob: usize,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  specials: i32,
+  F: v128,
+  F1: v128,
+  F2: v128,
+): void {
+  const tb = <i8>(<i32>((0x7f >> mbits) << mbits));
+  const vt = i8x16.splat(specials == 1 ? 0x7f : tb);
+  for (let i = 0; i < n; i += 16) {
+    const c = v128.load(cb + <usize>i);
+    const o = ob + (<usize>i << 2);
+    if (specials != 0 && v128.any_true(i8x16.eq(v128.and(c, vt), vt))) {
+      dec8Slow(c, kind, mbits, specials, F1, F2, o);
+      continue;
+    }
+    if (kind != 0) {
+      v128.store(o, f32x4.mul(f32x4.mul(bits8(top8(c, 0), 1, 0), F1), F2));
+      v128.store(o + 16, f32x4.mul(f32x4.mul(bits8(top8(c, 1), 1, 0), F1), F2));
+      v128.store(o + 32, f32x4.mul(f32x4.mul(bits8(top8(c, 2), 1, 0), F1), F2));
+      v128.store(o + 48, f32x4.mul(f32x4.mul(bits8(top8(c, 3), 1, 0), F1), F2));
+    } else {
+      v128.store(o, f32x4.mul(bits8(top8(c, 0), 0, mbits), F));
+      v128.store(o + 16, f32x4.mul(bits8(top8(c, 1), 0, mbits), F));
+      v128.store(o + 32, f32x4.mul(bits8(top8(c, 2), 0, mbits), F));
+      v128.store(o + 48, f32x4.mul(bits8(top8(c, 3), 0, mbits), F));
+    }
+  }
+}
+
+/** Decode `nb` whole blocks of n = 16·k elements (literal format constants at every call site). */
+@inline
+function mxDecFast(
+  codes: usize,
+  nb: i32,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  w: i32,
+  bias: i32,
+  specials: i32,
+  scales: usize,
+  P2: v128,
+  P3: v128,
+  out: usize,
+): void {
+  const nB = <usize>n << 2;
+  const cB = <usize>((n * w) >> 3);
+  const nib = v128.load(MXC, 80);
+  const k0 = kind == 0 ? 127 - bias : 133 - mbits;
+  const vNaN = v128.load(MXC, 96);
+  // 8-bit: the field mask after the shift, the special-code byte pattern, 2^k0
+  const vFld = v128.load(MXC + <usize>(kind != 0 ? 144 : mbits == 3 ? 112 : 128));
+  const vSp = v128.load(MXC + <usize>(specials == 1 ? 48 : 160));
+  const vF1 = pin(f32x4.splat(reinterpret<f32>((k0 + 127) << 23)), 1);
+  for (let b = 0; b < nb; b++) {
+    const byte = <i32>load<u8>(scales + <usize>b);
+    const ob = out + <usize>b * nB;
+    const cb = codes + <usize>b * cB;
+    if (byte == 0xff) {
+      for (let i: usize = 0; i < nB; i += 16) v128.store(ob + i, vNaN);
+      continue;
+    }
+    const se = byte - 127;
+    if (w == 4) {
+      const vs = f32x4.splat(reinterpret<f32>(byte == 0 ? 0x00400000 : byte << 23));
+      let i = 0;
+      for (; i + 32 <= n; i += 32) {
+        const v = v128.load(cb + <usize>(i >> 1));
+        const lo = v128.and(v, nib);
+        const hi = v128.and(i16x8.shr_u(v, 4), nib);
+        const o = ob + (<usize>i << 2);
+        dec4x16(i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), P2, P3, vs, o);
+        dec4x16(i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), P2, P3, vs, o + 64);
+      }
+      if (i < n) {
+        const v = v128.load64_zero(cb + <usize>(i >> 1));
+        const lo = v128.and(v, nib);
+        const hi = v128.and(i16x8.shr_u(v, 4), nib);
+        dec4x16(i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), P2, P3, vs, ob + (<usize>i << 2));
+      }
+    } else if (n == 32) {
+      const F2 = f32x4.splat(reinterpret<f32>(byte == 0 ? 0x00400000 : byte << 23));
+      const k = k0 + se; // FP: k ≥ 127 − 15 − 127, so 2^k (k ≤ 127) is a normal float
+      const c0 = v128.load(cb);
+      const c1 = v128.load(cb, 16);
+      if (specials != 0) {
+        const s0 = i8x16.eq(v128.and(c0, vSp), vSp);
+        const s1 = i8x16.eq(v128.and(c1, vSp), vSp);
+        if (v128.any_true(v128.or(s0, s1))) {
+          dec8Slow(c0, kind, mbits, specials, vF1, F2, ob);
+          dec8Slow(c1, kind, mbits, specials, vF1, F2, ob + 64);
+          continue;
+        }
+      }
+      if (kind != 0) {
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 0), 8), vFld), vF1), F2));
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 1), 8), vFld), vF1), F2), 16);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 2), 8), vFld), vF1), F2), 32);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 3), 8), vFld), vF1), F2), 48);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 0), 8), vFld), vF1), F2), 64);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 1), 8), vFld), vF1), F2), 80);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 2), 8), vFld), vF1), F2), 96);
+        v128.store(ob, f32x4.mul(f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 3), 8), vFld), vF1), F2), 112);
+      } else if (k <= 127) {
+        const F = f32x4.splat(reinterpret<f32>((k + 127) << 23));
+        const r = mbits + 1;
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 0), r), vFld), F));
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 1), r), vFld), F), 16);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 2), r), vFld), F), 32);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c0, 3), r), vFld), F), 48);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 0), r), vFld), F), 64);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 1), r), vFld), F), 80);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 2), r), vFld), F), 96);
+        v128.store(ob, f32x4.mul(v128.and(i32x4.shr_s(top8(c1, 3), r), vFld), F), 112);
+      } else {
+        dec8Slow(c0, kind, mbits, specials, vF1, F2, ob);
+        dec8Slow(c1, kind, mbits, specials, vF1, F2, ob + 64);
+      }
+    } else {
+      const F1 = f32x4.splat(reinterpret<f32>((k0 + 127) << 23));
+      const F2 = f32x4.splat(reinterpret<f32>(byte == 0 ? 0x00400000 : byte << 23));
+      const k = k0 + se; // FP: k ≥ 127 − 15 − 127, so 2^k (k ≤ 127) is a normal float
+      if (kind != 0) dec8Block(cb, ob, n, 1, mbits, 0, F1, F1, F2);
+      else if (k <= 127) dec8Block(cb, ob, n, 0, mbits, specials, f32x4.splat(reinterpret<f32>((k + 127) << 23)), F1, F2);
+      else for (let i = 0; i < n; i += 16) dec8Slow(v128.load(cb + <usize>i), 0, mbits, specials, F1, F2, ob + (<usize>i << 2));
+    }
+  }
+}
+
+/** Dispatch of the fast decode with literal format constants; false when not covered. */
+function mxDecodeFast(
+  codes: usize,
+  nb: i32,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  bias: i32,
+  specials: i32,
+  w: i32,
+  scales: usize,
+  P2: v128,
+  P3: v128,
+  out: usize,
+): bool {
+  if (w == 4) mxDecFast(codes, nb, n, 0, 0, 4, 0, 0, scales, P2, P3, out);
+  else if (kind == 0 && mbits == 3 && bias == 7 && specials == 1) mxDecFast(codes, nb, n, 0, 3, 8, 7, 1, scales, P2, P3, out);
+  else if (kind == 0 && mbits == 2 && bias == 15 && specials == 2) mxDecFast(codes, nb, n, 0, 2, 8, 15, 2, scales, P2, P3, out);
+  else if (kind == 1 && mbits == 6) mxDecFast(codes, nb, n, 1, 6, 8, 0, 0, scales, P2, P3, out);
+  else return false;
+  return true;
 }
 
 /** Values (without the block scale) of four 8-bit codes (i32 lanes). */
@@ -763,6 +1293,18 @@ export function mxDecode(
   const P2 = i8x16.shuffle(c01, c23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
   const P3 = i8x16.shuffle(c01, c23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
   const nib = i8x16.splat(0x0f);
+  // the fast path's 4-bit tables need zero low halves (true for FP4 and BFP12 values)
+  const low = i32x4.splat(0xffff);
+  const lowZero = !v128.any_true(
+    v128.or(v128.or(v128.and(t0, low), v128.and(t1, low)), v128.or(v128.and(t2, low), v128.and(t3, low))),
+  );
+  if (
+    bs % 16 == 0 &&
+    len % bs == 0 &&
+    (w == 8 || lowZero) &&
+    mxDecodeFast(codes, (rows * len) / bs, bs, kind, mbits, bias, specials, w, scales, P2, P3, out)
+  )
+    return;
   const magMask = i32x4.splat((1 << (w - 1)) - 1);
   const mantMask = i32x4.splat((1 << mbits) - 1);
   const vRebias = f32x4.splat(reinterpret<f32>((254 - bias) << 23)); // 2^(127 − bias)
