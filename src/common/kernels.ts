@@ -71,6 +71,7 @@ interface RawExports {
     codes: number,
     scales: number,
     mins: number,
+    prm: number,
   ): number;
   kiviValuesDequant(
     codes: number,
@@ -92,6 +93,7 @@ interface RawExports {
     codes: number,
     scales: number,
     mins: number,
+    prm: number,
   ): number;
   kiviKeysDequant(
     codes: number,
@@ -474,21 +476,24 @@ export class WasmKernels {
   ): boolean {
     const f = 32 / bits;
     const ct = Math.min(step, n);
-    const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
+    const nm = ((ct * D) / G) * 4;
+    // prm: the kernels' per-group scratch (read one group past the end)
+    const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, nm, nm, nm + 16]);
     if (L === null) return false;
-    const [px, pc, ps, pm] = L;
+    const [px, pc, ps, pm, pp] = L as [number, number, number, number, number];
+    const fv = this.f32();
+    const uv = this.u32();
     for (let t0 = 0; t0 < n; t0 += step) {
       const nt = Math.min(step, n - t0);
       const m = nt * D;
       const e0 = xOff + t0 * D;
-      this.f32().set(x.subarray(e0, e0 + m), px! >>> 2);
-      if (kernel(px!, nt, D, bits, G, lim, pc!, ps!, pm!) !== 0) return false;
+      fv.set(x.subarray(e0, e0 + m), px >>> 2);
+      if (kernel(px, nt, D, bits, G, lim, pc, ps, pm, pp) !== 0) return false;
       const c0 = cOff + (t0 * D) / f;
       const m0 = mOff + (t0 * D) / G;
-      codes.set(this.u32().subarray(pc! >>> 2, (pc! >>> 2) + m / f), c0);
-      const fv = this.f32();
-      scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + m / G), m0);
-      mins.set(fv.subarray(pm! >>> 2, (pm! >>> 2) + m / G), m0);
+      codes.set(uv.subarray(pc >>> 2, (pc >>> 2) + m / f), c0);
+      scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + m / G), m0);
+      mins.set(fv.subarray(pm >>> 2, (pm >>> 2) + m / G), m0);
     }
     return true;
   }
@@ -513,18 +518,19 @@ export class WasmKernels {
     const ct = Math.min(step, n);
     const L = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
     if (L === null) return false;
-    const [pc, ps, pm, po] = L;
+    const [pc, ps, pm, po] = L as [number, number, number, number];
+    const fv = this.f32();
+    const uv = this.u32();
     for (let t0 = 0; t0 < n; t0 += step) {
       const nt = Math.min(step, n - t0);
       const m = nt * D;
       const c0 = cOff + (t0 * D) / f;
       const m0 = mOff + (t0 * D) / G;
-      this.u32().set(codes.subarray(c0, c0 + m / f), pc! >>> 2);
-      const fv = this.f32();
-      fv.set(scales.subarray(m0, m0 + m / G), ps! >>> 2);
-      fv.set(mins.subarray(m0, m0 + m / G), pm! >>> 2);
-      kernel(pc!, nt, D, bits, G, ps!, pm!, po!);
-      out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + m), oOff + t0 * D);
+      uv.set(codes.subarray(c0, c0 + m / f), pc >>> 2);
+      fv.set(scales.subarray(m0, m0 + m / G), ps >>> 2);
+      fv.set(mins.subarray(m0, m0 + m / G), pm >>> 2);
+      kernel(pc, nt, D, bits, G, ps, pm, po);
+      out.set(fv.subarray(po >>> 2, (po >>> 2) + m), oOff + t0 * D);
     }
     return true;
   }
