@@ -468,12 +468,6 @@ function valuesExact(
   return true;
 }
 
-/** x̂ of 4 codes: code lanes picked by `sw` (bytes) and `am` (bit field), scale pre-multiplied. */
-@inline
-function deq4(c: v128, sw: v128, am: v128, vs: v128, vm: v128): v128 {
-  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(v128.and(i8x16.swizzle(c, sw), am)), vs), vm);
-}
-
 /** Scalar x̂ of one word (f codes) at `o`. */
 @inline
 function deqWord(word: u32, bits: i32, s: f32, m: f32, o: usize): void {
@@ -505,44 +499,33 @@ export function kiviValuesDequant(
   else valuesDeq(8, codes, rows, D, G, scales, mins, out);
 }
 
-/** Byte i of a v128 into all four i32 lanes (2-bit codes of output vector i). */
-@inline
-function sw2(i: i8): v128 {
-  return i8x16(i, -128, -128, -128, i, -128, -128, -128, i, -128, -128, -128, i, -128, -128, -128);
-}
-
-/** Bytes 2i, 2i, 2i+1, 2i+1 (4-bit codes of output vector i). */
-@inline
-function sw4(i: i8): v128 {
-  return i8x16(2 * i, -128, -128, -128, 2 * i, -128, -128, -128, 2 * i + 1, -128, -128, -128, 2 * i + 1, -128, -128, -128);
-}
-
-/** Bytes 4i .. 4i+3 (8-bit codes of output vector i). */
-@inline
-function sw8(i: i8): v128 {
-  return i8x16(4 * i, -128, -128, -128, 4 * i + 1, -128, -128, -128, 4 * i + 2, -128, -128, -128, 4 * i + 3, -128, -128, -128);
-}
-
 @inline
 function deqScaleOk(s: f32): bool {
   return s == 0 || !(abs<f32>(s) < 7.52316384526264e-37);
 }
 
-/** Output vectors of word k (0..3) of the 16 code bytes `c`. */
+/**
+ * Output vectors of word k (0..3); `e` holds the word's 4 code bytes zero-extended to i32 lanes. The
+ * lane pattern is a pshufd with an immediate (no per-vector constant).
+ */
 @inline
-function deqW(bits: i32, k: i32, c: v128, am: v128, vs: v128, vm: v128, o: usize): void {
+function deqW(bits: i32, e: v128, am: v128, vs: v128, vm: v128, o: usize): void {
   if (bits == 2) {
-    // output vectors 4k .. 4k+3 = bytes 4k .. 4k+3
-    v128.store(o, deq4(c, sw2(<i8>(4 * k)), am, vs, vm));
-    v128.store(o, deq4(c, sw2(<i8>(4 * k + 1)), am, vs, vm), 16);
-    v128.store(o, deq4(c, sw2(<i8>(4 * k + 2)), am, vs, vm), 32);
-    v128.store(o, deq4(c, sw2(<i8>(4 * k + 3)), am, vs, vm), 48);
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 0, 0, 0, 0), am, vs, vm));
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 1, 1, 1, 1), am, vs, vm), 16);
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 2, 2, 2, 2), am, vs, vm), 32);
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 3, 3, 3, 3), am, vs, vm), 48);
   } else if (bits == 4) {
-    v128.store(o, deq4(c, sw4(<i8>(2 * k)), am, vs, vm));
-    v128.store(o, deq4(c, sw4(<i8>(2 * k + 1)), am, vs, vm), 16);
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 0, 0, 1, 1), am, vs, vm));
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 2, 2, 3, 3), am, vs, vm), 16);
   } else {
-    v128.store(o, deq4(c, sw8(<i8>k), am, vs, vm));
+    v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), vs), vm));
   }
+}
+
+@inline
+function deq1(c: v128, am: v128, vs: v128, vm: v128): v128 {
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(v128.and(c, am)), vs), vm);
 }
 
 @inline
@@ -566,7 +549,9 @@ function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: u
   let wi: usize = 0;
   for (; wi < NW4; wi += 4) {
     const c = v128.load(codes + (wi << 2));
-    if (ok) deqW(bits, 0, c, am, vs, vm, o);
+    const c01 = i16x8.extend_low_i8x16_u(c);
+    const c23 = i16x8.extend_high_i8x16_u(c);
+    if (ok) deqW(bits, i32x4.extend_low_i16x8_u(c01), am, vs, vm, o);
     else deqWord(load<u32>(codes + (wi << 2)), bits, s, m, o);
     o += oB;
     if (--left == 0) {
@@ -578,7 +563,7 @@ function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: u
       vs = f32x4.mul(f32x4.splat(s), ls);
       vm = f32x4.splat(m);
     }
-    if (ok) deqW(bits, 1, c, am, vs, vm, o);
+    if (ok) deqW(bits, i32x4.extend_high_i16x8_u(c01), am, vs, vm, o);
     else deqWord(load<u32>(codes + ((wi + 1) << 2)), bits, s, m, o);
     o += oB;
     if (--left == 0) {
@@ -590,7 +575,7 @@ function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: u
       vs = f32x4.mul(f32x4.splat(s), ls);
       vm = f32x4.splat(m);
     }
-    if (ok) deqW(bits, 2, c, am, vs, vm, o);
+    if (ok) deqW(bits, i32x4.extend_low_i16x8_u(c23), am, vs, vm, o);
     else deqWord(load<u32>(codes + ((wi + 2) << 2)), bits, s, m, o);
     o += oB;
     if (--left == 0) {
@@ -602,7 +587,7 @@ function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: u
       vs = f32x4.mul(f32x4.splat(s), ls);
       vm = f32x4.splat(m);
     }
-    if (ok) deqW(bits, 3, c, am, vs, vm, o);
+    if (ok) deqW(bits, i32x4.extend_high_i16x8_u(c23), am, vs, vm, o);
     else deqWord(load<u32>(codes + ((wi + 3) << 2)), bits, s, m, o);
     o += oB;
     if (--left == 0) {
