@@ -114,6 +114,7 @@ interface RawExports {
     codes: number,
     scales: number,
     zeros: number,
+    prm: number,
   ): number;
   affineFloatDequant(
     codes: number,
@@ -555,37 +556,38 @@ export class WasmKernels {
     if (len <= WasmKernels.CHUNK) {
       const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
       const cl = Math.min(step, lines);
-      const L = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4]);
+      const L = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4, cl * ng * 4 + 16]);
       if (L === null) return false;
-      const [px, pc, ps, pz] = L;
+      const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
+      const fv = this.f32();
+      const u8 = this.u8();
       for (let l0 = 0; l0 < lines; l0 += step) {
         const nl = Math.min(step, lines - l0);
         const n = nl * len;
-        this.f32().set(x.subarray(l0 * len, l0 * len + n), px! >>> 2);
-        if (this.x.affineFloatQuant(px!, nl, len, gs, qmax, pc!, ps!, pz!) !== 0) return false;
-        codes.set(this.u8().subarray(pc!, pc! + n), l0 * len);
-        const fv = this.f32();
-        scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + nl * ng), l0 * ng);
-        zeros.set(fv.subarray(pz! >>> 2, (pz! >>> 2) + nl * ng), l0 * ng);
+        fv.set(x.subarray(l0 * len, l0 * len + n), px >>> 2);
+        if (this.x.affineFloatQuant(px, nl, len, gs, qmax, pc, ps, pz, pp) !== 0) return false;
+        codes.set(u8.subarray(pc, pc + n), l0 * len);
+        scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + nl * ng), l0 * ng);
+        zeros.set(fv.subarray(pz >>> 2, (pz >>> 2) + nl * ng), l0 * ng);
       }
       return true;
     }
     const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
     const ce = Math.min(len, gStep * gs);
-    const L = this.layout([ce * 4, ce, gStep * 4, gStep * 4]);
+    const L = this.layout([ce * 4, ce, gStep * 4, gStep * 4, gStep * 4 + 16]);
     if (L === null) return false;
-    const [px, pc, ps, pz] = L;
+    const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
     for (let l = 0; l < lines; l++) {
       for (let g0 = 0; g0 < ng; g0 += gStep) {
         const e0 = l * len + g0 * gs;
         const n = Math.min(len - g0 * gs, gStep * gs);
         const k = Math.ceil(n / gs);
-        this.f32().set(x.subarray(e0, e0 + n), px! >>> 2);
-        if (this.x.affineFloatQuant(px!, 1, n, gs, qmax, pc!, ps!, pz!) !== 0) return false;
-        codes.set(this.u8().subarray(pc!, pc! + n), e0);
+        this.f32().set(x.subarray(e0, e0 + n), px >>> 2);
+        if (this.x.affineFloatQuant(px, 1, n, gs, qmax, pc, ps, pz, pp) !== 0) return false;
+        codes.set(this.u8().subarray(pc, pc + n), e0);
         const fv = this.f32();
-        scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + k), l * ng + g0);
-        zeros.set(fv.subarray(pz! >>> 2, (pz! >>> 2) + k), l * ng + g0);
+        scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + k), l * ng + g0);
+        zeros.set(fv.subarray(pz >>> 2, (pz >>> 2) + k), l * ng + g0);
       }
     }
     return true;

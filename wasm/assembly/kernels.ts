@@ -976,30 +976,6 @@ function keysDeq(bits: i32, codes: usize, nTok: i32, D: i32, G: i32, scales: usi
 // codes one byte each (bits 1..8). `lines` lines of `len` elements, groups of `gs` (the last one of a
 // line ragged). Status −1: non-finite input; −2: a group whose range overflows float32.
 
-/** Byte `b` of each lane of a y vector into bytes 4k .. 4k+3 of the gathered 16 codes. */
-@inline
-function gat(k: i32, b: i8): v128 {
-  const o = 4 * k;
-  return i8x16(
-    o == 0 ? b : -128,
-    o == 0 ? b + 4 : -128,
-    o == 0 ? b + 8 : -128,
-    o == 0 ? b + 12 : -128,
-    o == 4 ? b : -128,
-    o == 4 ? b + 4 : -128,
-    o == 4 ? b + 8 : -128,
-    o == 4 ? b + 12 : -128,
-    o == 8 ? b : -128,
-    o == 8 ? b + 4 : -128,
-    o == 8 ? b + 8 : -128,
-    o == 8 ? b + 12 : -128,
-    o == 12 ? b : -128,
-    o == 12 ? b + 4 : -128,
-    o == 12 ? b + 8 : -128,
-    o == 12 ? b + 12 : -128,
-  );
-}
-
 /** Bytes [0, n) of the affine codes at `xp` → `cp` by the definition; false on a non-finite element. */
 function affineExact(xp: usize, cp: usize, n: i32, m: f32, s: f32, qmaxF: f32): bool {
   for (let i = 0; i < n; i++) {
@@ -1019,11 +995,17 @@ export function affineFloatQuant(
   codes: usize,
   scales: usize,
   zeros: usize,
+  prm: usize,
 ): i32 {
-  if (qmaxI <= 15) return affineCodes(true, x, lines, len, gs, qmaxI, codes, scales, zeros);
-  return affineCodes(false, x, lines, len, gs, qmaxI, codes, scales, zeros);
+  if (qmaxI <= 15) return affineCodes(true, x, lines, len, gs, qmaxI, codes, scales, zeros, prm);
+  return affineCodes(false, x, lines, len, gs, qmaxI, codes, scales, zeros, prm);
 }
 
+/**
+ * Three passes: min/max of every group (independent groups, so their scalar tails overlap), then
+ * scales and y parameters 4 groups at a time, then the codes, 16 per step; a group with a flagged or
+ * NaN lane reruns `affineExact`. `prm`: scratch of one f32 per group (+ 16 bytes).
+ */
 @inline
 function affineCodes(
   mul: bool,
@@ -1035,28 +1017,50 @@ function affineCodes(
   codes: usize,
   scales: usize,
   zeros: usize,
+  prm: usize,
 ): i32 {
   const qmaxF = <f32>qmaxI;
   const vq = f32x4.splat(qmaxF);
   const inf = f32.POSITIVE_INFINITY;
-  const b: i8 = mul ? 2 : 0; // the byte of y holding the code
   const badL = mul ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
+  // 1. min (into zeros) and max (into scales, for now) of every group
   let p: usize = 0;
+  for (let l = 0; l < lines; l++) {
+    for (let l0 = 0; l0 < len; l0 += gs, p++) {
+      const e0 = <usize>l * <usize>len + <usize>l0;
+      minMaxContig(x + (e0 << 2), min(gs, len - l0));
+      store<f32>(zeros + (p << 2), gMin);
+      store<f32>(scales + (p << 2), gMax);
+    }
+  }
+  // 2. scales and y parameters
+  const NG = p;
+  let g: usize = 0;
+  for (; g + 4 <= NG; g += 4) {
+    const d = f32x4.sub(v128.load(scales + (g << 2)), v128.load(zeros + (g << 2)));
+    if (v128.any_true(f32x4.eq(d, f32x4.splat(inf)))) return -2;
+    const s = f32x4.div(d, vq);
+    v128.store(scales + (g << 2), s);
+    v128.store(prm + (g << 2), yParam4(s, mul));
+  }
+  for (; g < NG; g++) {
+    const d: f32 = load<f32>(scales + (g << 2)) - load<f32>(zeros + (g << 2));
+    if (d == inf) return -2;
+    const s: f32 = d / qmaxF;
+    store<f32>(scales + (g << 2), s);
+    store<f32>(prm + (g << 2), yParam1(s, mul));
+  }
+  // 3. codes
+  p = 0;
   for (let l = 0; l < lines; l++) {
     for (let l0 = 0; l0 < len; l0 += gs, p++) {
       const n = min(gs, len - l0);
       const e0 = <usize>l * <usize>len + <usize>l0;
       const xg = x + (e0 << 2);
       const cg = codes + e0;
-      minMaxContig(xg, n);
-      const mn = gMin;
-      const d: f32 = gMax - mn;
-      if (d == inf) return -2;
-      const s: f32 = d / qmaxF;
-      store<f32>(scales + (p << 2), s);
-      store<f32>(zeros + (p << 2), mn);
-      const vm = f32x4.splat(mn);
-      const vp = f32x4.splat(yParam1(s, mul));
+      const vm = v128.load32_splat(zeros + (p << 2));
+      const vp = v128.load32_splat(prm + (p << 2));
+      let acc = i32x4.splat(0);
       let i = 0;
       for (; i + 16 <= n; i += 16) {
         const xb = xg + (<usize>i << 2);
@@ -1075,13 +1079,23 @@ function affineCodes(
           y2 = yDiv(v128.load(xb, 32), vm, vp, vq);
           y3 = yDiv(v128.load(xb, 48), vm, vp, vq);
         }
-        const g01 = v128.or(i8x16.swizzle(y0, gat(0, b)), i8x16.swizzle(y1, gat(1, b)));
-        const g23 = v128.or(i8x16.swizzle(y2, gat(2, b)), i8x16.swizzle(y3, gat(3, b)));
-        v128.store(cg + <usize>i, v128.or(g01, g23));
-        const acc = i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
-        if (codesBad(acc, badL) && !affineExact(xb, cg + <usize>i, 16, mn, s, qmaxF)) return -1;
+        // the code bytes (byte 2 or 0 of every lane) by two unzips: 16-bit halves, then low bytes
+        let h01: v128;
+        let h23: v128;
+        if (mul) {
+          h01 = v128.shuffle<u16>(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15);
+          h23 = v128.shuffle<u16>(y2, y3, 1, 3, 5, 7, 9, 11, 13, 15);
+        } else {
+          h01 = v128.shuffle<u16>(y0, y1, 0, 2, 4, 6, 8, 10, 12, 14);
+          h23 = v128.shuffle<u16>(y2, y3, 0, 2, 4, 6, 8, 10, 12, 14);
+        }
+        v128.store(cg + <usize>i, v128.shuffle<u8>(h01, h23, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+        acc = i16x8.max_u(acc, i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3)));
       }
-      if (!affineExact(xg + (<usize>i << 2), cg + <usize>i, n - i, mn, s, qmaxF)) return -1;
+      const mn = load<f32>(zeros + (p << 2));
+      const s = load<f32>(scales + (p << 2));
+      if (codesBad(acc, badL)) i = 0; // recompute the whole group by the definition
+      if (i < n && !affineExact(xg + (<usize>i << 2), cg + <usize>i, n - i, mn, s, qmaxF)) return -1;
     }
   }
   return 0;
