@@ -718,19 +718,12 @@ export function kiviKeysQuant(
   return keysCodes(8, x, nTok, D, G, codes, scales, mins, prm);
 }
 
-/** Weight vector of token slot j: its code's word position, applied to the half of y holding the code. */
-@inline
-function kw(bits: i32, j: i32): v128 {
-  const sh = (bits * j) & 15; // positions ≥ 16 go to the high accumulator
-  return bits <= 4 ? i32x4.splat(1 << (16 + sh)) : i32x4.splat(1 << sh);
-}
-
 /**
  * Codes of the keys, one row of D words (f tokens) at a time, 4 channels per vector. The word is
- * Σ_j code_j · 2^(bits·j), built with i32x4.dot_i16x8_s of each y with a per-slot weight on its code half:
- * slots below bit 16 into `lo`, the others into `hi` (shifted up by 16 at the end). On the multiply path
- * the code half of y is 0x4300 + code, so the word carries the constant K = Σ_j 0x4300 · 2^(bits·j)
- * (mod 2^32), subtracted at the end. Flagged/NaN vectors rerun `keysExact`.
+ * Σ_j code_j · 2^(bits·j), built by Horner's rule from the last slot down (shift by bits, add the code
+ * half of y: y >>> 16 = 0x4300 + code on the multiply path; y itself, 0x4B000000 + code, on the division
+ * path). The word then carries a constant K (mod 2^32), subtracted at the end. Flagged/NaN vectors
+ * rerun `keysExact`.
  */
 @inline
 function keysCodes(
@@ -751,8 +744,13 @@ function keysCodes(
   const D4 = D & ~3;
   const rowB = <usize>D << 2;
   const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
-  let K: i32 = 0;
-  if (bits <= 4) for (let j = 0; j < f; j++) K += 0x4300 << (bits * j);
+  // the constant part of the word: Σ_j 0x4300 · 2^(bits·j) (multiply path; the code half of y is
+  // 0x4300 + code), or 0x4B000000 (division path: only slot 0's exponent bits stay in the word)
+  let K: i32 = 0x4b000000;
+  if (bits <= 4) {
+    K = 0;
+    for (let j = 0; j < f; j++) K += 0x4300 << (bits * j);
+  }
   const vK = i32x4.splat(K);
   for (let w = 0; w < rows; w++) {
     const t0 = w * f;
@@ -765,98 +763,99 @@ function keysCodes(
       const vm = v128.load(mins + mrow + db);
       const vp = v128.load(prm + mrow + db);
       const p = xb + db;
+      // Horner over the slots, last first: wd = (w << bits) + code half of y_j
       let acc: v128;
-      let lo: v128;
-      let hi: v128;
+      let wd: v128;
       if (bits == 2) {
-        let y = yMul(v128.load(p), vm, vp);
+        let y = yMul(v128.load(p + 15 * rowB), vm, vp);
         acc = y;
-        lo = i32x4.dot_i16x8_s(y, kw(2, 0));
-        y = yMul(v128.load(p + rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(2, 1)));
-        y = yMul(v128.load(p + 2 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(2, 2)));
-        y = yMul(v128.load(p + 3 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(2, 3)));
-        y = yMul(v128.load(p + 4 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(2, 4)));
-        y = yMul(v128.load(p + 5 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(2, 5)));
-        y = yMul(v128.load(p + 6 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(2, 6)));
-        y = yMul(v128.load(p + 7 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(2, 7)));
-        y = yMul(v128.load(p + 8 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        hi = i32x4.dot_i16x8_s(y, kw(2, 8));
-        y = yMul(v128.load(p + 9 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(2, 9)));
-        y = yMul(v128.load(p + 10 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(2, 10)));
-        y = yMul(v128.load(p + 11 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(2, 11)));
-        y = yMul(v128.load(p + 12 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(2, 12)));
-        y = yMul(v128.load(p + 13 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(2, 13)));
+        wd = i32x4.shr_u(y, 16);
         y = yMul(v128.load(p + 14 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(2, 14)));
-        y = yMul(v128.load(p + 15 * rowB), vm, vp);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 13 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(2, 15)));
-      } else if (bits == 4) {
-        let y = yMul(v128.load(p), vm, vp);
-        acc = y;
-        lo = i32x4.dot_i16x8_s(y, kw(4, 0));
-        y = yMul(v128.load(p + rowB), vm, vp);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 12 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(4, 1)));
-        y = yMul(v128.load(p + 2 * rowB), vm, vp);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 11 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(4, 2)));
-        y = yMul(v128.load(p + 3 * rowB), vm, vp);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 10 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(4, 3)));
-        y = yMul(v128.load(p + 4 * rowB), vm, vp);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 9 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        hi = i32x4.dot_i16x8_s(y, kw(4, 4));
-        y = yMul(v128.load(p + 5 * rowB), vm, vp);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 8 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(4, 5)));
-        y = yMul(v128.load(p + 6 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(4, 6)));
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
         y = yMul(v128.load(p + 7 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(4, 7)));
-      } else {
-        let y = yDiv(v128.load(p), vm, vp, vq);
-        acc = y;
-        lo = i32x4.dot_i16x8_s(y, kw(8, 0));
-        y = yDiv(v128.load(p + rowB), vm, vp, vq);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 6 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        lo = i32x4.add(lo, i32x4.dot_i16x8_s(y, kw(8, 1)));
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 5 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 4 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 3 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 2 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+      } else if (bits == 4) {
+        let y = yMul(v128.load(p + 7 * rowB), vm, vp);
+        acc = y;
+        wd = i32x4.shr_u(y, 16);
+        y = yMul(v128.load(p + 6 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 5 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 4 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 3 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 2 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+      } else {
+        // y = 0x4B000000 + code: the exponent bits of all but slot 0 shift out of the word
+        let y = yDiv(v128.load(p + 3 * rowB), vm, vp, vq);
+        acc = y;
+        wd = y;
         y = yDiv(v128.load(p + 2 * rowB), vm, vp, vq);
         acc = i16x8.max_u(acc, y);
-        hi = i32x4.dot_i16x8_s(y, kw(8, 2));
-        y = yDiv(v128.load(p + 3 * rowB), vm, vp, vq);
+        wd = i32x4.add(i32x4.shl(wd, 8), y);
+        y = yDiv(v128.load(p + rowB), vm, vp, vq);
         acc = i16x8.max_u(acc, y);
-        hi = i32x4.add(hi, i32x4.dot_i16x8_s(y, kw(8, 3)));
+        wd = i32x4.add(i32x4.shl(wd, 8), y);
+        y = yDiv(v128.load(p), vm, vp, vq);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 8), y);
       }
-      v128.store(crow + db, i32x4.sub(i32x4.add(lo, i32x4.shl(hi, 16)), vK));
+      v128.store(crow + db, i32x4.sub(wd, vK));
       if (codesBad(acc, badL) && !keysExact(x, w, d, 4, D, bits, G, qmaxF, codes, scales, mins)) return -1;
     }
     if (d < D && !keysExact(x, w, d, D - d, D, bits, G, qmaxF, codes, scales, mins)) return -1;
