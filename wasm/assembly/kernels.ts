@@ -157,7 +157,7 @@ function swzHi(b: i8): v128 {
   return i8x16(-128, -128, -128, -128, -128, -128, -128, -128, b, -128, b + 4, -128, b + 8, -128, b + 12, -128);
 }
 
-/** 16 codes (byte 2 of each lane of 4 y vectors) → one 2-bit word in the low byte... of 4 i32 lanes. */
+/** 16 codes (byte 2 of each lane of 4 y vectors) → one 2-bit word: its 4 bytes, one in the low byte of each i32 lane. */
 @inline
 function pack2(y0: v128, y1: v128, y2: v128, y3: v128, lo: v128, hi: v128): v128 {
   const a = i32x4.dot_i16x8_s(v128.or(i8x16.swizzle(y0, lo), i8x16.swizzle(y1, hi)), i16x8(1, 4, 1, 4, 1, 4, 1, 4));
