@@ -3,8 +3,10 @@
  * metadata, half-even) and dequantize, the common affine quantizer (4-bit float zero point, groups of 128 on the
  * last axis), the FWHT at n = 4096 and the MX/BFP block kernels (mxfp4, mxfp8_e4m3, bfp12; blocks of
  * 32 on the last axis, half-even, into preallocated outputs). Each row is the public function with the backend forced by
- * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). Single
- * thread; the worker pool is measured in pool.bench.ts.
+ * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). KIVI and
+ * affine rows write into preallocated outputs ("into out", like the dequantize and MX rows) and, for
+ * comparison, into outputs allocated per call ("new outputs"). Single thread; the worker pool is
+ * measured in pool.bench.ts.
  * Full size: a KV cache layer `[32, 4096, 128]` (16.8 M elements, 67 MB); quick: `[8, 512, 128]`.
  */
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
@@ -40,13 +42,20 @@ export async function main(): Promise<void> {
   const shape = `[${H}, ${T}, ${D}]`;
   for (const bits of [2, 4] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
+    // preallocated outputs (opts.out), as the dequantize rows write into `out`; the "new outputs" rows
+    // allocate them per call (fresh memory: its first touch costs page faults, which vary by machine)
+    const kOut = quantizeKeys(x, o);
+    const ko = { ...o, out: { codes: kOut.codes, scales: kOut.scales, mins: kOut.mins } };
+    const vOut = quantizeValues(x, o);
+    const vo = { ...o, out: { codes: vOut.codes, scales: vOut.scales, mins: vOut.mins } };
     runGroup({
       title: `KIVI-${bits} quantizeKeys ${shape}, G = 32`,
       bytes: n * 4,
       elements: n,
       cases: [
-        { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
-        { name: 'JS kernel', fn: withBackend('js', () => quantizeKeys(x, o)) },
+        { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeKeys(x, ko)) },
+        { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
+        { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeKeys(x, ko)) },
       ],
     });
     runGroup({
@@ -54,8 +63,9 @@ export async function main(): Promise<void> {
       bytes: n * 4,
       elements: n,
       cases: [
-        { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeValues(x, o)) },
-        { name: 'JS kernel', fn: withBackend('js', () => quantizeValues(x, o)) },
+        { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeValues(x, vo)) },
+        { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeValues(x, o)) },
+        { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeValues(x, vo)) },
       ],
     });
     const qk = quantizeKeys(x, o);
@@ -81,16 +91,18 @@ export async function main(): Promise<void> {
     });
   }
   const ao = { bits: 4, axis: -1, groupSize: 128 };
+  const qa = quantizeAffine(x, ao);
+  const aoo = { ...ao, out: { codes: qa.codes.slice(), scales: qa.scales.slice(), zeros: qa.zeros.slice() } };
   runGroup({
     title: `quantizeAffine 4-bit float zero point ${shape}, groups of 128 on the last axis`,
     bytes: n * 4,
     elements: n,
     cases: [
-      { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
-      { name: 'JS kernel', fn: withBackend('js', () => quantizeAffine(x, ao)) },
+      { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeAffine(x, aoo)) },
+      { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
+      { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeAffine(x, aoo)) },
     ],
   });
-  const qa = quantizeAffine(x, ao);
   const fx = new Float32Array(n);
   runGroup({
     title: `FWHT n = 4096 (in place), ${n / 4096} rows`,
@@ -104,13 +116,15 @@ export async function main(): Promise<void> {
       { name: 'JS kernel', fn: withBackend('js', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })) },
     ],
   });
+  const aOut = new Float32Array(n);
   runGroup({
     title: `dequantizeAffine 4-bit ${shape} (GB/s of float32 output)`,
     bytes: n * 4,
     elements: n,
     cases: [
-      { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantizeAffine(qa)) },
-      { name: 'JS kernel', fn: withBackend('js', () => dequantizeAffine(qa)) },
+      { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => dequantizeAffine(qa, aOut)) },
+      { name: 'wasm SIMD (new output)', fn: withBackend('wasm', () => dequantizeAffine(qa)) },
+      { name: 'JS kernel (into out)', fn: withBackend('js', () => dequantizeAffine(qa, aOut)) },
     ],
   });
 

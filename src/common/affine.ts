@@ -87,6 +87,13 @@ export interface AffineOptions {
   readonly rounding?: Rounding;
   /** Asymmetric zero-point convention (default `'float'`). Not allowed with `symmetric`. */
   readonly zeroPoint?: ZeroPointMode;
+  /**
+   * Optional output buffers of {@link quantizeAffine} (the Ref ignores them), fully overwritten and
+   * returned in the result: `codes` of the code type and length of the input, `scales` and `zeros`
+   * (`Float32Array`, one per group; `zeros` empty when symmetric). Reusing buffers avoids allocating
+   * (and first touching) fresh memory on every call. They must not overlap the input.
+   */
+  readonly out?: { readonly codes: AffineCodes; readonly scales: Float32Array; readonly zeros: Float32Array };
 }
 
 /**
@@ -284,7 +291,8 @@ function setParams(
  * Quantize a float32 tensor with an affine (uniform) grid: per-tensor, per-axis or per-group along any
  * axis (see the module notes for the exact arithmetic and layout). Fast path: contiguous per-group
  * loops (whole rows at a time when the axis is not the last), a hoisted reciprocal per group and
- * inline half-even rounding; bit-identical to {@link quantizeAffineRef}, which divides. Throws `E_CONFIG` (bad option), `E_DTYPE`,
+ * inline half-even rounding; bit-identical to {@link quantizeAffineRef}, which divides. With `opts.out` the
+ * results are written into the caller's buffers (no allocation). Throws `E_CONFIG` (bad option), `E_DTYPE`,
  * `E_SHAPE`, `E_NONFINITE`. The input is never modified.
  *
  * @example
@@ -295,6 +303,7 @@ function setParams(
  * q.codes; // Uint8Array [0, 1, 2, 3, 0, 1, 2, 3]
  * dequantizeAffine(q).data; // Float32Array [0, 1, 2, 3, -4, 0, 4, 8]
  * const g = quantizeAffine(x, { bits: 4, symmetric: true, axis: 0, groupSize: 1 });
+ * quantizeAffine(x, { bits: 2, axis: 1, out: { codes: q.codes, scales: q.scales, zeros: q.zeros } }); // reuse
  * ```
  */
 export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQuantized {
@@ -303,9 +312,26 @@ export function quantizeAffine(x: Float32Tensor, opts: AffineOptions): AffineQua
   const { n, outer, len, inner, gs, ng } = c.geo;
   const data = x.data;
   const P = outer * ng * inner;
-  const scales = new Float32Array(P);
-  const zeros = new Float32Array(c.kind === 2 ? 0 : P);
-  const codes = allocCodes(c.bits, c.symmetric, n);
+  const dst = opts.out;
+  if (dst !== undefined) {
+    check(dst !== null && typeof dst === 'object', 'E_CONFIG', `${who}: out must be { codes, scales, zeros }`);
+    const Want = c.bits <= 8 ? (c.symmetric ? Int8Array : Uint8Array) : c.symmetric ? Int16Array : Uint16Array;
+    check(
+      dst.codes instanceof Want && dst.scales instanceof Float32Array && dst.zeros instanceof Float32Array,
+      'E_DTYPE',
+      () => `${who}: out.codes must be a ${Want.name} and out.scales/out.zeros Float32Arrays`,
+    );
+    const nz = c.kind === 2 ? 0 : P;
+    check(
+      dst.codes.length === n && dst.scales.length === P && dst.zeros.length === nz,
+      'E_SHAPE',
+      () =>
+        `${who}: out needs ${n} codes, ${P} scales and ${nz} zeros, got ${dst.codes.length}/${dst.scales.length}/${dst.zeros.length}`,
+    );
+  }
+  const scales = dst?.scales ?? new Float32Array(P);
+  const zeros = dst?.zeros ?? new Float32Array(c.kind === 2 ? 0 : P);
+  const codes = dst?.codes ?? allocCodes(c.bits, c.symmetric, n);
   // Kernels store through an unsigned view (Int8/Int16 codes are written as their two's complement
   // bits), so each store site sees at most two array types.
   const out = c.bits <= 8 ? new Uint8Array(codes.buffer) : new Uint16Array(codes.buffer);
@@ -680,24 +706,34 @@ function checkQuantized(who: string, q: AffineQuantized): { c: Config; geo: Geom
 /**
  * Reconstruct the float32 tensor from {@link quantizeAffine}'s result (`x̂ = f32(f32(q·s) + min)`,
  * `f32(s·(q − z))` or `f32(q·s)`). Throws `E_CONFIG` / `E_SHAPE` / `E_DTYPE` for an inconsistent
- * object. Codes are used as stored (not range-checked).
+ * object. Codes are used as stored (not range-checked). `out`, if given, must be a `Float32Array` of
+ * exactly the element count; it is overwritten and returned as the tensor's data (reusing it avoids
+ * allocating and first touching fresh memory, which costs more than the decoding itself for large
+ * tensors).
  *
  * @example
  * ```ts
  * const xhat = dequantizeAffine(quantizeAffine(x, { bits: 8, axis: -1, groupSize: 64 }));
+ * dequantizeAffine(q, xhat.data); // again, into the same buffer
  * ```
  */
-export function dequantizeAffine(q: AffineQuantized): Float32Tensor {
+export function dequantizeAffine(q: AffineQuantized, out?: Float32Array): Float32Tensor {
   const { c, geo } = checkQuantized('dequantizeAffine', q);
   const { n, outer, len, inner, gs, ng } = geo;
-  const out = new Float32Array(n);
+  if (out !== undefined)
+    check(
+      out instanceof Float32Array && out.length === n,
+      'E_SHAPE',
+      () => `dequantizeAffine: out must be a Float32Array(${n})`,
+    );
+  const dst = out ?? new Float32Array(n);
   const codes = q.codes;
   const scales = q.scales;
   const zeros = q.zeros;
   const kind = c.kind;
   if (kind === 0 && codes instanceof Uint8Array && inner === 1 && n > 0) {
     const wk = wasmKernels();
-    if (wk?.affineFloatDequant(codes, outer, len, gs, scales, zeros, out)) return tensor('float32', out, q.shape);
+    if (wk?.affineFloatDequant(codes, outer, len, gs, scales, zeros, dst)) return tensor('float32', dst, q.shape);
   }
   for (let o = 0; o < outer; o++) {
     for (let g = 0; g < ng; g++) {
@@ -710,12 +746,12 @@ export function dequantizeAffine(q: AffineQuantized): Float32Tensor {
         const end = base + rows;
         if (kind === 0) {
           const a = zeros[pb]!;
-          for (let e = base; e < end; e++) out[e] = fround(codes[e]! * s) + a;
+          for (let e = base; e < end; e++) dst[e] = fround(codes[e]! * s) + a;
         } else if (kind === 1) {
           const z = zeros[pb]!;
-          for (let e = base; e < end; e++) out[e] = s * (codes[e]! - z);
+          for (let e = base; e < end; e++) dst[e] = s * (codes[e]! - z);
         } else {
-          for (let e = base; e < end; e++) out[e] = codes[e]! * s;
+          for (let e = base; e < end; e++) dst[e] = codes[e]! * s;
         }
         continue;
       }
@@ -724,14 +760,14 @@ export function dequantizeAffine(q: AffineQuantized): Float32Tensor {
         for (let i = 0; i < inner; i++) {
           const s = scales[pb + i]!;
           const k = codes[rb + i]!;
-          if (kind === 0) out[rb + i] = fround(k * s) + zeros[pb + i]!;
-          else if (kind === 1) out[rb + i] = s * (k - zeros[pb + i]!);
-          else out[rb + i] = k * s;
+          if (kind === 0) dst[rb + i] = fround(k * s) + zeros[pb + i]!;
+          else if (kind === 1) dst[rb + i] = s * (k - zeros[pb + i]!);
+          else dst[rb + i] = k * s;
         }
       }
     }
   }
-  return tensor('float32', out, q.shape);
+  return tensor('float32', dst, q.shape);
 }
 
 /**

@@ -77,6 +77,7 @@ interface RawExports {
     codes: number,
     scales: number,
     mins: number,
+    prm: number,
   ): number;
   kiviValuesDequant(
     codes: number,
@@ -98,6 +99,7 @@ interface RawExports {
     codes: number,
     scales: number,
     mins: number,
+    prm: number,
   ): number;
   kiviKeysDequant(
     codes: number,
@@ -118,6 +120,7 @@ interface RawExports {
     codes: number,
     scales: number,
     zeros: number,
+    prm: number,
   ): number;
   affineFloatDequant(
     codes: number,
@@ -618,21 +621,24 @@ export class WasmKernels {
   ): boolean {
     const f = 32 / bits;
     const ct = Math.min(step, n);
-    const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4]);
+    const nm = ((ct * D) / G) * 4;
+    // prm: the kernels' per-group scratch (read one group past the end)
+    const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, nm, nm, nm + 16]);
     if (L === null) return false;
-    const [px, pc, ps, pm] = L;
+    const [px, pc, ps, pm, pp] = L as [number, number, number, number, number];
+    const fv = this.f32();
+    const uv = this.u32();
     for (let t0 = 0; t0 < n; t0 += step) {
       const nt = Math.min(step, n - t0);
       const m = nt * D;
       const e0 = xOff + t0 * D;
-      this.f32().set(x.subarray(e0, e0 + m), px! >>> 2);
-      if (kernel(px!, nt, D, bits, G, lim, pc!, ps!, pm!) !== 0) return false;
+      fv.set(x.subarray(e0, e0 + m), px >>> 2);
+      if (kernel(px, nt, D, bits, G, lim, pc, ps, pm, pp) !== 0) return false;
       const c0 = cOff + (t0 * D) / f;
       const m0 = mOff + (t0 * D) / G;
-      codes.set(this.u32().subarray(pc! >>> 2, (pc! >>> 2) + m / f), c0);
-      const fv = this.f32();
-      scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + m / G), m0);
-      mins.set(fv.subarray(pm! >>> 2, (pm! >>> 2) + m / G), m0);
+      codes.set(uv.subarray(pc >>> 2, (pc >>> 2) + m / f), c0);
+      scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + m / G), m0);
+      mins.set(fv.subarray(pm >>> 2, (pm >>> 2) + m / G), m0);
     }
     return true;
   }
@@ -657,18 +663,19 @@ export class WasmKernels {
     const ct = Math.min(step, n);
     const L = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
     if (L === null) return false;
-    const [pc, ps, pm, po] = L;
+    const [pc, ps, pm, po] = L as [number, number, number, number];
+    const fv = this.f32();
+    const uv = this.u32();
     for (let t0 = 0; t0 < n; t0 += step) {
       const nt = Math.min(step, n - t0);
       const m = nt * D;
       const c0 = cOff + (t0 * D) / f;
       const m0 = mOff + (t0 * D) / G;
-      this.u32().set(codes.subarray(c0, c0 + m / f), pc! >>> 2);
-      const fv = this.f32();
-      fv.set(scales.subarray(m0, m0 + m / G), ps! >>> 2);
-      fv.set(mins.subarray(m0, m0 + m / G), pm! >>> 2);
-      kernel(pc!, nt, D, bits, G, ps!, pm!, po!);
-      out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + m), oOff + t0 * D);
+      uv.set(codes.subarray(c0, c0 + m / f), pc >>> 2);
+      fv.set(scales.subarray(m0, m0 + m / G), ps >>> 2);
+      fv.set(mins.subarray(m0, m0 + m / G), pm >>> 2);
+      kernel(pc, nt, D, bits, G, ps, pm, po);
+      out.set(fv.subarray(po >>> 2, (po >>> 2) + m), oOff + t0 * D);
     }
     return true;
   }
@@ -693,37 +700,38 @@ export class WasmKernels {
     if (len <= WasmKernels.CHUNK) {
       const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
       const cl = Math.min(step, lines);
-      const L = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4]);
+      const L = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4, cl * ng * 4 + 16]);
       if (L === null) return false;
-      const [px, pc, ps, pz] = L;
+      const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
+      const fv = this.f32();
+      const u8 = this.u8();
       for (let l0 = 0; l0 < lines; l0 += step) {
         const nl = Math.min(step, lines - l0);
         const n = nl * len;
-        this.f32().set(x.subarray(l0 * len, l0 * len + n), px! >>> 2);
-        if (this.x.affineFloatQuant(px!, nl, len, gs, qmax, pc!, ps!, pz!) !== 0) return false;
-        codes.set(this.u8().subarray(pc!, pc! + n), l0 * len);
-        const fv = this.f32();
-        scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + nl * ng), l0 * ng);
-        zeros.set(fv.subarray(pz! >>> 2, (pz! >>> 2) + nl * ng), l0 * ng);
+        fv.set(x.subarray(l0 * len, l0 * len + n), px >>> 2);
+        if (this.x.affineFloatQuant(px, nl, len, gs, qmax, pc, ps, pz, pp) !== 0) return false;
+        codes.set(u8.subarray(pc, pc + n), l0 * len);
+        scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + nl * ng), l0 * ng);
+        zeros.set(fv.subarray(pz >>> 2, (pz >>> 2) + nl * ng), l0 * ng);
       }
       return true;
     }
     const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
     const ce = Math.min(len, gStep * gs);
-    const L = this.layout([ce * 4, ce, gStep * 4, gStep * 4]);
+    const L = this.layout([ce * 4, ce, gStep * 4, gStep * 4, gStep * 4 + 16]);
     if (L === null) return false;
-    const [px, pc, ps, pz] = L;
+    const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
     for (let l = 0; l < lines; l++) {
       for (let g0 = 0; g0 < ng; g0 += gStep) {
         const e0 = l * len + g0 * gs;
         const n = Math.min(len - g0 * gs, gStep * gs);
         const k = Math.ceil(n / gs);
-        this.f32().set(x.subarray(e0, e0 + n), px! >>> 2);
-        if (this.x.affineFloatQuant(px!, 1, n, gs, qmax, pc!, ps!, pz!) !== 0) return false;
-        codes.set(this.u8().subarray(pc!, pc! + n), e0);
+        this.f32().set(x.subarray(e0, e0 + n), px >>> 2);
+        if (this.x.affineFloatQuant(px, 1, n, gs, qmax, pc, ps, pz, pp) !== 0) return false;
+        codes.set(this.u8().subarray(pc, pc + n), e0);
         const fv = this.f32();
-        scales.set(fv.subarray(ps! >>> 2, (ps! >>> 2) + k), l * ng + g0);
-        zeros.set(fv.subarray(pz! >>> 2, (pz! >>> 2) + k), l * ng + g0);
+        scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + k), l * ng + g0);
+        zeros.set(fv.subarray(pz >>> 2, (pz >>> 2) + k), l * ng + g0);
       }
     }
     return true;

@@ -2,7 +2,7 @@
  * KIVI configuration: option types, validation (once, with clear `E_CONFIG` / `E_SHAPE` messages) and
  * the input checks shared by the quantizers and the cache.
  *
- * Exposed (through index.ts): KiviBits, KiviScaleDtype, KiviFlushOrder, KiviQuantizeOptions,
+ * Exposed (through index.ts): KiviBits, KiviScaleDtype, KiviFlushOrder, KiviQuantizeOptions, KiviQuantizedBuffers,
  * KiviCacheConfig. Internal: normalizeQuantOptions, normalizeCacheConfig, NormalizedQuantOptions,
  * NormalizedCacheConfig, checkFloat32Tensor, checkFiniteRange, magnitudeLimit.
  * @module
@@ -65,6 +65,29 @@ export interface KiviQuantizeOptions {
   readonly scaleDtype?: KiviScaleDtype;
   /** See {@link KiviCacheConfig.allowGroupStraddle} (default false). */
   readonly allowGroupStraddle?: boolean;
+  /**
+   * Optional output buffers of `quantizeKeys` / `quantizeValues` (the Ref twins ignore them), fully
+   * overwritten and returned in the result: `codes` (a `Uint32Array` of the packed length), `scales`
+   * and `mins` (`Float32Array`, or `Uint16Array` with `scaleDtype: 'float16'`, one per group). Reusing
+   * buffers avoids allocating (and first touching) fresh memory on every call. They must not overlap the
+   * input; after an error their contents are unspecified.
+   */
+  readonly out?: KiviQuantizedBuffers;
+}
+
+/**
+ * Caller-owned output buffers of the KIVI quantizers (see {@link KiviQuantizeOptions.out}).
+ *
+ * @example
+ * ```ts
+ * const out: KiviQuantizedBuffers = { codes: new Uint32Array(n / 16), scales: new Float32Array(n / 32), mins: new Float32Array(n / 32) };
+ * quantizeValues(v, { bits: 2, groupSize: 32, out });
+ * ```
+ */
+export interface KiviQuantizedBuffers {
+  readonly codes: Uint32Array;
+  readonly scales: Float32Array | Uint16Array;
+  readonly mins: Float32Array | Uint16Array;
 }
 
 /**

@@ -34,7 +34,14 @@ export {
 } from './adapter.js';
 export { type AttendOptions, attendDenseRef } from './attention.js';
 export { type KiviAttendOptions, KiviCache, type KiviCacheCounts } from './cache.js';
-export type { KiviBits, KiviCacheConfig, KiviFlushOrder, KiviQuantizeOptions, KiviScaleDtype } from './config.js';
+export type {
+  KiviBits,
+  KiviCacheConfig,
+  KiviFlushOrder,
+  KiviQuantizedBuffers,
+  KiviQuantizeOptions,
+  KiviScaleDtype,
+} from './config.js';
 export {
   type KiviBytesPerToken,
   type KiviCacheBytes,

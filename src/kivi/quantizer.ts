@@ -35,6 +35,7 @@ import {
   checkFiniteRange,
   checkFloat32Tensor,
   type KiviBits,
+  type KiviQuantizedBuffers,
   type KiviQuantizeOptions,
   type KiviScaleDtype,
   magnitudeLimit,
@@ -355,8 +356,43 @@ function dims(shape: readonly number[], who: string): { S: number; T: number; D:
   return { S, T: shape[shape.length - 2]!, D: shape[shape.length - 1]! };
 }
 
-function toStored(a: Float32Array, dtype: KiviScaleDtype): Float32Array | Uint16Array {
-  return dtype === 'float16' ? f32ToF16Array(a) : a;
+function toStored(
+  a: Float32Array,
+  dtype: KiviScaleDtype,
+  into?: Float32Array | Uint16Array,
+): Float32Array | Uint16Array {
+  if (dtype === 'float16') return f32ToF16Array(a, into as Uint16Array | undefined);
+  return a;
+}
+
+/**
+ * Output arrays of a quantizer: the caller's `out` buffers (checked) or fresh ones. With float16
+ * metadata, scales/mins are computed in float32 scratch first and stored into `out` at the end.
+ */
+function outputs(
+  out: KiviQuantizedBuffers | undefined,
+  who: string,
+  nc: number,
+  nm: number,
+  dtype: KiviScaleDtype,
+): { codes: Uint32Array; scales: Float32Array; mins: Float32Array; out: KiviQuantizedBuffers | undefined } {
+  if (out === undefined)
+    return { codes: new Uint32Array(nc), scales: new Float32Array(nm), mins: new Float32Array(nm), out };
+  check(out !== null && typeof out === 'object', 'E_CONFIG', `${who}: out must be { codes, scales, mins }`);
+  const Meta = dtype === 'float16' ? Uint16Array : Float32Array;
+  check(
+    out.codes instanceof Uint32Array && out.scales instanceof Meta && out.mins instanceof Meta,
+    'E_DTYPE',
+    () => `${who}: out.codes must be a Uint32Array and out.scales/out.mins ${Meta.name}s (scaleDtype '${dtype}')`,
+  );
+  check(
+    out.codes.length === nc && out.scales.length === nm && out.mins.length === nm,
+    'E_SHAPE',
+    () =>
+      `${who}: out needs ${nc} code words and ${nm} scales/mins, got ${out.codes.length}/${out.scales.length}/${out.mins.length}`,
+  );
+  if (dtype === 'float16') return { codes: out.codes, scales: new Float32Array(nm), mins: new Float32Array(nm), out };
+  return { codes: out.codes, scales: out.scales as Float32Array, mins: out.mins as Float32Array, out };
 }
 
 function keysResult(
@@ -401,7 +437,8 @@ function valuesResult(
 
 /**
  * Quantize keys per channel: `k` is `[..., T, D]`, T a multiple of G, G a multiple of 32/bits.
- * Non-finite inputs throw `E_NONFINITE` (policy: reject). `k` is not modified.
+ * Non-finite inputs throw `E_NONFINITE` (policy: reject). `k` is not modified. With `opts.out` the
+ * results are written into the caller's buffers (no allocation).
  *
  * @example
  * ```ts
@@ -409,6 +446,8 @@ function valuesResult(
  * const k = { dtype: 'float32', data: new Float32Array(2 * 64 * 32).map(Math.random), shape: [2, 64, 32] } as const;
  * const q = quantizeKeys(k, { bits: 2, groupSize: 32 });
  * const kHat = dequantize(q); // [2, 64, 32], |k − k̂| ≤ scale/2
+ * const out = { codes: q.codes.slice(), scales: new Float32Array(q.scales.length), mins: new Float32Array(q.mins.length) };
+ * quantizeKeys(k, { bits: 2, groupSize: 32, out }); // reuses the buffers
  * ```
  */
 export function quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): QuantizedKeys {
@@ -424,9 +463,7 @@ export function quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Quant
     () => `${who}: T = ${T} (shape [${k.shape.join(', ')}]) must be a multiple of groupSize ${G}`,
   );
   check(T % f === 0, 'E_SHAPE', () => `${who}: T = ${T} must be a multiple of 32/bits = ${f} (whole words)`);
-  const codes = new Uint32Array((S * T * D) / f);
-  const scales = new Float32Array((S * T * D) / G);
-  const mins = new Float32Array(scales.length);
+  const { codes, scales, mins, out } = outputs(opts.out, who, (S * T * D) / f, (S * T * D) / G, o.scaleDtype);
   // wasm SIMD kernel (bit-identical; it also runs the range checks and reports a failure, which the JS
   // check below then turns into the proper error)
   const wk = o.halfEven && o.scaleDtype === 'float32' && G % f === 0 ? wasmKernels() : null;
@@ -463,8 +500,8 @@ export function quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Quant
   return Object.freeze({
     kind: 'keys' as const,
     codes,
-    scales: toStored(scales, o.scaleDtype),
-    mins: toStored(mins, o.scaleDtype),
+    scales: toStored(scales, o.scaleDtype, out?.scales),
+    mins: toStored(mins, o.scaleDtype, out?.mins),
     shape: Object.freeze([...k.shape]),
     bits: o.bits,
     groupSize: G,
@@ -474,7 +511,7 @@ export function quantizeKeys(k: Float32Tensor, opts: KiviQuantizeOptions): Quant
 
 /**
  * Quantize values per token: `v` is `[..., T, D]`, D a multiple of G, G a multiple of 32/bits.
- * Non-finite inputs throw `E_NONFINITE`. `v` is not modified.
+ * Non-finite inputs throw `E_NONFINITE`. `v` is not modified. `opts.out`: see {@link quantizeKeys}.
  *
  * @example
  * ```ts
@@ -498,9 +535,7 @@ export function quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Qua
   );
   check(D % f === 0, 'E_SHAPE', () => `${who}: D = ${D} must be a multiple of 32/bits = ${f} (whole words)`);
   const rows = S * T;
-  const codes = new Uint32Array((rows * D) / f);
-  const scales = new Float32Array((rows * D) / G);
-  const mins = new Float32Array(scales.length);
+  const { codes, scales, mins, out } = outputs(opts.out, who, (rows * D) / f, (rows * D) / G, o.scaleDtype);
   const wk = o.halfEven && o.scaleDtype === 'float32' && G % f === 0 ? wasmKernels() : null;
   if (wk?.kiviValuesQuant(x, 0, rows, D, o.bits, G, magnitudeLimit('float32'), codes, 0, scales, mins, 0))
     return valuesResult(codes, scales, mins, v.shape, o.bits, G);
@@ -513,8 +548,8 @@ export function quantizeValues(v: Float32Tensor, opts: KiviQuantizeOptions): Qua
   return Object.freeze({
     kind: 'values' as const,
     codes,
-    scales: toStored(scales, o.scaleDtype),
-    mins: toStored(mins, o.scaleDtype),
+    scales: toStored(scales, o.scaleDtype, out?.scales),
+    mins: toStored(mins, o.scaleDtype, out?.mins),
     shape: Object.freeze([...v.shape]),
     bits: o.bits,
     groupSize: G,

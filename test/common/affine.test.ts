@@ -452,3 +452,45 @@ describe('stochastic rounding', () => {
     expect(sum[4]).toBe(3 * runs);
   });
 });
+
+describe('out buffers', () => {
+  it('quantizeAffine writes into opts.out and dequantizeAffine into out, identical to fresh results', () => {
+    const x = float32(
+      Array.from({ length: 6 * 50 }, (_, i) => Math.cos(i * 0.61) * 5),
+      [6, 50],
+    );
+    for (const o of [
+      { bits: 4, axis: -1, groupSize: 16 },
+      { bits: 3, symmetric: true, axis: 0 },
+      { bits: 12, zeroPoint: 'int' as const },
+      { bits: 2, axis: 1, groupSize: 7 },
+    ]) {
+      const q = quantizeAffine(x, o);
+      const C = q.codes.constructor as new (n: number) => typeof q.codes;
+      const out = {
+        codes: new C(q.codes.length).fill(9),
+        scales: new Float32Array(q.scales.length).fill(9),
+        zeros: new Float32Array(q.zeros.length).fill(9),
+      };
+      const r = quantizeAffine(x, { ...o, out });
+      expect(r.codes).toBe(out.codes);
+      expect([...r.codes]).toEqual([...q.codes]);
+      expect([...r.scales]).toEqual([...q.scales]);
+      expect([...r.zeros]).toEqual([...q.zeros]);
+      const d = new Float32Array(x.data.length).fill(Number.NaN);
+      const xh = dequantizeAffine(q, d);
+      expect(xh.data).toBe(d);
+      expect([...d]).toEqual([...dequantizeAffineRef(q).data]);
+    }
+  });
+
+  it('wrong types → E_DTYPE, wrong lengths → E_SHAPE', () => {
+    const x = float32(new Float32Array(40).fill(1), [4, 10]);
+    const o = { bits: 4, axis: -1 };
+    const ok = { codes: new Uint8Array(40), scales: new Float32Array(4), zeros: new Float32Array(4) };
+    expect(quantizeAffine(x, { ...o, out: ok }).codes).toBe(ok.codes);
+    throwsCode(() => quantizeAffine(x, { ...o, out: { ...ok, codes: new Int8Array(40) } }), 'E_DTYPE');
+    throwsCode(() => quantizeAffine(x, { ...o, out: { ...ok, zeros: new Float32Array(3) } }), 'E_SHAPE');
+    throwsCode(() => dequantizeAffine(quantizeAffine(x, o), new Float32Array(39)), 'E_SHAPE');
+  });
+});

@@ -438,6 +438,261 @@ describe('affine (float zero point): wasm = JS = Ref, bit for bit', () => {
   });
 });
 
+describe('quantization codes: near-half quotients, NaN payloads, scale edges (multiply path + exact fallback)', () => {
+  const f32 = new Float32Array(1);
+  const i32 = new Int32Array(f32.buffer);
+  /** The float32 `d` steps away from x (d > 0 up), across zero. */
+  const stepF = (x: number, d: number): number => {
+    f32[0] = x;
+    const b = i32[0]!;
+    const key = (b < 0 ? -(b & 0x7fffffff) : b) + d;
+    i32[0] = key < 0 ? 0x80000000 | -key : key;
+    return f32[0]!;
+  };
+  const rne = (v: number): number => v + 6755399441055744 - 6755399441055744;
+  const fr = Math.fround;
+
+  /**
+   * One group [mn, mx, …] whose other elements x have the exact quotient t = f32(f32(x − mn) / s) at,
+   * or one float32 step beside, a half-integer k + 0.5 (the division decides the code; a plain
+   * multiply by f32(1/s) would round some of them the other way). Returns the group (shuffled) and
+   * how many elements a plain multiply would code differently.
+   */
+  function nearHalfGroup(G: number, qmax: number, next: () => number): { g: Float32Array; naive: number } {
+    const mn = fr(next() * 4 - 2);
+    const s0 = fr(next() * 0.37 + 0.003);
+    const mx = fr(mn + qmax * s0);
+    const s = fr(fr(mx - mn) / qmax);
+    const r = fr(1 / s);
+    const g = new Float32Array(G);
+    g[0] = mn;
+    g[1] = mx;
+    let naive = 0;
+    for (let i = 2; i < G; i++) {
+      const h = Math.floor(next() * qmax) + 0.5;
+      const x0 = fr(mn + h * s);
+      let pick = x0;
+      let best = -1;
+      for (let d = -48; d <= 48; d++) {
+        const x = stepF(x0, d);
+        if (x < mn || x > mx) continue;
+        const tq = fr(fr(x - mn) / s);
+        const near = tq === h || stepF(tq, 1) === h || stepF(tq, -1) === h;
+        if (!near) continue;
+        const differs = rne(Math.min(fr(fr(x - mn) * r), qmax)) !== rne(tq) ? 2 : tq === h ? 1 : 0;
+        if (differs > best) {
+          best = differs;
+          pick = x;
+        }
+      }
+      if (best === 2) naive++;
+      g[i] = pick;
+    }
+    for (let i = G - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      const v = g[i]!;
+      g[i] = g[j]!;
+      g[j] = v;
+    }
+    return { g, naive };
+  }
+
+  const lcg = (seed: number): (() => number) => {
+    let s = seed >>> 0 || 1;
+    return () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 4294967296;
+    };
+  };
+
+  runWasm('KIVI values and keys: codes at/next to k + 0.5 equal the dividing Ref (bits 2, 4, 8)', () => {
+    for (const bits of [2, 4, 8] as KiviBits[]) {
+      const qmax = 2 ** bits - 1;
+      const G = 32;
+      let naive = 0;
+      for (let seed = 1; seed <= 6; seed++) {
+        const next = lcg(seed * 97 + bits);
+        // values: rows of D = 3 groups (ragged word tails: 3·32/f words per row)
+        const D = 3 * G;
+        const rows = 5;
+        const v = new Float32Array(rows * D);
+        for (let p = 0; p < rows * 3; p++) {
+          const r = nearHalfGroup(G, qmax, next);
+          v.set(r.g, p * G);
+          naive += r.naive;
+        }
+        const ov = { bits, groupSize: G };
+        const xv = t(v, [rows, D]);
+        const wv = withBackend('wasm', () => quantizeValues(xv, ov));
+        const rv = quantizeValuesRef(xv, ov);
+        expect(firstDiff(wv.codes, rv.codes)).toBe(-1);
+        expect(firstDiff(wv.scales, rv.scales)).toBe(-1);
+        expect(firstDiff(withBackend('wasm', () => dequantize(wv)).data, dequantizeRef(rv).data)).toBe(-1);
+        // keys: the same kind of groups along tokens, D = 7 channels (a scalar channel tail)
+        const Dk = 7;
+        const T = 2 * G;
+        const k = new Float32Array(T * Dk);
+        for (let grp = 0; grp < 2; grp++)
+          for (let d = 0; d < Dk; d++) {
+            const r = nearHalfGroup(G, qmax, next);
+            naive += r.naive;
+            for (let j = 0; j < G; j++) k[(grp * G + j) * Dk + d] = r.g[j]!;
+          }
+        const xk = t(k, [T, Dk]);
+        const wk = withBackend('wasm', () => quantizeKeys(xk, ov));
+        const rk = quantizeKeysRef(xk, ov);
+        expect(firstDiff(wk.codes, rk.codes)).toBe(-1);
+        expect(firstDiff(wk.scales, rk.scales)).toBe(-1);
+        expect(firstDiff(withBackend('wasm', () => dequantize(wk)).data, dequantizeRef(rk).data)).toBe(-1);
+      }
+      // the inputs do reach the cases a plain multiply gets wrong (so this test can fail)
+      if (bits < 8) expect(naive).toBeGreaterThan(20);
+    }
+  });
+
+  runWasm('affine: codes at/next to k + 0.5 equal the dividing Ref (bits 1..8, ragged groups)', () => {
+    for (let bits = 1; bits <= 8; bits++) {
+      const qmax = 2 ** bits - 1;
+      const next = lcg(1000 + bits);
+      let naive = 0;
+      const gs = 40; // 2 blocks of 16 + a scalar tail of 8
+      const lines = 6;
+      const x = new Float32Array(lines * gs);
+      for (let l = 0; l < lines; l++) {
+        const r = nearHalfGroup(gs, qmax, next);
+        x.set(r.g, l * gs);
+        naive += r.naive;
+      }
+      const o = { bits, axis: -1, groupSize: gs };
+      const xt = t(x, [lines, gs]);
+      const w = withBackend('wasm', () => quantizeAffine(xt, o));
+      const r = quantizeAffineRef(xt, o);
+      expect(firstDiff(w.codes, r.codes)).toBe(-1);
+      expect(firstDiff(w.scales, r.scales)).toBe(-1);
+      if (bits >= 2 && bits <= 4) expect(naive).toBeGreaterThan(5);
+    }
+  });
+
+  runWasm('NaN with any payload, in any lane, also in constant groups and word tails, throws as in JS', () => {
+    const nans = [0x7fc00000, 0x7f800001, 0x7fc00001, 0xffc00000, 0xffffffff, 0x7fbfffff];
+    for (const bitsNaN of nans) {
+      const nanF = new Float32Array(new Uint32Array([bitsNaN]).buffer)[0]!;
+      for (const pos of [0, 1, 2, 3, 17, 47, 64 + 13, 95]) {
+        for (const constant of [false, true]) {
+          const d = constant ? new Float32Array(96).fill(0.5) : sample(96, pos + bitsNaN, 0);
+          d[pos] = nanF;
+          const run = (b: KernelBackend, which: string): string => {
+            try {
+              withBackend(b, () =>
+                which === 'v2'
+                  ? quantizeValues(t(d, [2, 48]), { bits: 2, groupSize: 16 })
+                  : which === 'v8'
+                    ? quantizeValues(t(d, [2, 48]), { bits: 8, groupSize: 16 })
+                    : which === 'k4'
+                      ? quantizeKeys(t(d, [16, 6]), { bits: 4, groupSize: 8 })
+                      : quantizeAffine(t(d, [3, 32]), { bits: which === 'a3' ? 3 : 7, axis: -1 }),
+              );
+              return 'none';
+            } catch (e) {
+              return isLowbitError(e) ? e.code : String(e);
+            }
+          };
+          for (const which of ['v2', 'v8', 'k4', 'a3', 'a7']) {
+            expect(run('wasm', which)).toBe('E_NONFINITE');
+            expect(run('js', which)).toBe('E_NONFINITE');
+          }
+        }
+      }
+    }
+  });
+
+  runWasm('scale edges: subnormal, smallest normal, ≥ 2^126, zero ranges, ±0 (quantize and dequantize)', () => {
+    const groups: number[][] = [
+      [0, 3 * 2 ** -149, 2 ** -149, 2 * 2 ** -149], // s subnormal: exact path for every lane
+      [1e-40, -1e-40, 0, -0],
+      [0, 3 * 2 ** -126, 2 ** -126, 1.5 * 2 ** -126], // s = 2^-126 exactly (multiply path)
+      [0, 3 * 2 ** -126 * 0.999, 2 ** -127, 2 ** -126], // s just below 2^-126
+      [-(2 ** 126.9), 2 ** 126.9, 0, 2 ** 125], // s ≥ 2^126 (2-bit): exact path
+      [-1.7e38, 1.7e38, 1e38, -0.5e38],
+      [0.75, 0.75, 0.75, 0.75], // zero range
+      [-0, 0, -0, 0],
+      [0, -0, 0, -0],
+    ];
+    for (const bits of [2, 4, 8] as KiviBits[]) {
+      for (const grp of groups) {
+        // values: groups of 16 made of the 4-value pattern repeated (with its order varied)
+        const row: number[] = [];
+        for (let i = 0; i < 16; i++) row.push(grp[(i * 3) % 4]!);
+        const d = new Float32Array([...row, ...row.slice().reverse(), ...row]);
+        const ov = { bits, groupSize: 16 };
+        const xv = t(d, [3, 16]);
+        const wv = withBackend('wasm', () => quantizeValues(xv, ov));
+        const rv = quantizeValuesRef(xv, ov);
+        expect(firstDiff(wv.codes, rv.codes)).toBe(-1);
+        expect(firstDiff(wv.scales, rv.scales)).toBe(-1);
+        expect(firstDiff(wv.mins, rv.mins)).toBe(-1);
+        expect(firstDiff(withBackend('wasm', () => dequantize(wv)).data, dequantizeRef(rv).data)).toBe(-1);
+        const xk = t(d, [16, 3]);
+        const wk = withBackend('wasm', () => quantizeKeys(xk, ov));
+        const rk = quantizeKeysRef(xk, ov);
+        expect(firstDiff(wk.codes, rk.codes)).toBe(-1);
+        expect(firstDiff(wk.mins, rk.mins)).toBe(-1);
+        expect(firstDiff(withBackend('wasm', () => dequantize(wk)).data, dequantizeRef(rk).data)).toBe(-1);
+        const xa = t(d, [48]);
+        const oa = { bits, groupSize: 16 };
+        const wa = withBackend('wasm', () => quantizeAffine(xa, oa));
+        const ra = quantizeAffineRef(xa, oa);
+        expect(firstDiff(wa.codes, ra.codes)).toBe(-1);
+        expect(firstDiff(wa.zeros, ra.zeros)).toBe(-1);
+        expect(firstDiff(withBackend('wasm', () => dequantizeAffine(wa)).data, dequantizeAffineRef(ra).data)).toBe(-1);
+      }
+    }
+  });
+
+  runWasm('dequantize with scales the fast path cannot pre-scale exactly (|s| < 2^-120) or non-finite', () => {
+    const same = (a: Float32Array, b: Float32Array): boolean =>
+      a.every((v, i) => Object.is(v, b[i]) || (Number.isNaN(v) && Number.isNaN(b[i]!)));
+    const specials = [1e-40, -1e-40, 2 ** -121, -(2 ** -120), 2 ** -119, 0, -0, 3e38, Number.POSITIVE_INFINITY];
+    for (const bits of [2, 4, 8] as KiviBits[]) {
+      const f = 32 / bits;
+      const G = 2 * f;
+      const D = 3 * G; // 6 words per row: 4-word steps and word tails
+      const rows = 4;
+      const nG = (rows * D) / G;
+      const next = lcg(bits * 7);
+      const codes = new Uint32Array((rows * D) / f).map(() => Math.floor(next() * 2 ** 32));
+      const scales = new Float32Array(nG).map((_, i) => specials[i % specials.length]!);
+      // tiny scales with zero mins, so that the products are not absorbed by the add
+      const mins = new Float32Array(nG).map((_, i) =>
+        Math.abs(scales[i]!) < 1e-30 ? (i % 2 ? 0 : -0) : next() * 4 - 2,
+      );
+      const qv = {
+        kind: 'values' as const,
+        codes,
+        scales,
+        mins,
+        shape: [rows, D],
+        bits,
+        groupSize: G,
+        scaleDtype: 'float32' as const,
+      };
+      const a = withBackend('wasm', () => dequantize(qv)).data;
+      expect(same(a, withBackend('js', () => dequantize(qv)).data)).toBe(true);
+      expect(same(a, dequantizeRef(qv).data)).toBe(true);
+      const qk = {
+        ...qv,
+        kind: 'keys' as const,
+        shape: [2 * G, 5],
+        codes: codes.subarray(0, 2 * 2 * 5),
+        scales: scales.subarray(0, 10),
+        mins: mins.subarray(0, 10),
+      };
+      const b = withBackend('wasm', () => dequantize(qk)).data;
+      expect(same(b, dequantizeRef(qk).data)).toBe(true);
+    }
+  });
+});
+
 describe('FWHT (n = 2^k): wasm = JS = Ref, bit for bit', () => {
   runWasm('random rows, n = 4 … 8192, normalized or not, transpose', () => {
     fc.assert(

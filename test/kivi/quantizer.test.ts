@@ -528,3 +528,49 @@ describe('bad input → LowbitError', () => {
     expectCode(() => dequantize({ ...q, scales: new Uint16Array(q.scales.length) }), 'E_DTYPE');
   });
 });
+
+describe('out buffers (opts.out)', () => {
+  it('keys and values write into the caller buffers, byte-identical to fresh results (f32 and f16 metadata)', () => {
+    const x = t32(
+      Array.from({ length: 2 * 64 * 32 }, (_, i) => Math.sin(i * 0.37) * 3),
+      [2, 64, 32],
+    );
+    for (const scaleDtype of ['float32', 'float16'] as const) {
+      for (const bits of [2, 4, 8] as KiviBits[]) {
+        const o = { bits, groupSize: 32, scaleDtype };
+        for (const [q, fn] of [
+          [quantizeKeys(x, o), (out: never) => quantizeKeys(x, { ...o, out })],
+          [quantizeValues(x, o), (out: never) => quantizeValues(x, { ...o, out })],
+        ] as const) {
+          const Meta = scaleDtype === 'float16' ? Uint16Array : Float32Array;
+          // stale contents must be fully overwritten
+          const out = {
+            codes: new Uint32Array(q.codes.length).fill(0xdeadbeef),
+            scales: new Meta(q.scales.length).fill(7),
+            mins: new Meta(q.mins.length).fill(7),
+          };
+          const r = fn(out as never);
+          expect(r.codes).toBe(out.codes);
+          expect(r.scales).toBe(out.scales);
+          expect(r.mins).toBe(out.mins);
+          expect([...out.codes]).toEqual([...q.codes]);
+          expect([...out.scales]).toEqual([...q.scales]);
+          expect([...out.mins]).toEqual([...q.mins]);
+        }
+      }
+    }
+  });
+
+  it('wrong types → E_DTYPE, wrong lengths → E_SHAPE', () => {
+    const x = t32(new Float32Array(64 * 32).fill(1), [64, 32]);
+    const o = { bits: 2 as const, groupSize: 32 };
+    // keys and values of [64, 32] at 2 bits, G = 32: 128 code words, 64 scales/mins each
+    const ok = { codes: new Uint32Array(128), scales: new Float32Array(64), mins: new Float32Array(64) };
+    expect(quantizeKeys(x, { ...o, out: ok }).codes).toBe(ok.codes);
+    expectCode(() => quantizeKeys(x, { ...o, out: { ...ok, codes: new Uint32Array(127) } }), 'E_SHAPE');
+    expectCode(() => quantizeValues(x, { ...o, out: { ...ok, mins: new Float32Array(63) } }), 'E_SHAPE');
+    expect(quantizeValues(x, { ...o, out: ok }).mins).toBe(ok.mins);
+    expectCode(() => quantizeKeys(x, { ...o, out: { ...ok, scales: new Uint16Array(64) } }), 'E_DTYPE');
+    expectCode(() => quantizeKeys(x, { ...o, scaleDtype: 'float16', out: ok }), 'E_DTYPE');
+  });
+});

@@ -28,62 +28,116 @@ function firstZero(p: usize, n: i32, z: f32): f32 {
   return z;
 }
 
-/** Min and max of a contiguous run of n ≥ 1 floats, same result as the sequential JS scan. */
+let gMin: f32 = 0;
+let gMax: f32 = 0;
+
+/**
+ * Min and max of a contiguous run of n ≥ 1 floats into gMin / gMax (two independent pairs of lane
+ * accumulators): for finite data the result of the sequential JS scan (a zero min or max takes the sign
+ * of the first zero in scan order). A NaN may be dropped here; the code pass detects it.
+ */
 @inline
-function minMaxContig(p: usize, n: i32, lim: f32): bool {
-  // result in globals gMin / gMax; false when a value is non-finite or |v| >= lim
+function minMaxContig(p: usize, n: i32): void {
+  let a = f32x4.splat(load<f32>(p));
+  let b = a;
+  let c = a;
+  let d = a;
   let i = 0;
-  let vmn = f32x4.splat(load<f32>(p));
-  let vmx = vmn;
-  // v − v is NaN exactly for NaN and ±Inf; the sum of those stays NaN. |v| < lim is checked on the
-  // final min and max (pmin/pmax may drop a NaN, the sum does not).
-  let nan = f32x4.splat(0);
-  for (; i + 4 <= n; i += 4) {
-    const v = v128.load(p + (<usize>i << 2));
-    vmn = f32x4.pmin(vmn, v);
-    vmx = f32x4.pmax(vmx, v);
-    nan = f32x4.add(nan, f32x4.sub(v, v));
+  for (; i + 8 <= n; i += 8) {
+    const q = p + (<usize>i << 2);
+    const v0 = v128.load(q);
+    const v1 = v128.load(q, 16);
+    a = f32x4.pmin(a, v0);
+    b = f32x4.pmax(b, v0);
+    c = f32x4.pmin(c, v1);
+    d = f32x4.pmax(d, v1);
   }
-  if (v128.any_true(f32x4.ne(nan, nan))) return false;
-  let mn = f32x4.extract_lane(vmn, 0);
-  let mx = f32x4.extract_lane(vmx, 0);
-  let t = f32x4.extract_lane(vmn, 1);
-  if (t < mn) mn = t;
-  t = f32x4.extract_lane(vmn, 2);
-  if (t < mn) mn = t;
-  t = f32x4.extract_lane(vmn, 3);
-  if (t < mn) mn = t;
-  t = f32x4.extract_lane(vmx, 1);
-  if (t > mx) mx = t;
-  t = f32x4.extract_lane(vmx, 2);
-  if (t > mx) mx = t;
-  t = f32x4.extract_lane(vmx, 3);
-  if (t > mx) mx = t;
+  if (i + 4 <= n) {
+    const v0 = v128.load(p + (<usize>i << 2));
+    a = f32x4.pmin(a, v0);
+    b = f32x4.pmax(b, v0);
+    i += 4;
+  }
+  a = f32x4.pmin(a, c);
+  b = f32x4.pmax(b, d);
+  a = f32x4.pmin(a, v128.shuffle<f32>(a, a, 2, 3, 0, 1));
+  b = f32x4.pmax(b, v128.shuffle<f32>(b, b, 2, 3, 0, 1));
+  a = f32x4.pmin(a, v128.shuffle<f32>(a, a, 1, 0, 3, 2));
+  b = f32x4.pmax(b, v128.shuffle<f32>(b, b, 1, 0, 3, 2));
+  let mn = f32x4.extract_lane(a, 0);
+  let mx = f32x4.extract_lane(b, 0);
   for (; i < n; i++) {
     const v = load<f32>(p + (<usize>i << 2));
-    if (!(abs<f32>(v) < lim)) return false;
     if (v < mn) mn = v;
     if (v > mx) mx = v;
   }
-  if (!(mn > -lim && mx < lim)) return false;
   if (mn == 0) mn = firstZero(p, n, mn);
   if (mx == 0) mx = firstZero(p, n, mx);
   gMin = mn;
   gMax = mx;
-  return true;
 }
 
-let gMin: f32 = 0;
-let gMax: f32 = 0;
+// ---------------------------------------------------------------------------------------------------
+// Codes q = RNE(clamp(f32(f32(x − mn) / s), 0, qmax)), four at a time, without cvt/trunc.
+//
+// Division path (any qmax ≤ 255): y = f32(min(t, qmax) + 2^23) with the exact quotient t; the add
+// rounds half to even at the integer grid, so the bits of y are 0x4B000000 + q (q in the low byte).
+// t ≥ −0 always (x ≥ mn in a group); s = 0 is passed as +Inf (t = 0, code 0, as the twins' s = 0 rule).
+//
+// Multiply path (qmax ≤ 15): y = f32(f32(f32(x − mn) · r) + CQ) with r = f32(1/s) and
+// CQ = 128.5 − 2^−16. y lies in [128, 256), on the grid 2^−16, so its mantissa is
+// R − 1 with R = round((c + 0.5) · 2^16), c = f32((x − mn) · r). When R is not a multiple of 2^16 (the
+// low 16 bits of y are not all ones), c + 0.5 is at least 2^−17 away from every integer, and y's bits
+// 16..22 hold floor(c + 0.5); when they are all ones the lane is "flagged" and its codes are recomputed
+// by the division path (scalar). Why an unflagged code equals the definition: with s normal
+// (2^−126 ≤ s < 2^126) the quotient is t = (q/s)(1 + e3), c = (q/s)(1 + e1)(1 + e2), |e_i| ≤ 2^−24, and
+// q/s ≤ d/s ≤ qmax/(1 − 2^−24) (q = f32(x − mn) ≤ d = f32(mx − mn), s = f32(d/qmax)), so
+// |t − c| ≤ 15.0000009 · 3.0000001 · 2^−24 < 2^−18.4 < 2^−17: no half-integer lies between t and c, hence
+// RNE(t) = floor(c + 0.5); and since t < qmax + 0.5, RNE(min(t, qmax)) = RNE(t) (no clamp needed). Any
+// other scale: r = NaN (every lane flagged, exact path) or, for s = 0, r = 0 (c = 0, code 0).
+// A NaN input makes y NaN (high half ≥ 0x7F80): `codesBad` catches it too; ±Inf inputs are caught by
+// the min/max checks.
 
-/** Codes of 4 floats: round-half-even(clamp(f32(f32(x − m) / s), 0, qmax)) as u32 lanes (t finite). */
+/** 128.5 − 2^−16 (multiply path). */
+const CQ: f32 = 128.49998474121094;
+
 @inline
-function code4(v: v128, m: v128, s: v128, qmax: v128): v128 {
-  // the clamp at 0 is the saturation of trunc_sat_u (any t < 0 rounds to a value ≤ −0 → 0)
-  const t = f32x4.pmin(f32x4.div(f32x4.sub(v, m), s), qmax);
-  return i32x4.trunc_sat_f32x4_u(f32x4.nearest(t));
+function yMul(v: v128, m: v128, r: v128): v128 {
+  return f32x4.add(f32x4.mul(f32x4.sub(v, m), r), f32x4.splat(CQ));
 }
 
+@inline
+function yDiv(v: v128, m: v128, s: v128, q: v128): v128 {
+  return f32x4.add(f32x4.pmin(f32x4.div(f32x4.sub(v, m), s), q), f32x4.splat(8388608.0));
+}
+
+/**
+ * `acc` is the i16x8.max_u of some y vectors; `lim` holds per 32-bit lane the largest valid high half
+ * and low half (multiply path 0x4380_FFFE: low half all ones = flagged; division path 0x4B80_FFFF). True
+ * when a lane is flagged or NaN.
+ */
+@inline
+function codesBad(acc: v128, lim: v128): bool {
+  return v128.any_true(v128.xor(i16x8.max_u(acc, lim), lim));
+}
+
+/** The y parameter of a group: 1/s (multiply path) or s (division path), see above. */
+@inline
+function yParam1(s: f32, mul: bool): f32 {
+  if (s == 0) return mul ? 0 : f32.POSITIVE_INFINITY;
+  if (!mul) return s;
+  return s >= 1.1754943508222875e-38 && s < 8.507059173023462e37 ? 1 / s : f32.NaN;
+}
+
+@inline
+function yParam4(s: v128, mul: bool): v128 {
+  const z = f32x4.eq(s, f32x4.splat(0));
+  if (!mul) return v128.bitselect(f32x4.splat(f32.POSITIVE_INFINITY), s, z);
+  const ok = v128.and(f32x4.ge(s, f32x4.splat(1.1754943508222875e-38)), f32x4.lt(s, f32x4.splat(8.507059173023462e37)));
+  return v128.andnot(v128.bitselect(f32x4.div(f32x4.splat(1), s), f32x4.splat(f32.NaN), ok), z);
+}
+
+/** One code by the definition (s ≠ 0). */
 @inline
 function code1(v: f32, m: f32, s: f32, qmax: f32): u32 {
   let t: f32 = (v - m) / s;
@@ -92,9 +146,40 @@ function code1(v: f32, m: f32, s: f32, qmax: f32): u32 {
   return <u32>nearest<f32>(t);
 }
 
+/** Byte `b` of each 32-bit lane of the y vectors into the low byte of 16-bit lanes 0..3 / 4..7. */
+@inline
+function swzLo(b: i8): v128 {
+  return i8x16(b, -128, b + 4, -128, b + 8, -128, b + 12, -128, -128, -128, -128, -128, -128, -128, -128, -128);
+}
+
+@inline
+function swzHi(b: i8): v128 {
+  return i8x16(-128, -128, -128, -128, -128, -128, -128, -128, b, -128, b + 4, -128, b + 8, -128, b + 12, -128);
+}
+
+/** 16 codes (byte 2 of each lane of 4 y vectors) → one 2-bit word: its 4 bytes, one in the low byte of each i32 lane. */
+@inline
+function pack2(y0: v128, y1: v128, y2: v128, y3: v128, lo: v128, hi: v128): v128 {
+  const a = i32x4.dot_i16x8_s(v128.or(i8x16.swizzle(y0, lo), i8x16.swizzle(y1, hi)), i16x8(1, 4, 1, 4, 1, 4, 1, 4));
+  const b = i32x4.dot_i16x8_s(v128.or(i8x16.swizzle(y2, lo), i8x16.swizzle(y3, hi)), i16x8(1, 4, 1, 4, 1, 4, 1, 4));
+  return i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(a, b), i16x8(1, 16, 1, 16, 1, 16, 1, 16));
+}
+
+@inline
+function pack4(y0: v128, y1: v128, lo: v128, hi: v128): v128 {
+  return i32x4.dot_i16x8_s(v128.or(i8x16.swizzle(y0, lo), i8x16.swizzle(y1, hi)), i16x8(1, 16, 1, 16, 1, 16, 1, 16));
+}
+
+/** Four vectors of i32 lanes holding one byte each → 16 bytes in order. */
+@inline
+function narrow4(a: v128, b: v128, c: v128, d: v128): v128 {
+  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, b), i16x8.narrow_i32x4_u(c, d));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // KIVI values: per token, groups of G consecutive channels; codes packed along channels (kivi-u32).
 // Requires G % (32/bits) == 0 and G % 4 == 0 (always true for bits 2, 4, 8 since 32/bits >= 4).
+// `prm` is scratch of one f32 per group (+ 16 bytes).
 
 export function kiviValuesQuant(
   x: usize,
@@ -106,18 +191,13 @@ export function kiviValuesQuant(
   codes: usize,
   scales: usize,
   mins: usize,
+  prm: usize,
 ): i32 {
-  const f = 32 / bits;
-  const qmaxI = (1 << bits) - 1;
-  const qmaxF = <f32>qmaxI;
+  const mul = bits <= 4;
+  const qmaxF = <f32>((1 << bits) - 1);
   const vq = f32x4.splat(qmaxF);
-  const nGroups = D / G;
-  const wpg = G / f;
-  const chunks = f >> 2; // vectors of 4 per word
-  const laneMul = i32x4(1, 1 << bits, 1 << (2 * bits), 1 << (3 * bits));
-  const sh = 4 * bits;
   // groups are contiguous over the whole chunk (row-major rows of D = nGroups·G channels)
-  const NG = <usize>rows * <usize>nGroups;
+  const NG = <usize>rows * <usize>(D / G);
   const gB = <usize>G << 2;
   const zero = f32x4.splat(0);
   const vlim = f32x4.splat(lim);
@@ -134,7 +214,6 @@ export function kiviValuesQuant(
     let x1 = n1;
     let x2 = n2;
     let x3 = n3;
-    let nan = f32x4.add(f32x4.add(f32x4.sub(n0, n0), f32x4.sub(n1, n1)), f32x4.add(f32x4.sub(n2, n2), f32x4.sub(n3, n3)));
     for (let o: usize = 16; o < gB; o += 16) {
       const v0 = v128.load(p0 + o);
       const v1 = v128.load(p0 + gB + o);
@@ -148,7 +227,6 @@ export function kiviValuesQuant(
       x1 = f32x4.pmax(x1, v1);
       x2 = f32x4.pmax(x2, v2);
       x3 = f32x4.pmax(x3, v3);
-      nan = f32x4.add(nan, f32x4.add(f32x4.add(f32x4.sub(v0, v0), f32x4.sub(v1, v1)), f32x4.add(f32x4.sub(v2, v2), f32x4.sub(v3, v3))));
     }
     const a01 = f32x4.pmin(v128.shuffle<f32>(n0, n1, 0, 4, 1, 5), v128.shuffle<f32>(n0, n1, 2, 6, 3, 7));
     const a23 = f32x4.pmin(v128.shuffle<f32>(n2, n3, 0, 4, 1, 5), v128.shuffle<f32>(n2, n3, 2, 6, 3, 7));
@@ -156,8 +234,8 @@ export function kiviValuesQuant(
     const b01 = f32x4.pmax(v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), v128.shuffle<f32>(x0, x1, 2, 6, 3, 7));
     const b23 = f32x4.pmax(v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), v128.shuffle<f32>(x2, x3, 2, 6, 3, 7));
     const mx4 = f32x4.pmax(v128.shuffle<f32>(b01, b23, 0, 1, 4, 5), v128.shuffle<f32>(b01, b23, 2, 3, 6, 7));
-    if (v128.any_true(v128.or(f32x4.ne(nan, nan), v128.or(v128.not(f32x4.gt(mn4, vnlim)), v128.not(f32x4.lt(mx4, vlim))))))
-      return -1;
+    // ±Inf, |x| ≥ lim, or a NaN that stuck in a lane (a dropped NaN is caught by the code pass)
+    if (v128.any_true(v128.or(v128.not(f32x4.gt(mn4, vnlim)), v128.not(f32x4.lt(mx4, vlim))))) return -1;
     const mp = mins + (g << 2);
     const sp = scales + (g << 2);
     v128.store(mp, mn4);
@@ -172,41 +250,240 @@ export function kiviValuesQuant(
         if (M == 0) store<f32>(sp + (k << 2), firstZero(pk, G, M));
       }
     }
-    v128.store(sp, f32x4.div(f32x4.sub(v128.load(sp), v128.load(mp)), vq));
+    const s4 = f32x4.div(f32x4.sub(v128.load(sp), v128.load(mp)), vq);
+    v128.store(sp, s4);
+    v128.store(prm + (g << 2), yParam4(s4, mul));
   }
   for (; g < NG; g++) {
-    if (!minMaxContig(x + g * gB, G, lim)) return -1;
-    store<f32>(scales + (g << 2), (gMax - gMin) / qmaxF);
+    minMaxContig(x + g * gB, G);
+    if (!(gMin > -lim && gMax < lim)) return -1;
+    const s: f32 = (gMax - gMin) / qmaxF;
+    store<f32>(scales + (g << 2), s);
     store<f32>(mins + (g << 2), gMin);
+    store<f32>(prm + (g << 2), yParam1(s, mul));
   }
-  // 2. codes, group by group
-  let wi: usize = 0; // word index
-  for (g = 0; g < NG; g++) {
-    const xg = x + g * gB;
-    const s = load<f32>(scales + (g << 2));
-    if (s == 0) {
-      memory.fill(codes + (wi << 2), 0, <usize>wpg << 2);
-      wi += wpg;
-      continue;
-    }
-    const vm = f32x4.splat(load<f32>(mins + (g << 2)));
-    const vs = f32x4.splat(s);
-    for (let w = 0; w < wpg; w++, wi++) {
-      const xw = xg + ((<usize>w * <usize>f) << 2);
-      let acc = code4(v128.load(xw), vm, vs, vq);
-      for (let k = 1; k < chunks; k++) {
-        const q = code4(v128.load(xw + (<usize>k << 4)), vm, vs, vq);
-        acc = v128.or(acc, i32x4.shl(q, sh * k));
+  // 2. codes
+  if (bits == 2) return valuesCodes(2, x, rows, D, G, codes, scales, mins, prm);
+  if (bits == 4) return valuesCodes(4, x, rows, D, G, codes, scales, mins, prm);
+  return valuesCodes(8, x, rows, D, G, codes, scales, mins, prm);
+}
+
+/**
+ * Codes of the values, four words (one 16-byte store) per step; the group parameters are reloaded
+ * when a word starts a new group. Flagged/NaN steps and the last (< 4) words run `valuesExact`.
+ */
+@inline
+function valuesCodes(
+  bits: i32,
+  x: usize,
+  rows: i32,
+  D: i32,
+  G: i32,
+  codes: usize,
+  scales: usize,
+  mins: usize,
+  prm: usize,
+): i32 {
+  const f = 32 / bits;
+  const qmaxF = <f32>((1 << bits) - 1);
+  const vq = f32x4.splat(qmaxF);
+  const NW = (<usize>rows * <usize>D) / <usize>f;
+  const NW4 = NW & ~(<usize>3);
+  const wpg = G / f;
+  const wB = <usize>f << 2;
+  const lo = swzLo(2);
+  const hi = swzHi(2);
+  const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
+  const m8 = i32x4.splat(255);
+  let gi: usize = 0;
+  let left = wpg;
+  let vm = v128.load32_splat(mins);
+  let vp = v128.load32_splat(prm);
+  let xp = x;
+  let wi: usize = 0;
+  for (; wi < NW4; wi += 4) {
+    let acc: v128;
+    let q0: v128;
+    let q1: v128;
+    let q2: v128;
+    let q3: v128;
+    if (bits == 2) {
+      let y0 = yMul(v128.load(xp), vm, vp);
+      let y1 = yMul(v128.load(xp, 16), vm, vp);
+      let y2 = yMul(v128.load(xp, 32), vm, vp);
+      let y3 = yMul(v128.load(xp, 48), vm, vp);
+      acc = i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
+      q0 = pack2(y0, y1, y2, y3, lo, hi);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
       }
-      acc = i32x4.mul(acc, laneMul);
-      const word =
-        i32x4.extract_lane(acc, 0) | i32x4.extract_lane(acc, 1) | i32x4.extract_lane(acc, 2) | i32x4.extract_lane(acc, 3);
-      store<i32>(codes + (wi << 2), word);
+      y0 = yMul(v128.load(xp), vm, vp);
+      y1 = yMul(v128.load(xp, 16), vm, vp);
+      y2 = yMul(v128.load(xp, 32), vm, vp);
+      y3 = yMul(v128.load(xp, 48), vm, vp);
+      acc = i16x8.max_u(acc, i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3)));
+      q1 = pack2(y0, y1, y2, y3, lo, hi);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y0 = yMul(v128.load(xp), vm, vp);
+      y1 = yMul(v128.load(xp, 16), vm, vp);
+      y2 = yMul(v128.load(xp, 32), vm, vp);
+      y3 = yMul(v128.load(xp, 48), vm, vp);
+      acc = i16x8.max_u(acc, i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3)));
+      q2 = pack2(y0, y1, y2, y3, lo, hi);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y0 = yMul(v128.load(xp), vm, vp);
+      y1 = yMul(v128.load(xp, 16), vm, vp);
+      y2 = yMul(v128.load(xp, 32), vm, vp);
+      y3 = yMul(v128.load(xp, 48), vm, vp);
+      acc = i16x8.max_u(acc, i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3)));
+      q3 = pack2(y0, y1, y2, y3, lo, hi);
+    } else if (bits == 4) {
+      let y0 = yMul(v128.load(xp), vm, vp);
+      let y1 = yMul(v128.load(xp, 16), vm, vp);
+      acc = i16x8.max_u(y0, y1);
+      q0 = pack4(y0, y1, lo, hi);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y0 = yMul(v128.load(xp), vm, vp);
+      y1 = yMul(v128.load(xp, 16), vm, vp);
+      acc = i16x8.max_u(acc, i16x8.max_u(y0, y1));
+      q1 = pack4(y0, y1, lo, hi);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y0 = yMul(v128.load(xp), vm, vp);
+      y1 = yMul(v128.load(xp, 16), vm, vp);
+      acc = i16x8.max_u(acc, i16x8.max_u(y0, y1));
+      q2 = pack4(y0, y1, lo, hi);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y0 = yMul(v128.load(xp), vm, vp);
+      y1 = yMul(v128.load(xp, 16), vm, vp);
+      acc = i16x8.max_u(acc, i16x8.max_u(y0, y1));
+      q3 = pack4(y0, y1, lo, hi);
+    } else {
+      let y = yDiv(v128.load(xp), vm, vp, vq);
+      acc = y;
+      q0 = v128.and(y, m8);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y = yDiv(v128.load(xp), vm, vp, vq);
+      acc = i16x8.max_u(acc, y);
+      q1 = v128.and(y, m8);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y = yDiv(v128.load(xp), vm, vp, vq);
+      acc = i16x8.max_u(acc, y);
+      q2 = v128.and(y, m8);
+      xp += wB;
+      if (--left == 0) {
+        gi++;
+        left = wpg;
+        vm = v128.load32_splat(mins + (gi << 2));
+        vp = v128.load32_splat(prm + (gi << 2));
+      }
+      y = yDiv(v128.load(xp), vm, vp, vq);
+      acc = i16x8.max_u(acc, y);
+      q3 = v128.and(y, m8);
     }
+    xp += wB;
+    if (--left == 0) {
+      gi++;
+      left = wpg;
+      vm = v128.load32_splat(mins + (gi << 2));
+      vp = v128.load32_splat(prm + (gi << 2));
+    }
+    v128.store(codes + (wi << 2), narrow4(q0, q1, q2, q3));
+    if (codesBad(acc, badL) && !valuesExact(x, wi, 4, bits, G, qmaxF, codes, scales, mins)) return -1;
   }
+  if (wi < NW && !valuesExact(x, wi, NW - wi, bits, G, qmaxF, codes, scales, mins)) return -1;
   return 0;
 }
 
+/** Words [w0, w0 + nw) of the values by the definition; false on a non-finite element. */
+function valuesExact(
+  x: usize,
+  w0: usize,
+  nw: usize,
+  bits: i32,
+  G: i32,
+  qmaxF: f32,
+  codes: usize,
+  scales: usize,
+  mins: usize,
+): bool {
+  const f = <usize>(32 / bits);
+  for (let w = w0; w < w0 + nw; w++) {
+    let word: u32 = 0;
+    for (let j: usize = 0; j < f; j++) {
+      const e = w * f + j;
+      const v = load<f32>(x + (e << 2));
+      if (v - v != 0) return false;
+      const g = e / <usize>G;
+      const s = load<f32>(scales + (g << 2));
+      if (s != 0) word |= code1(v, load<f32>(mins + (g << 2)), s, qmaxF) << (<u32>bits * <u32>j);
+    }
+    store<u32>(codes + (w << 2), word);
+  }
+  return true;
+}
+
+/** Scalar x̂ of one word (f codes) at `o`. */
+@inline
+function deqWord(word: u32, bits: i32, s: f32, m: f32, o: usize): void {
+  const f = 32 / bits;
+  const mask = (1 << bits) - 1;
+  for (let j = 0; j < f; j++) {
+    store<f32>(o + (<usize>j << 2), <f32>((word >>> (<u32>bits * <u32>j)) & mask) * s + m);
+  }
+}
+
+/**
+ * Values dequantization. Each output vector takes the byte(s) holding its 4 codes into the i32 lanes
+ * (swizzle), masks lane l's bit field in place (code · 2^(bits·l')) and multiplies by s · 2^(−bits·l'):
+ * the exact real product q·s, so the same float32 as f32(q·s) — valid when s · 2^−6 is exact (s = 0,
+ * |s| ≥ 2^−120, or not finite); other words run the scalar loop.
+ */
 export function kiviValuesDequant(
   codes: usize,
   rows: i32,
@@ -217,26 +494,120 @@ export function kiviValuesDequant(
   mins: usize,
   out: usize,
 ): void {
+  if (bits == 2) valuesDeq(2, codes, rows, D, G, scales, mins, out);
+  else if (bits == 4) valuesDeq(4, codes, rows, D, G, scales, mins, out);
+  else valuesDeq(8, codes, rows, D, G, scales, mins, out);
+}
+
+@inline
+function deqScaleOk(s: f32): bool {
+  return s == 0 || !(abs<f32>(s) < 7.52316384526264e-37);
+}
+
+/**
+ * Output vectors of word k (0..3); `e` holds the word's 4 code bytes zero-extended to i32 lanes. The
+ * lane pattern is a pshufd with an immediate (no per-vector constant).
+ */
+@inline
+function deqW(bits: i32, e: v128, am: v128, vs: v128, vm: v128, o: usize): void {
+  if (bits == 2) {
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 0, 0, 0, 0), am, vs, vm));
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 1, 1, 1, 1), am, vs, vm), 16);
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 2, 2, 2, 2), am, vs, vm), 32);
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 3, 3, 3, 3), am, vs, vm), 48);
+  } else if (bits == 4) {
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 0, 0, 1, 1), am, vs, vm));
+    v128.store(o, deq1(v128.shuffle<u32>(e, e, 2, 2, 3, 3), am, vs, vm), 16);
+  } else {
+    v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), vs), vm));
+  }
+}
+
+@inline
+function deq1(c: v128, am: v128, vs: v128, vm: v128): v128 {
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(v128.and(c, am)), vs), vm);
+}
+
+@inline
+function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: usize, mins: usize, out: usize): void {
   const f = 32 / bits;
-  const mask = i32x4.splat((1 << bits) - 1);
+  const NW = (<usize>rows * <usize>D) / <usize>f;
+  const NW4 = NW & ~(<usize>3);
   const wpg = G / f;
-  const chunks = f >> 2;
-  const sh = 4 * bits;
-  const nGroups = (<usize>rows * <usize>D) / <usize>G;
-  let wi: usize = 0;
+  const oB = <usize>f << 2;
+  const ls =
+    bits == 2 ? f32x4(1, 0.25, 0.0625, 0.015625) : bits == 4 ? f32x4(1, 0.0625, 1, 0.0625) : f32x4.splat(1);
+  const am = bits == 2 ? i32x4(3, 12, 48, 192) : bits == 4 ? i32x4(15, 240, 15, 240) : i32x4.splat(255);
+  let gi: usize = 0;
+  let left = wpg;
+  let s = load<f32>(scales);
+  let m = load<f32>(mins);
+  let ok = deqScaleOk(s);
+  let vs = f32x4.mul(f32x4.splat(s), ls);
+  let vm = f32x4.splat(m);
   let o = out;
-  for (let g: usize = 0; g < nGroups; g++) {
-    const vs = f32x4.splat(load<f32>(scales + (g << 2)));
-    const vm = f32x4.splat(load<f32>(mins + (g << 2)));
-    for (let w = 0; w < wpg; w++, wi++) {
-      const word = load<u32>(codes + (wi << 2));
-      let v = i32x4(word, word >>> bits, word >>> (2 * bits), word >>> (3 * bits));
-      for (let k = 0; k < chunks; k++) {
-        const q = v128.and(v, mask);
-        v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(q), vs), vm));
-        o += 16;
-        v = i32x4.shr_u(v, sh);
-      }
+  let wi: usize = 0;
+  for (; wi < NW4; wi += 4) {
+    const c = v128.load(codes + (wi << 2));
+    const c01 = i16x8.extend_low_i8x16_u(c);
+    const c23 = i16x8.extend_high_i8x16_u(c);
+    if (ok) deqW(bits, i32x4.extend_low_i16x8_u(c01), am, vs, vm, o);
+    else deqWord(load<u32>(codes + (wi << 2)), bits, s, m, o);
+    o += oB;
+    if (--left == 0) {
+      gi++;
+      left = wpg;
+      s = load<f32>(scales + (gi << 2));
+      m = load<f32>(mins + (gi << 2));
+      ok = deqScaleOk(s);
+      vs = f32x4.mul(f32x4.splat(s), ls);
+      vm = f32x4.splat(m);
+    }
+    if (ok) deqW(bits, i32x4.extend_high_i16x8_u(c01), am, vs, vm, o);
+    else deqWord(load<u32>(codes + ((wi + 1) << 2)), bits, s, m, o);
+    o += oB;
+    if (--left == 0) {
+      gi++;
+      left = wpg;
+      s = load<f32>(scales + (gi << 2));
+      m = load<f32>(mins + (gi << 2));
+      ok = deqScaleOk(s);
+      vs = f32x4.mul(f32x4.splat(s), ls);
+      vm = f32x4.splat(m);
+    }
+    if (ok) deqW(bits, i32x4.extend_low_i16x8_u(c23), am, vs, vm, o);
+    else deqWord(load<u32>(codes + ((wi + 2) << 2)), bits, s, m, o);
+    o += oB;
+    if (--left == 0) {
+      gi++;
+      left = wpg;
+      s = load<f32>(scales + (gi << 2));
+      m = load<f32>(mins + (gi << 2));
+      ok = deqScaleOk(s);
+      vs = f32x4.mul(f32x4.splat(s), ls);
+      vm = f32x4.splat(m);
+    }
+    if (ok) deqW(bits, i32x4.extend_high_i16x8_u(c23), am, vs, vm, o);
+    else deqWord(load<u32>(codes + ((wi + 3) << 2)), bits, s, m, o);
+    o += oB;
+    if (--left == 0) {
+      gi++;
+      left = wpg;
+      s = load<f32>(scales + (gi << 2));
+      m = load<f32>(mins + (gi << 2));
+      ok = deqScaleOk(s);
+      vs = f32x4.mul(f32x4.splat(s), ls);
+      vm = f32x4.splat(m);
+    }
+  }
+  for (; wi < NW; wi++) {
+    deqWord(load<u32>(codes + (wi << 2)), bits, s, m, o);
+    o += oB;
+    if (--left == 0) {
+      gi++;
+      left = wpg;
+      s = load<f32>(scales + (gi << 2));
+      m = load<f32>(mins + (gi << 2));
     }
   }
 }
@@ -244,7 +615,18 @@ export function kiviValuesDequant(
 // ---------------------------------------------------------------------------------------------------
 // KIVI keys: per stream [T, D], per channel over groups of G consecutive tokens; word (w, d) holds
 // tokens w·f … w·f+f−1 of channel d. Requires G % (32/bits) == 0. Vectorised across channels, so each
-// lane scans its channel in token order (same min/max as the JS scan, no zero fix-up needed).
+// lane scans its channel in token order (same min/max as the JS scan, no zero fix-up needed). `prm` is
+// scratch laid out like `scales`.
+
+/** Scales, mins and y parameters of 4 channels from their min `a` and max `b`; the out-of-range mask. */
+@inline
+function keysParams(a: v128, b: v128, o: usize, mins: usize, scales: usize, prm: usize, vq: v128, vlim: v128, mul: bool): v128 {
+  v128.store(mins + o, a);
+  const s = f32x4.div(f32x4.sub(b, a), vq);
+  v128.store(scales + o, s);
+  v128.store(prm + o, yParam4(s, mul));
+  return v128.or(v128.not(f32x4.gt(a, f32x4.neg(vlim))), v128.not(f32x4.lt(b, vlim)));
+}
 
 export function kiviKeysQuant(
   x: usize,
@@ -256,38 +638,62 @@ export function kiviKeysQuant(
   codes: usize,
   scales: usize,
   mins: usize,
+  prm: usize,
 ): i32 {
-  const f = 32 / bits;
+  const mul = bits <= 4;
   const qmaxF = <f32>((1 << bits) - 1);
   const vq = f32x4.splat(qmaxF);
   const vlim = f32x4.splat(lim);
-  const vnlim = f32x4.splat(-lim);
   const nGroups = nTok / G;
   const D4 = D & ~3;
+  const D16 = D & ~15;
   const rowB = <usize>D << 2;
   let bad = i32x4.splat(0);
-  // 1. min/max per (group, channel) into mins/scales, then scales
+  // 1. min/max per (group, channel), 16 channels (4 independent lane chains) per pass over the tokens
   for (let g = 0; g < nGroups; g++) {
     const base = x + <usize>g * <usize>G * rowB;
     const mrow = <usize>g * rowB;
     let d = 0;
+    for (; d < D16; d += 16) {
+      const p = base + (<usize>d << 2);
+      let a0 = v128.load(p);
+      let a1 = v128.load(p, 16);
+      let a2 = v128.load(p, 32);
+      let a3 = v128.load(p, 48);
+      let b0 = a0;
+      let b1 = a1;
+      let b2 = a2;
+      let b3 = a3;
+      for (let q = p + rowB, e = p + <usize>G * rowB; q < e; q += rowB) {
+        const v0 = v128.load(q);
+        const v1 = v128.load(q, 16);
+        const v2 = v128.load(q, 32);
+        const v3 = v128.load(q, 48);
+        a0 = f32x4.pmin(a0, v0);
+        b0 = f32x4.pmax(b0, v0);
+        a1 = f32x4.pmin(a1, v1);
+        b1 = f32x4.pmax(b1, v1);
+        a2 = f32x4.pmin(a2, v2);
+        b2 = f32x4.pmax(b2, v2);
+        a3 = f32x4.pmin(a3, v3);
+        b3 = f32x4.pmax(b3, v3);
+      }
+      const o = mrow + (<usize>d << 2);
+      bad = v128.or(bad, keysParams(a0, b0, o, mins, scales, prm, vq, vlim, mul));
+      bad = v128.or(bad, keysParams(a1, b1, o + 16, mins, scales, prm, vq, vlim, mul));
+      bad = v128.or(bad, keysParams(a2, b2, o + 32, mins, scales, prm, vq, vlim, mul));
+      bad = v128.or(bad, keysParams(a3, b3, o + 48, mins, scales, prm, vq, vlim, mul));
+    }
     for (; d < D4; d += 4) {
       const p = base + (<usize>d << 2);
-      let vmn = v128.load(p);
-      let vmx = vmn;
-      let nan = f32x4.sub(vmn, vmn);
-      for (let t = 1; t < G; t++) {
-        const v = v128.load(p + <usize>t * rowB);
-        vmn = f32x4.pmin(vmn, v);
-        vmx = f32x4.pmax(vmx, v);
-        nan = f32x4.add(nan, f32x4.sub(v, v));
+      let a = v128.load(p);
+      let b = a;
+      for (let q = p + rowB, e = p + <usize>G * rowB; q < e; q += rowB) {
+        const v = v128.load(q);
+        a = f32x4.pmin(a, v);
+        b = f32x4.pmax(b, v);
       }
-      // NaN/±Inf anywhere, or a min/max at or beyond ±lim
-      bad = v128.or(bad, f32x4.ne(nan, nan));
-      bad = v128.or(bad, v128.not(f32x4.gt(vmn, vnlim)));
-      bad = v128.or(bad, v128.not(f32x4.lt(vmx, vlim)));
-      v128.store(mins + mrow + (<usize>d << 2), vmn);
-      v128.store(scales + mrow + (<usize>d << 2), f32x4.div(f32x4.sub(vmx, vmn), vq));
+      bad = v128.or(bad, keysParams(a, b, mrow + (<usize>d << 2), mins, scales, prm, vq, vlim, mul));
     }
     for (; d < D; d++) {
       const p = base + (<usize>d << 2);
@@ -299,14 +705,53 @@ export function kiviKeysQuant(
         if (v < mn) mn = v;
         if (v > mx) mx = v;
       }
+      const s: f32 = (mx - mn) / qmaxF;
       store<f32>(mins + mrow + (<usize>d << 2), mn);
-      store<f32>(scales + mrow + (<usize>d << 2), (mx - mn) / qmaxF);
+      store<f32>(scales + mrow + (<usize>d << 2), s);
+      store<f32>(prm + mrow + (<usize>d << 2), yParam1(s, mul));
     }
   }
   if (v128.any_true(bad)) return -1;
-  // 2. codes, one row of D words (f tokens) at a time; s == 0 gives code 0 (select on the lane mask)
+  // 2. codes
+  if (bits == 2) return keysCodes(2, x, nTok, D, G, codes, scales, mins, prm);
+  if (bits == 4) return keysCodes(4, x, nTok, D, G, codes, scales, mins, prm);
+  return keysCodes(8, x, nTok, D, G, codes, scales, mins, prm);
+}
+
+/**
+ * Codes of the keys, one row of D words (f tokens) at a time, 4 channels per vector. The word is
+ * Σ_j code_j · 2^(bits·j), built by Horner's rule from the last slot down (shift by bits, add the code
+ * half of y: y >>> 16 = 0x4300 + code on the multiply path; y itself, 0x4B000000 + code, on the division
+ * path). The word then carries a constant K (mod 2^32), subtracted at the end. Flagged/NaN vectors
+ * rerun `keysExact`.
+ */
+@inline
+function keysCodes(
+  bits: i32,
+  x: usize,
+  nTok: i32,
+  D: i32,
+  G: i32,
+  codes: usize,
+  scales: usize,
+  mins: usize,
+  prm: usize,
+): i32 {
+  const f = 32 / bits;
+  const qmaxF = <f32>((1 << bits) - 1);
+  const vq = f32x4.splat(qmaxF);
   const rows = nTok / f;
-  const zero = f32x4.splat(0);
+  const D4 = D & ~3;
+  const rowB = <usize>D << 2;
+  const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
+  // the constant part of the word: Σ_j 0x4300 · 2^(bits·j) (multiply path; the code half of y is
+  // 0x4300 + code), or 0x4B000000 (division path: only slot 0's exponent bits stay in the word)
+  let K: i32 = 0x4b000000;
+  if (bits <= 4) {
+    K = 0;
+    for (let j = 0; j < f; j++) K += 0x4300 << (bits * j);
+  }
+  const vK = i32x4.splat(K);
   for (let w = 0; w < rows; w++) {
     const t0 = w * f;
     const mrow = <usize>(t0 / G) * rowB;
@@ -315,28 +760,147 @@ export function kiviKeysQuant(
     let d = 0;
     for (; d < D4; d += 4) {
       const db = <usize>d << 2;
-      const vs = v128.load(scales + mrow + db);
       const vm = v128.load(mins + mrow + db);
-      const nz = f32x4.ne(vs, zero);
-      let acc = i32x4.splat(0);
-      for (let j = 0; j < f; j++) {
-        const q = code4(v128.load(xb + <usize>j * rowB + db), vm, vs, vq);
-        acc = v128.or(acc, i32x4.shl(q, bits * j));
+      const vp = v128.load(prm + mrow + db);
+      const p = xb + db;
+      // Horner over the slots, last first: wd = (w << bits) + code half of y_j
+      let acc: v128;
+      let wd: v128;
+      if (bits == 2) {
+        let y = yMul(v128.load(p + 15 * rowB), vm, vp);
+        acc = y;
+        wd = i32x4.shr_u(y, 16);
+        y = yMul(v128.load(p + 14 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 13 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 12 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 11 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 10 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 9 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 8 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 7 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 6 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 5 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 4 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 3 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 2 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
+      } else if (bits == 4) {
+        let y = yMul(v128.load(p + 7 * rowB), vm, vp);
+        acc = y;
+        wd = i32x4.shr_u(y, 16);
+        y = yMul(v128.load(p + 6 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 5 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 4 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 3 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + 2 * rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p + rowB), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+        y = yMul(v128.load(p), vm, vp);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
+      } else {
+        // y = 0x4B000000 + code: the exponent bits of all but slot 0 shift out of the word
+        let y = yDiv(v128.load(p + 3 * rowB), vm, vp, vq);
+        acc = y;
+        wd = y;
+        y = yDiv(v128.load(p + 2 * rowB), vm, vp, vq);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 8), y);
+        y = yDiv(v128.load(p + rowB), vm, vp, vq);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 8), y);
+        y = yDiv(v128.load(p), vm, vp, vq);
+        acc = i16x8.max_u(acc, y);
+        wd = i32x4.add(i32x4.shl(wd, 8), y);
       }
-      v128.store(crow + db, v128.and(acc, nz));
+      v128.store(crow + db, i32x4.sub(wd, vK));
+      if (codesBad(acc, badL) && !keysExact(x, w, d, 4, D, bits, G, qmaxF, codes, scales, mins)) return -1;
     }
-    for (; d < D; d++) {
-      const db = <usize>d << 2;
-      const s = load<f32>(scales + mrow + db);
-      const m = load<f32>(mins + mrow + db);
-      let word: u32 = 0;
-      if (s != 0) {
-        for (let j = 0; j < f; j++) word |= code1(load<f32>(xb + <usize>j * rowB + db), m, s, qmaxF) << (bits * j);
-      }
-      store<u32>(crow + db, word);
-    }
+    if (d < D && !keysExact(x, w, d, D - d, D, bits, G, qmaxF, codes, scales, mins)) return -1;
   }
   return 0;
+}
+
+/** Words (w, d … d+nd−1) of the keys by the definition; false on a non-finite element. */
+function keysExact(
+  x: usize,
+  w: i32,
+  d: i32,
+  nd: i32,
+  D: i32,
+  bits: i32,
+  G: i32,
+  qmaxF: f32,
+  codes: usize,
+  scales: usize,
+  mins: usize,
+): bool {
+  const f = 32 / bits;
+  const rowB = <usize>D << 2;
+  const t0 = w * f;
+  const mrow = <usize>(t0 / G) * rowB;
+  for (let k = d; k < d + nd; k++) {
+    const db = <usize>k << 2;
+    const s = load<f32>(scales + mrow + db);
+    const m = load<f32>(mins + mrow + db);
+    let word: u32 = 0;
+    for (let j = 0; j < f; j++) {
+      const v = load<f32>(x + <usize>(t0 + j) * rowB + db);
+      if (v - v != 0) return false;
+      if (s != 0) word |= code1(v, m, s, qmaxF) << (<u32>bits * <u32>j);
+    }
+    store<u32>(codes + <usize>w * rowB + db, word);
+  }
+  return true;
+}
+
+/** x̂ of slot j of 4 key words `c`. */
+@inline
+function kdq(c: v128, bits: i32, j: i32, vs: v128, vm: v128): v128 {
+  const q = v128.and(i32x4.shr_u(c, bits * j), i32x4.splat((1 << bits) - 1));
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(q), vs), vm);
 }
 
 export function kiviKeysDequant(
@@ -349,30 +913,58 @@ export function kiviKeysDequant(
   mins: usize,
   out: usize,
 ): void {
+  if (bits == 2) keysDeq(2, codes, nTok, D, G, scales, mins, out);
+  else if (bits == 4) keysDeq(4, codes, nTok, D, G, scales, mins, out);
+  else keysDeq(8, codes, nTok, D, G, scales, mins, out);
+}
+
+@inline
+function keysDeq(bits: i32, codes: usize, nTok: i32, D: i32, G: i32, scales: usize, mins: usize, out: usize): void {
   const f = 32 / bits;
   const maskI = (1 << bits) - 1;
-  const mask = i32x4.splat(maskI);
   const rows = nTok / f;
   const D4 = D & ~3;
   const rowB = <usize>D << 2;
   for (let w = 0; w < rows; w++) {
+    const t0 = w * f;
     const crow = codes + <usize>w * rowB;
-    for (let j = 0; j < f; j++) {
-      const t = w * f + j;
-      const mrow = <usize>(t / G) * rowB;
-      const orow = out + <usize>t * rowB;
-      const sh = bits * j;
-      let d = 0;
-      for (; d < D4; d += 4) {
-        const db = <usize>d << 2;
-        const q = v128.and(i32x4.shr_u(v128.load(crow + db), sh), mask);
-        const r = f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(q), v128.load(scales + mrow + db)), v128.load(mins + mrow + db));
-        v128.store(orow + db, r);
+    const mrow = <usize>(t0 / G) * rowB;
+    const orow = out + <usize>t0 * rowB;
+    let d = 0;
+    for (; d < D4; d += 4) {
+      const db = <usize>d << 2;
+      const c = v128.load(crow + db);
+      const vs = v128.load(scales + mrow + db);
+      const vm = v128.load(mins + mrow + db);
+      const o = orow + db;
+      v128.store(o, kdq(c, bits, 0, vs, vm));
+      v128.store(o + rowB, kdq(c, bits, 1, vs, vm));
+      v128.store(o + 2 * rowB, kdq(c, bits, 2, vs, vm));
+      v128.store(o + 3 * rowB, kdq(c, bits, 3, vs, vm));
+      if (bits <= 4) {
+        v128.store(o + 4 * rowB, kdq(c, bits, 4, vs, vm));
+        v128.store(o + 5 * rowB, kdq(c, bits, 5, vs, vm));
+        v128.store(o + 6 * rowB, kdq(c, bits, 6, vs, vm));
+        v128.store(o + 7 * rowB, kdq(c, bits, 7, vs, vm));
       }
-      for (; d < D; d++) {
-        const db = <usize>d << 2;
-        const q = <f32>((load<u32>(crow + db) >>> sh) & maskI);
-        store<f32>(orow + db, q * load<f32>(scales + mrow + db) + load<f32>(mins + mrow + db));
+      if (bits == 2) {
+        v128.store(o + 8 * rowB, kdq(c, bits, 8, vs, vm));
+        v128.store(o + 9 * rowB, kdq(c, bits, 9, vs, vm));
+        v128.store(o + 10 * rowB, kdq(c, bits, 10, vs, vm));
+        v128.store(o + 11 * rowB, kdq(c, bits, 11, vs, vm));
+        v128.store(o + 12 * rowB, kdq(c, bits, 12, vs, vm));
+        v128.store(o + 13 * rowB, kdq(c, bits, 13, vs, vm));
+        v128.store(o + 14 * rowB, kdq(c, bits, 14, vs, vm));
+        v128.store(o + 15 * rowB, kdq(c, bits, 15, vs, vm));
+      }
+    }
+    for (; d < D; d++) {
+      const db = <usize>d << 2;
+      const word = load<u32>(crow + db);
+      const s = load<f32>(scales + mrow + db);
+      const m = load<f32>(mins + mrow + db);
+      for (let j = 0; j < f; j++) {
+        store<f32>(orow + <usize>j * rowB + db, <f32>((word >>> (<u32>bits * <u32>j)) & maskI) * s + m);
       }
     }
   }
@@ -383,6 +975,16 @@ export function kiviKeysDequant(
 // codes one byte each (bits 1..8). `lines` lines of `len` elements, groups of `gs` (the last one of a
 // line ragged). Status −1: non-finite input; −2: a group whose range overflows float32.
 
+/** Bytes [0, n) of the affine codes at `xp` → `cp` by the definition; false on a non-finite element. */
+function affineExact(xp: usize, cp: usize, n: i32, m: f32, s: f32, qmaxF: f32): bool {
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(xp + (<usize>i << 2));
+    if (v - v != 0) return false;
+    store<u8>(cp + <usize>i, s == 0 ? 0 : <u8>code1(v, m, s, qmaxF));
+  }
+  return true;
+}
+
 export function affineFloatQuant(
   x: usize,
   lines: i32,
@@ -392,42 +994,107 @@ export function affineFloatQuant(
   codes: usize,
   scales: usize,
   zeros: usize,
+  prm: usize,
+): i32 {
+  if (qmaxI <= 15) return affineCodes(true, x, lines, len, gs, qmaxI, codes, scales, zeros, prm);
+  return affineCodes(false, x, lines, len, gs, qmaxI, codes, scales, zeros, prm);
+}
+
+/**
+ * Three passes: min/max of every group (independent groups, so their scalar tails overlap), then
+ * scales and y parameters 4 groups at a time, then the codes, 16 per step; a group with a flagged or
+ * NaN lane reruns `affineExact`. `prm`: scratch of one f32 per group (+ 16 bytes).
+ */
+@inline
+function affineCodes(
+  mul: bool,
+  x: usize,
+  lines: i32,
+  len: i32,
+  gs: i32,
+  qmaxI: i32,
+  codes: usize,
+  scales: usize,
+  zeros: usize,
+  prm: usize,
 ): i32 {
   const qmaxF = <f32>qmaxI;
   const vq = f32x4.splat(qmaxF);
   const inf = f32.POSITIVE_INFINITY;
+  const badL = mul ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
+  // 1. min (into zeros) and max (into scales, for now) of every group
   let p: usize = 0;
+  for (let l = 0; l < lines; l++) {
+    for (let l0 = 0; l0 < len; l0 += gs, p++) {
+      const e0 = <usize>l * <usize>len + <usize>l0;
+      minMaxContig(x + (e0 << 2), min(gs, len - l0));
+      store<f32>(zeros + (p << 2), gMin);
+      store<f32>(scales + (p << 2), gMax);
+    }
+  }
+  // 2. scales and y parameters
+  const NG = p;
+  let g: usize = 0;
+  for (; g + 4 <= NG; g += 4) {
+    const d = f32x4.sub(v128.load(scales + (g << 2)), v128.load(zeros + (g << 2)));
+    if (v128.any_true(f32x4.eq(d, f32x4.splat(inf)))) return -2;
+    const s = f32x4.div(d, vq);
+    v128.store(scales + (g << 2), s);
+    v128.store(prm + (g << 2), yParam4(s, mul));
+  }
+  for (; g < NG; g++) {
+    const d: f32 = load<f32>(scales + (g << 2)) - load<f32>(zeros + (g << 2));
+    if (d == inf) return -2;
+    const s: f32 = d / qmaxF;
+    store<f32>(scales + (g << 2), s);
+    store<f32>(prm + (g << 2), yParam1(s, mul));
+  }
+  // 3. codes
+  p = 0;
   for (let l = 0; l < lines; l++) {
     for (let l0 = 0; l0 < len; l0 += gs, p++) {
       const n = min(gs, len - l0);
       const e0 = <usize>l * <usize>len + <usize>l0;
       const xg = x + (e0 << 2);
       const cg = codes + e0;
-      if (!minMaxContig(xg, n, inf)) return -1;
-      const mn = gMin;
-      const d: f32 = gMax - mn;
-      if (d == inf) return -2;
-      const s: f32 = d / qmaxF;
-      store<f32>(scales + (p << 2), s);
-      store<f32>(zeros + (p << 2), mn);
-      if (s == 0) {
-        memory.fill(cg, 0, <usize>n);
-        continue;
-      }
-      const vm = f32x4.splat(mn);
-      const vs = f32x4.splat(s);
+      const vm = v128.load32_splat(zeros + (p << 2));
+      const vp = v128.load32_splat(prm + (p << 2));
+      let acc = i32x4.splat(0);
       let i = 0;
       for (; i + 16 <= n; i += 16) {
-        const b = xg + (<usize>i << 2);
-        const a0 = code4(v128.load(b), vm, vs, vq);
-        const a1 = code4(v128.load(b + 16), vm, vs, vq);
-        const a2 = code4(v128.load(b + 32), vm, vs, vq);
-        const a3 = code4(v128.load(b + 48), vm, vs, vq);
-        const h0 = i16x8.narrow_i32x4_u(a0, a1);
-        const h1 = i16x8.narrow_i32x4_u(a2, a3);
-        v128.store(cg + <usize>i, i8x16.narrow_i16x8_u(h0, h1));
+        const xb = xg + (<usize>i << 2);
+        let y0: v128;
+        let y1: v128;
+        let y2: v128;
+        let y3: v128;
+        if (mul) {
+          y0 = yMul(v128.load(xb), vm, vp);
+          y1 = yMul(v128.load(xb, 16), vm, vp);
+          y2 = yMul(v128.load(xb, 32), vm, vp);
+          y3 = yMul(v128.load(xb, 48), vm, vp);
+        } else {
+          y0 = yDiv(v128.load(xb), vm, vp, vq);
+          y1 = yDiv(v128.load(xb, 16), vm, vp, vq);
+          y2 = yDiv(v128.load(xb, 32), vm, vp, vq);
+          y3 = yDiv(v128.load(xb, 48), vm, vp, vq);
+        }
+        // the code bytes (byte 2 or 0 of every lane) by two unzips: 16-bit halves, then low bytes
+        let h01: v128;
+        let h23: v128;
+        if (mul) {
+          h01 = v128.shuffle<u16>(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15);
+          h23 = v128.shuffle<u16>(y2, y3, 1, 3, 5, 7, 9, 11, 13, 15);
+        } else {
+          h01 = v128.shuffle<u16>(y0, y1, 0, 2, 4, 6, 8, 10, 12, 14);
+          h23 = v128.shuffle<u16>(y2, y3, 0, 2, 4, 6, 8, 10, 12, 14);
+        }
+        v128.store(cg + <usize>i, v128.shuffle<u8>(h01, h23, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+        acc = i16x8.max_u(acc, i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3)));
       }
-      for (; i < n; i++) store<u8>(cg + <usize>i, <u8>code1(load<f32>(xg + (<usize>i << 2)), mn, s, qmaxF));
+      const mn = load<f32>(zeros + (p << 2));
+      const s = load<f32>(scales + (p << 2));
+      if (codesBad(acc, badL)) i = 0; // recompute the whole group by the definition
+      if (i < n && !affineExact(xg + (<usize>i << 2), cg + <usize>i, n - i, mn, s, qmaxF)) return -1;
     }
   }
   return 0;
@@ -443,6 +1110,10 @@ export function affineFloatDequant(
   zeros: usize,
   out: usize,
 ): void {
+  const s0 = i8x16(0, -128, -128, -128, 1, -128, -128, -128, 2, -128, -128, -128, 3, -128, -128, -128);
+  const s1 = i8x16(4, -128, -128, -128, 5, -128, -128, -128, 6, -128, -128, -128, 7, -128, -128, -128);
+  const s2 = i8x16(8, -128, -128, -128, 9, -128, -128, -128, 10, -128, -128, -128, 11, -128, -128, -128);
+  const s3 = i8x16(12, -128, -128, -128, 13, -128, -128, -128, 14, -128, -128, -128, 15, -128, -128, -128);
   let p: usize = 0;
   for (let l = 0; l < lines; l++) {
     for (let l0 = 0; l0 < len; l0 += gs, p++) {
@@ -455,9 +1126,17 @@ export function affineFloatDequant(
       const cg = codes + e0;
       const og = out + (e0 << 2);
       let i = 0;
+      for (; i + 16 <= n; i += 16) {
+        const c = v128.load(cg + <usize>i);
+        const o = og + (<usize>i << 2);
+        v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i8x16.swizzle(c, s0)), vs), vm));
+        v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i8x16.swizzle(c, s1)), vs), vm), 16);
+        v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i8x16.swizzle(c, s2)), vs), vm), 32);
+        v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i8x16.swizzle(c, s3)), vs), vm), 48);
+      }
       for (; i + 4 <= n; i += 4) {
-        const q = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(cg + <usize>i)));
-        v128.store(og + (<usize>i << 2), f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(q), vs), vm));
+        const q = i8x16.swizzle(v128.load32_zero(cg + <usize>i), s0);
+        v128.store(og + (<usize>i << 2), f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(q), vs), vm));
       }
       for (; i < n; i++) store<f32>(og + (<usize>i << 2), <f32>load<u8>(cg + <usize>i) * s + m);
     }
