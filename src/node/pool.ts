@@ -24,6 +24,7 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { BlockTensor, QuantizeBlocksOptions } from '../bfp/index.js';
 import { dequantizeBlocks, quantizeBlocks } from '../bfp/index.js';
@@ -339,7 +340,18 @@ const __defProp = Object.defineProperty;
 const __publicField = (obj, key, value) => __defProp(obj, key, { enumerable: true, configurable: true, writable: true, value });
 const WasmKernels = (${WasmKernels.toString()});
 const bin = Buffer.from(workerData.b64, 'base64');
-const inst = new WebAssembly.Instance(new WebAssembly.Module(bin), {});
+// every kernel compiled by the optimizing compiler up front (see optimizedInstance)
+const v8 = require('node:v8');
+v8.setFlagsFromString('--no-liftoff');
+v8.setFlagsFromString('--no-wasm-lazy-compilation');
+let mod;
+try {
+  mod = new WebAssembly.Module(bin);
+} finally {
+  v8.setFlagsFromString('--liftoff');
+  v8.setFlagsFromString('--wasm-lazy-compilation');
+}
+const inst = new WebAssembly.Instance(mod, {});
 const k = new WasmKernels(inst.exports);
 const T = [Float32Array, Uint32Array, Uint8Array];
 parentPort.on('message', (parts) => {
@@ -354,6 +366,34 @@ parentPort.on('message', (parts) => {
   parentPort.postMessage(ok);
 });
 `;
+}
+
+/**
+ * The kernels compiled by V8's optimizing compiler up front. By default V8 runs new wasm code through
+ * its baseline compiler (Liftoff) and tiers hot functions up later; measured here, pool workers kept
+ * running baseline code (their shares took 1.45× the time of the same share on the tiered-up calling
+ * thread, 18 vs 12 ms of an FWHT), so the pool compiles its instances — the workers' and its own one for
+ * the calling thread's share — with the baseline compiler and lazy compilation switched off for the
+ * duration of the compile (V8 flags are process-wide; they are restored to V8's defaults right after).
+ */
+interface WasmCtors {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: object };
+}
+function optimizedInstance(): WasmKernels {
+  const bin = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+  const W = (globalThis as unknown as { WebAssembly: WasmCtors }).WebAssembly;
+  setFlagsFromString('--no-liftoff');
+  setFlagsFromString('--no-wasm-lazy-compilation');
+  let mod: object;
+  try {
+    mod = new W.Module(bin);
+  } finally {
+    setFlagsFromString('--liftoff');
+    setFlagsFromString('--wasm-lazy-compilation');
+  }
+  const inst = new W.Instance(mod, {});
+  return new WasmKernels(inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0]);
 }
 
 /**
@@ -375,6 +415,8 @@ export class KernelPool {
   /** Calls with fewer elements run single-threaded. */
   readonly minElements: number;
   readonly #workers: Worker[];
+  /** This thread's kernels (optimized up front), for its share and for calls under the threshold. */
+  readonly #local: WasmKernels | null;
   #closed = false;
   /** Grow-only shared scratch buffers (one per distinct non-shared buffer of a call), reused. */
   #scratch: SharedArrayBuffer[] = [];
@@ -396,8 +438,9 @@ export class KernelPool {
     return this.#lastParts;
   }
 
-  private constructor(workers: Worker[], threads: number, minElements: number) {
+  private constructor(workers: Worker[], local: WasmKernels | null, threads: number, minElements: number) {
     this.#workers = workers;
+    this.#local = local;
     this.threads = threads;
     this.minElements = minElements;
   }
@@ -434,7 +477,8 @@ export class KernelPool {
       // a round trip proves each worker compiled the module
       await Promise.all(workers.map((w) => KernelPool.#post(w, [])));
     }
-    return new KernelPool(workers, workers.length + 1, minElements);
+    const local = workers.length > 0 ? optimizedInstance() : null;
+    return new KernelPool(workers, local, workers.length + 1, minElements);
   }
 
   static #post(w: Worker, parts: [string, WireArg[]][]): Promise<boolean> {
@@ -477,8 +521,8 @@ export class KernelPool {
   #pooled<T>(fn: () => T): Promise<T> {
     return this.#exclusive(async () => {
       this.#lastParts = 0;
-      const wk = wasmKernels();
-      if (wk === null || this.#workers.length === 0) return fn();
+      const wk = this.#local;
+      if (wk === null || wasmKernels() === null) return fn();
       const calls: Call[] = [];
       const res = withWasmKernels(recorder(calls), fn);
       let total = 0;
