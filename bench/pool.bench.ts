@@ -55,7 +55,7 @@ function sharedCopy(a: Float32Array): Float32Array {
 
 export async function main(): Promise<void> {
   setKernelBackend('wasm');
-  const pool = await KernelPool.create({ minElements: 0 });
+  const pool = await KernelPool.create({ minElements: 0, minElementsPlain: 0 }); // measure the split itself
   const H = QUICK ? 8 : 32;
   const T = QUICK ? 256 : 4096;
   const D = 128;
@@ -201,31 +201,35 @@ export async function main(): Promise<void> {
     () => pool.fwht(fs),
   );
 
-  // threshold: pool speed-up by size (plain inputs, as most callers have)
-  console.log('\n## pool speed-up by tensor size (plain input; rows of 128 channels)');
-  console.log(
-    '| elements | KIVI-2 quantizeValues 1 thread ms | pool ms | speed-up | mxfp4 quantizeBlocks 1 thread ms | pool ms | speed-up |',
-  );
-  console.log('|---|---|---|---|---|---|---|');
-  for (const e of QUICK ? [1 << 14, 1 << 18] : [1 << 16, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22, 1 << 24]) {
-    const t = { dtype: 'float32' as const, data: data.subarray(0, e), shape: [e / 128, 128] };
-    const o = { bits: 2 as const, groupSize: 32 };
+  // threshold: pool speed-up by size, plain and shared input
+  console.log('\n## pool speed-up by tensor size (rows of 128 channels; speed-up = 1 thread ms ÷ pool ms)');
+  console.log('| elements | KIVI-2 quantizeValues, plain | shared | mxfp4 quantizeBlocks, plain | shared |');
+  console.log('|---|---|---|---|---|');
+  for (const e of QUICK
+    ? [1 << 14, 1 << 18]
+    : [1 << 16, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22, 1 << 23, 1 << 24]) {
+    const cells: string[] = [];
     const reps = Math.max(runs, Math.min(200, Math.floor((1 << 24) / e)));
-    const [a1, ap] = await pair(
-      () => quantizeValues(t, o),
-      () => pool.quantizeValues(t, o),
-      reps,
-    );
+    const o = { bits: 2 as const, groupSize: 32 };
     const bo = { format: 'mxfp4' as const, blockSize: 32 };
-    const [b1, bp] = await pair(
-      () => quantizeBlocks(t, bo),
-      () => pool.quantizeBlocks(t, bo),
-      reps,
-    );
-    const ms = (s: number): string => (s * 1e3).toFixed(3);
-    console.log(
-      `| ${e} | ${ms(a1)} | ${ms(ap)} | ${(a1 / ap).toFixed(2)}× | ${ms(b1)} | ${ms(bp)} | ${(b1 / bp).toFixed(2)}× |`,
-    );
+    for (const which of ['kivi', 'mx'] as const)
+      for (const src of [data, xs.data]) {
+        const t = { dtype: 'float32' as const, data: src.subarray(0, e), shape: [e / 128, 128] };
+        const [a, b] =
+          which === 'kivi'
+            ? await pair(
+                () => quantizeValues(t, o),
+                () => pool.quantizeValues(t, o),
+                reps,
+              )
+            : await pair(
+                () => quantizeBlocks(t, bo),
+                () => pool.quantizeBlocks(t, bo),
+                reps,
+              );
+        cells.push(`${(a / b).toFixed(2)}× (${(a * 1e3).toFixed(2)} / ${(b * 1e3).toFixed(2)} ms)`);
+      }
+    console.log(`| ${e} | ${cells.join(' | ')} |`);
   }
   await pool.close();
   setKernelBackend('auto');

@@ -14,13 +14,14 @@
  *
  * Workers can only read shared memory: input ranges that are not in a `SharedArrayBuffer` are copied
  * into a reused shared scratch first (pass `SharedArrayBuffer`-backed tensors, and `out` arrays, to skip
- * those copies). Calls below `minElements` (default {@link DEFAULT_POOL_MIN_ELEMENTS}), configurations
+ * those copies). Calls below `minElements` (float32 data shared; default {@link DEFAULT_POOL_MIN_ELEMENTS})
+ * or `minElementsPlain` (float32 data plain; default {@link DEFAULT_POOL_MIN_ELEMENTS_PLAIN}), configurations
  * the wasm kernels do not cover, engines without WebAssembly SIMD and `setKernelBackend('js')` run the
  * single-threaded function. Invalid input always ends in the single-threaded function, which throws
  * the documented `LowbitError`. The calling thread computes its share synchronously (like the
  * single-threaded function, it is busy for that time).
  *
- * Exposed: KernelPool, KernelPoolOptions, DEFAULT_POOL_MIN_ELEMENTS.
+ * Exposed: KernelPool, KernelPoolOptions, DEFAULT_POOL_MIN_ELEMENTS, DEFAULT_POOL_MIN_ELEMENTS_PLAIN.
  * @module
  */
 import { availableParallelism } from 'node:os';
@@ -40,8 +41,11 @@ import type { FwhtOptions } from '../mambaquant/index.js';
 import { fwht } from '../mambaquant/index.js';
 
 /**
- * Elements below which the pool runs the single-threaded function (measured on a 2-core machine: below
- * about 1 M elements the hand-off costs about what the second core saves; see docs/performance.md).
+ * Elements below which the pool runs a call single-threaded when its float32 input / output is in shared
+ * memory (plain code / metadata arrays are fine: the workers' shares of them are copied, a small cost)
+ * (measured on a 2-core machine, `bench/pool.bench.ts`: KIVI-2 quantizeValues and MXFP4 quantizeBlocks
+ * break even at about 1 M elements — 0.88–0.94× at 512 K, 1.06–1.09× at 1 M, 1.42–1.44× at 4 M,
+ * 1.66–1.71× at 16.8 M).
  *
  * @example
  * ```ts
@@ -51,18 +55,32 @@ import { fwht } from '../mambaquant/index.js';
 export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 20;
 
 /**
+ * Elements below which the pool runs a call single-threaded when its float32 input or output is plain
+ * (not `SharedArrayBuffer`-backed: ≥ 2 bytes per element to copy for the workers' shares; measured as above:
+ * 0.84× at 4 M, 1.00–1.02× at 8 M, 1.11× at 16.8 M elements).
+ *
+ * @example
+ * ```ts
+ * const pool = await KernelPool.create({ minElementsPlain: DEFAULT_POOL_MIN_ELEMENTS_PLAIN * 2 });
+ * ```
+ */
+export const DEFAULT_POOL_MIN_ELEMENTS_PLAIN = 1 << 23;
+
+/**
  * Options of {@link KernelPool.create}.
  *
  * @example
  * ```ts
- * const opts: KernelPoolOptions = { threads: 2, minElements: 1 << 20 };
+ * const opts: KernelPoolOptions = { threads: 2, minElements: 1 << 20, minElementsPlain: 1 << 23 };
  * ```
  */
 export interface KernelPoolOptions {
   /** Threads that run kernels, the calling thread included (default `availableParallelism()`); `threads − 1` workers are started. */
   readonly threads?: number;
-  /** Calls with fewer elements run single-threaded (default {@link DEFAULT_POOL_MIN_ELEMENTS}). */
+  /** Calls whose float32 data is shared run single-threaded below this (default {@link DEFAULT_POOL_MIN_ELEMENTS}). */
   readonly minElements?: number;
+  /** Calls with plain (non-shared) float32 input or output run single-threaded below this (default {@link DEFAULT_POOL_MIN_ELEMENTS_PLAIN}). */
+  readonly minElementsPlain?: number;
 }
 
 type Arr = Float32Array | Uint32Array | Uint8Array;
@@ -414,6 +432,8 @@ export class KernelPool {
   readonly threads: number;
   /** Calls with fewer elements run single-threaded. */
   readonly minElements: number;
+  /** Calls with plain (non-shared) arrays and fewer elements run single-threaded. */
+  readonly minElementsPlain: number;
   readonly #workers: Worker[];
   /** This thread's kernels (optimized up front), for its share and for calls under the threshold. */
   readonly #local: WasmKernels | null;
@@ -438,11 +458,11 @@ export class KernelPool {
     return this.#lastParts;
   }
 
-  private constructor(workers: Worker[], local: WasmKernels | null, threads: number, minElements: number) {
+  private constructor(workers: Worker[], local: WasmKernels | null, threads: number, min: [number, number]) {
     this.#workers = workers;
     this.#local = local;
     this.threads = threads;
-    this.minElements = minElements;
+    [this.minElements, this.minElementsPlain] = min;
   }
 
   /**
@@ -460,12 +480,16 @@ export class KernelPool {
       'E_CONFIG',
       () => `KernelPool.create: threads must be an integer in 1..256, got ${threads}`,
     );
-    const minElements = opts.minElements ?? DEFAULT_POOL_MIN_ELEMENTS;
-    check(
-      Number.isSafeInteger(minElements) && minElements >= 0,
-      'E_CONFIG',
-      () => `KernelPool.create: minElements must be a non-negative integer, got ${minElements}`,
-    );
+    const min: [number, number] = [
+      opts.minElements ?? DEFAULT_POOL_MIN_ELEMENTS,
+      opts.minElementsPlain ?? DEFAULT_POOL_MIN_ELEMENTS_PLAIN,
+    ];
+    for (const [i, name] of ['minElements', 'minElementsPlain'].entries())
+      check(
+        Number.isSafeInteger(min[i]) && min[i]! >= 0,
+        'E_CONFIG',
+        () => `KernelPool.create: ${name} must be a non-negative integer, got ${min[i]}`,
+      );
     const workers: Worker[] = [];
     if (wasmKernels() !== null) {
       const src = workerSource();
@@ -478,7 +502,7 @@ export class KernelPool {
       await Promise.all(workers.map((w) => KernelPool.#post(w, [])));
     }
     const local = workers.length > 0 ? optimizedInstance() : null;
-    return new KernelPool(workers, local, workers.length + 1, minElements);
+    return new KernelPool(workers, local, workers.length + 1, min);
   }
 
   static #post(w: Worker, parts: [string, WireArg[]][]): Promise<boolean> {
@@ -525,9 +549,21 @@ export class KernelPool {
       if (wk === null || wasmKernels() === null) return fn();
       const calls: Call[] = [];
       const res = withWasmKernels(recorder(calls), fn);
+      // bytes of plain (non-shared) arrays the workers' shares would copy in or out
       let total = 0;
-      for (const c of calls) total += SPLIT[c.m]!(c.a, 1)[0]?.n ?? 0;
-      if (total < this.minElements || total === 0) {
+      let plainBytes = 0;
+      for (const c of calls) {
+        const whole = SPLIT[c.m]!(c.a, 1)[0];
+        if (whole === undefined) continue;
+        total += whole.n;
+        for (const r of whole.io) {
+          const x = arr(whole.a, r.i);
+          if (!(x.buffer instanceof SharedArrayBuffer)) plainBytes += (r.hi - r.lo) * x.BYTES_PER_ELEMENT;
+        }
+      }
+      // a float32 tensor to copy (≥ 2 bytes per element) makes the call "plain"; small code/metadata outputs do not
+      const min = plainBytes >= 2 * total ? this.minElementsPlain : this.minElements;
+      if (total < min || total === 0) {
         for (const c of calls)
           if (!(wk as unknown as Record<string, (...a: Arg[]) => boolean>)[c.m]!(...c.a)) return fn();
         return res;

@@ -37,7 +37,7 @@ function randomTensor(shape: number[], seed: number): Float32Tensor {
 
 let pool: KernelPool;
 beforeAll(async () => {
-  pool = await KernelPool.create({ threads: 2, minElements: 0 });
+  pool = await KernelPool.create({ threads: 2, minElements: 0, minElementsPlain: 0 });
 });
 afterAll(async () => {
   await pool.close();
@@ -54,6 +54,7 @@ describe('KernelPool', () => {
   it('starts the requested workers', () => {
     expect(pool.threads).toBe(2); // the calling thread and one worker
     expect(pool.minElements).toBe(0);
+    expect(pool.minElementsPlain).toBe(0);
   });
 
   it('quantizeValues / quantizeKeys / dequantize are byte-identical to one thread', async () => {
@@ -130,10 +131,29 @@ describe('KernelPool', () => {
     expect(p2.lastParts).toBe(0);
     expect(firstDiff(b.codes, quantizeValues(v, { bits: 2, groupSize: 32 }).codes)).toBe(-1);
     await p2.close();
-    const p3 = await KernelPool.create({ threads: 2, minElements: 1 << 20 });
+    const p3 = await KernelPool.create({ threads: 2, minElements: 100, minElementsPlain: 1 << 20 });
     const c = await p3.quantizeValues(v, { bits: 2, groupSize: 32 });
-    expect(p3.lastParts).toBe(0); // below the threshold: the recorded calls ran on this thread
+    expect(p3.lastParts).toBe(0); // plain arrays below minElementsPlain: the recorded calls ran on this thread
     expect(firstDiff(c.codes, quantizeValues(v, { bits: 2, groupSize: 32 }).codes)).toBe(-1);
+    const vs = { ...v, data: new Float32Array(new SharedArrayBuffer(v.data.byteLength)) };
+    vs.data.set(v.data);
+    const d = await p3.quantizeValues(vs, { bits: 2, groupSize: 32 });
+    expect(p3.lastParts).toBe(2); // float32 input shared (codes/metadata plain) and ≥ minElements: pooled
+    expect(firstDiff(d.codes, c.codes)).toBe(-1);
+    expect(firstDiff(d.mins, c.mins)).toBe(-1);
+    const sc = new Uint32Array(new SharedArrayBuffer(c.codes.byteLength));
+    const sm = new Float32Array(new SharedArrayBuffer(c.scales.byteLength));
+    const sz = new Float32Array(new SharedArrayBuffer(c.mins.byteLength));
+    const e = await p3.quantizeValues(vs, { bits: 2, groupSize: 32, out: { codes: sc, scales: sm, mins: sz } });
+    expect(p3.lastParts).toBe(2);
+    expect(e.codes).toBe(sc);
+    expect(firstDiff(sc, c.codes)).toBe(-1);
+    expect(firstDiff(sz, c.mins)).toBe(-1);
+    await p3.dequantize(d); // plain float32 output below minElementsPlain
+    expect(p3.lastParts).toBe(0);
+    await p3.dequantize(d, new Float32Array(new SharedArrayBuffer(v.data.byteLength)));
+    expect(p3.lastParts).toBe(2);
+    expect(await KernelPool.create({ minElementsPlain: -1 }).catch((e) => e.code)).toBe('E_CONFIG');
     await p3.close();
   });
 
