@@ -17,9 +17,12 @@ import { fwht } from '../src/mambaquant/hadamard.js';
 import { KernelPool } from '../src/node/index.js';
 import { machineLine, QUICK } from './harness.js';
 
-/** Alternate `one` and `pool` runs (after 2 warm-ups each); medians in seconds. */
+/**
+ * Alternate `one` and `pool` runs (after warm-ups: V8 runs a new wasm function through its baseline
+ * compiler for its first calls, about 10 calls of these kernels on this thread); medians in seconds.
+ */
 async function pair(one: () => unknown, pool: () => Promise<unknown>, runs: number): Promise<[number, number]> {
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < (QUICK ? 2 : 12); i++) {
     one();
     await pool();
   }
