@@ -119,168 +119,132 @@ function ranges(units: number, k: number): [number, number][] {
 }
 
 /**
- * Row / group geometry of the "lines of `len`, groups of `gs`" kernels (affine, MX): the units are whole
- * lines when there are enough, else groups of one line (a part is one line segment of whole groups,
- * of an even element count when `even`). Returns [line, firstGroup, lines, groups] per part.
+ * Parts of a "lines of `len`, groups of `gs`" kernel (affine, MX): whole lines when there are enough,
+ * else runs of whole groups of one line (of an even element count when `even`, for 4-bit codes). Per
+ * part: [first element, elements, first group, groups, lines, line length].
  */
-function lineParts(
-  lines: number,
-  len: number,
-  gs: number,
-  k: number,
-  even: boolean,
-): [number, number, number, number][] {
+function lineParts(lines: number, len: number, gs: number, k: number, even: boolean): number[][] {
   const ng = Math.ceil(len / gs);
-  if (lines >= k || ng === 1) return ranges(lines, k).map(([l0, nl]) => [l0, 0, nl, ng]);
-  const out: [number, number, number, number][] = [];
+  if (lines >= k || ng === 1)
+    return ranges(lines, k).map(([l0, nl]) => [l0 * len, nl * len, l0 * ng, nl * ng, nl, len]);
+  const out: number[][] = [];
   let step = Math.ceil(ng / Math.ceil(k / lines));
   if (even && (step * gs) % 2 === 1) step++;
-  for (let l = 0; l < lines; l++) for (let g0 = 0; g0 < ng; g0 += step) out.push([l, g0, 1, Math.min(step, ng - g0)]);
+  for (let l = 0; l < lines; l++)
+    for (let g0 = 0; g0 < ng; g0 += step) {
+      const n = Math.min(len - g0 * gs, step * gs);
+      out.push([l * len + g0 * gs, n, l * ng + g0, Math.min(step, ng - g0), 1, n]);
+    }
   return out;
+}
+
+/**
+ * Splitter of a "lines" kernel (arrays indexed from 0; `lines` and `len` at argument positions 1 and 2,
+ * the group size at `gsAt`): each array argument is sliced per part by its kind — `'x'` one element per
+ * value, `'g'` one per group, `'c'` codes of `w` bits per value (`w` at argument `wAt`, else 8), `'t'`
+ * whole (a table) — and is read (`inp`) or written.
+ */
+function linesSplit(
+  m: string,
+  gsAt: number,
+  arrays: [at: number, kind: 'x' | 'g' | 'c' | 't', inp: boolean][],
+  wAt = -1,
+): (a: Arg[], k: number) => Part[] {
+  return (a, k) => {
+    const w = wAt < 0 ? 8 : num(a, wAt);
+    return lineParts(num(a, 1), num(a, 2), num(a, gsAt), k, w === 4).map(([e0, n, s0, ns, nl, len]) => {
+      const b = a.slice();
+      b[1] = nl!;
+      b[2] = len!;
+      const ios: Io[] = [];
+      for (const [at, kind, inp] of arrays) {
+        const x = arr(a, at);
+        const [lo, cnt] =
+          kind === 'x'
+            ? [e0!, n!]
+            : kind === 'g'
+              ? [s0!, ns!]
+              : kind === 'c'
+                ? [(e0! * w) / 8, (n! * w) / 8]
+                : [0, x.length];
+        if (kind !== 't') b[at] = x.subarray(lo, lo + cnt);
+        ios.push(io(at, 0, cnt, inp, !inp));
+      }
+      return { m, a: b, n: n!, io: ios };
+    });
+  };
+}
+
+/** Argument positions of a KIVI wrapper (see {@link kiviSplit}). */
+interface KiviPos {
+  x: number;
+  xOff: number;
+  n: number;
+  d: number;
+  c: number;
+  cOff: number;
+  s: number;
+  mOff: number;
+}
+// quantizers (x, xOff, n, D, bits, G, lim, codes, cOff, scales, mins, mOff);
+// dequantizers (codes, cOff, scales, mins, mOff, n, D, bits, G, out, oOff)
+const KQ: KiviPos = { x: 0, xOff: 1, n: 2, d: 3, c: 7, cOff: 8, s: 9, mOff: 11 };
+const KD: KiviPos = { x: 9, xOff: 10, n: 5, d: 6, c: 0, cOff: 1, s: 2, mOff: 4 };
+
+/**
+ * Splitter of a KIVI kernel into runs of tokens (values: any token; keys: whole token groups of G): the
+ * token count at `n`, D, bits and G at `d`, `d + 1`, `d + 2`; the float32 array and its offset at
+ * `x`/`xOff`, codes at `c`/`cOff`, scales and mins at `s`, `s + 1` with their offset at `mOff`. Token t's
+ * codes start at word t·D/f and its metadata at t·D/G in both layouts.
+ */
+function kiviSplit(m: string, quant: boolean, p: KiviPos, perGroup: boolean): (a: Arg[], k: number) => Part[] {
+  return (a, k) => {
+    const [D, f, G] = [num(a, p.d), 32 / num(a, p.d + 1), num(a, p.d + 2)];
+    const unit = perGroup ? G : 1;
+    return ranges(num(a, p.n) / unit, k).map(([u0, nu]) => {
+      const [t0, nt] = [u0 * unit, nu * unit];
+      const b = a.slice();
+      b[p.n] = nt;
+      b[p.xOff] = num(a, p.xOff) + t0 * D;
+      b[p.cOff] = num(a, p.cOff) + (t0 * D) / f;
+      b[p.mOff] = num(a, p.mOff) + (t0 * D) / G;
+      const [x0, c0, m0] = [num(b, p.xOff), num(b, p.cOff), num(b, p.mOff)];
+      const nm = (nt * D) / G;
+      return {
+        m,
+        a: b,
+        n: nt * D,
+        io: [
+          io(p.x, x0, x0 + nt * D, quant, !quant),
+          io(p.c, c0, c0 + (nt * D) / f, !quant, quant),
+          io(p.s, m0, m0 + nm, !quant, quant),
+          io(p.s + 1, m0, m0 + nm, !quant, quant),
+        ],
+      };
+    });
+  };
 }
 
 /** How each pooled kernel splits into parts (keyed by {@link WasmKernels} method name). */
 const SPLIT: Record<string, (a: Arg[], k: number) => Part[]> = {
-  // (x, xOff, rows, D, bits, G, lim, codes, cOff, scales, mins, mOff)
-  kiviValuesQuant: (a, k) => {
-    const [xOff, D, f, G, cOff, mOff] = [num(a, 1), num(a, 3), 32 / num(a, 4), num(a, 5), num(a, 8), num(a, 11)];
-    return ranges(num(a, 2), k).map(([r0, nr]) => {
-      const b = a.slice();
-      b[1] = xOff + r0 * D;
-      b[2] = nr;
-      b[8] = cOff + (r0 * D) / f;
-      b[11] = mOff + (r0 * D) / G;
-      const m0 = num(b, 11);
-      const m1 = m0 + (nr * D) / G;
-      return {
-        m: 'kiviValuesQuant',
-        a: b,
-        n: nr * D,
-        io: [
-          io(0, num(b, 1), num(b, 1) + nr * D, true, false),
-          io(7, num(b, 8), num(b, 8) + (nr * D) / f, false, true),
-          io(9, m0, m1, false, true),
-          io(10, m0, m1, false, true),
-        ],
-      };
-    });
-  },
-  // (x, xOff, nTok, D, bits, G, lim, codes, cOff, scales, mins, mOff): whole token groups
-  kiviKeysQuant: (a, k) => {
-    const [xOff, D, f, G, cOff, mOff] = [num(a, 1), num(a, 3), 32 / num(a, 4), num(a, 5), num(a, 8), num(a, 11)];
-    return ranges(num(a, 2) / G, k).map(([g0, ng]) => {
-      const [t0, nt] = [g0 * G, ng * G];
-      const b = a.slice();
-      b[1] = xOff + t0 * D;
-      b[2] = nt;
-      b[8] = cOff + (t0 / f) * D;
-      b[11] = mOff + g0 * D;
-      const m0 = num(b, 11);
-      return {
-        m: 'kiviKeysQuant',
-        a: b,
-        n: nt * D,
-        io: [
-          io(0, num(b, 1), num(b, 1) + nt * D, true, false),
-          io(7, num(b, 8), num(b, 8) + (nt / f) * D, false, true),
-          io(9, m0, m0 + ng * D, false, true),
-          io(10, m0, m0 + ng * D, false, true),
-        ],
-      };
-    });
-  },
-  // (codes, cOff, scales, mins, mOff, rows, D, bits, G, out, oOff)
-  kiviValuesDequant: (a, k) => {
-    const [cOff, mOff, D, f, G, oOff] = [num(a, 1), num(a, 4), num(a, 6), 32 / num(a, 7), num(a, 8), num(a, 10)];
-    return ranges(num(a, 5), k).map(([r0, nr]) => {
-      const b = a.slice();
-      b[1] = cOff + (r0 * D) / f;
-      b[4] = mOff + (r0 * D) / G;
-      b[5] = nr;
-      b[10] = oOff + r0 * D;
-      const m0 = num(b, 4);
-      return {
-        m: 'kiviValuesDequant',
-        a: b,
-        n: nr * D,
-        io: [
-          io(0, num(b, 1), num(b, 1) + (nr * D) / f, true, false),
-          io(2, m0, m0 + (nr * D) / G, true, false),
-          io(3, m0, m0 + (nr * D) / G, true, false),
-          io(9, num(b, 10), num(b, 10) + nr * D, false, true),
-        ],
-      };
-    });
-  },
-  // (codes, cOff, scales, mins, mOff, nTok, D, bits, G, out, oOff)
-  kiviKeysDequant: (a, k) => {
-    const [cOff, mOff, D, f, G, oOff] = [num(a, 1), num(a, 4), num(a, 6), 32 / num(a, 7), num(a, 8), num(a, 10)];
-    return ranges(num(a, 5) / G, k).map(([g0, ng]) => {
-      const [t0, nt] = [g0 * G, ng * G];
-      const b = a.slice();
-      b[1] = cOff + (t0 / f) * D;
-      b[4] = mOff + g0 * D;
-      b[5] = nt;
-      b[10] = oOff + t0 * D;
-      const m0 = num(b, 4);
-      return {
-        m: 'kiviKeysDequant',
-        a: b,
-        n: nt * D,
-        io: [
-          io(0, num(b, 1), num(b, 1) + (nt / f) * D, true, false),
-          io(2, m0, m0 + ng * D, true, false),
-          io(3, m0, m0 + ng * D, true, false),
-          io(9, num(b, 10), num(b, 10) + nt * D, false, true),
-        ],
-      };
-    });
-  },
-  // (x, lines, len, gs, qmax, codes, scales, zeros): arrays from index 0
-  affineFloatQuant: (a, k) => {
-    const [lines, len, gs] = [num(a, 1), num(a, 2), num(a, 3)];
-    const ng = Math.ceil(len / gs);
-    return lineParts(lines, len, gs, k, false).map(([l, g0, nl, kg]) => {
-      const e0 = l * len + g0 * gs;
-      const n = nl === 1 ? Math.min(len - g0 * gs, kg * gs) : nl * len;
-      const s0 = l * ng + g0;
-      const ns = nl === 1 ? kg : nl * ng;
-      const b: Arg[] = [
-        arr(a, 0).subarray(e0, e0 + n),
-        nl,
-        nl === 1 ? n : len,
-        gs,
-        num(a, 4),
-        arr(a, 5).subarray(e0, e0 + n),
-        arr(a, 6).subarray(s0, s0 + ns),
-        arr(a, 7).subarray(s0, s0 + ns),
-      ];
-      const io4 = [io(0, 0, n, true, false), io(5, 0, n, false, true), io(6, 0, ns, false, true)];
-      return { m: 'affineFloatQuant', a: b, n, io: [...io4, io(7, 0, ns, false, true)] };
-    });
-  },
+  kiviValuesQuant: kiviSplit('kiviValuesQuant', true, KQ, false),
+  kiviKeysQuant: kiviSplit('kiviKeysQuant', true, KQ, true),
+  kiviValuesDequant: kiviSplit('kiviValuesDequant', false, KD, false),
+  kiviKeysDequant: kiviSplit('kiviKeysDequant', false, KD, true),
+  // (x, lines, len, gs, qmax, codes, scales, zeros)
+  affineFloatQuant: linesSplit('affineFloatQuant', 3, [
+    [0, 'x', true],
+    [5, 'x', false],
+    [6, 'g', false],
+    [7, 'g', false],
+  ]),
   // (codes, lines, len, gs, scales, zeros, out)
-  affineFloatDequant: (a, k) => {
-    const [lines, len, gs] = [num(a, 1), num(a, 2), num(a, 3)];
-    const ng = Math.ceil(len / gs);
-    return lineParts(lines, len, gs, k, false).map(([l, g0, nl, kg]) => {
-      const e0 = l * len + g0 * gs;
-      const n = nl === 1 ? Math.min(len - g0 * gs, kg * gs) : nl * len;
-      const s0 = l * ng + g0;
-      const ns = nl === 1 ? kg : nl * ng;
-      const b: Arg[] = [
-        arr(a, 0).subarray(e0, e0 + n),
-        nl,
-        nl === 1 ? n : len,
-        gs,
-        arr(a, 4).subarray(s0, s0 + ns),
-        arr(a, 5).subarray(s0, s0 + ns),
-        arr(a, 6).subarray(e0, e0 + n),
-      ];
-      const ios = [io(0, 0, n, true, false), io(4, 0, ns, true, false), io(5, 0, ns, true, false)];
-      return { m: 'affineFloatDequant', a: b, n, io: [...ios, io(6, 0, n, false, true)] };
-    });
-  },
+  affineFloatDequant: linesSplit('affineFloatDequant', 3, [
+    [0, 'x', true],
+    [4, 'g', true],
+    [5, 'g', true],
+    [6, 'x', false],
+  ]),
   // (data, offset, rows, n, normalize, scale): in place
   fwhtPow2: (a, k) => {
     const [off, n] = [num(a, 1), num(a, 3)];
@@ -291,44 +255,29 @@ const SPLIT: Record<string, (a: Arg[], k: number) => Part[]> = {
       return { m: 'fwhtPow2', a: b, n: nr * n, io: [io(0, num(b, 1), num(b, 1) + nr * n, true, true)] };
     });
   },
-  // (x, rows, len, bs, kind, mbits, bias, emax, maxCode, w, scales, codes): arrays from index 0
-  mxEncode: (a, k) => {
-    const [rows, len, bs, w] = [num(a, 1), num(a, 2), num(a, 3), num(a, 9)];
-    const nb = Math.ceil(len / bs);
-    return lineParts(rows, len, bs, k, w === 4).map(([r, g0, nr, kb]) => {
-      const e0 = r * len + g0 * bs;
-      const n = nr === 1 ? Math.min(len - g0 * bs, kb * bs) : nr * len;
-      const s0 = r * nb + g0;
-      const ns = nr === 1 ? kb : nr * nb;
-      const b = a.slice();
-      b[0] = arr(a, 0).subarray(e0, e0 + n);
-      b[1] = nr;
-      b[2] = nr === 1 ? n : len;
-      b[10] = arr(a, 10).subarray(s0, s0 + ns);
-      b[11] = arr(a, 11).subarray((e0 * w) / 8, ((e0 + n) * w) / 8);
-      const ios = [io(0, 0, n, true, false), io(10, 0, ns, false, true)];
-      return { m: 'mxEncode', a: b, n, io: [...ios, io(11, 0, (n * w) / 8, false, true)] };
-    });
-  },
+  // (x, rows, len, bs, kind, mbits, bias, emax, maxCode, w, scales, codes)
+  mxEncode: linesSplit(
+    'mxEncode',
+    3,
+    [
+      [0, 'x', true],
+      [10, 'g', false],
+      [11, 'c', false],
+    ],
+    9,
+  ),
   // (codes, rows, len, bs, kind, mbits, bias, specials, w, scales, table, out)
-  mxDecode: (a, k) => {
-    const [rows, len, bs, w] = [num(a, 1), num(a, 2), num(a, 3), num(a, 8)];
-    const nb = Math.ceil(len / bs);
-    return lineParts(rows, len, bs, k, w === 4).map(([r, g0, nr, kb]) => {
-      const e0 = r * len + g0 * bs;
-      const n = nr === 1 ? Math.min(len - g0 * bs, kb * bs) : nr * len;
-      const s0 = r * nb + g0;
-      const ns = nr === 1 ? kb : nr * nb;
-      const b = a.slice();
-      b[0] = arr(a, 0).subarray((e0 * w) / 8, ((e0 + n) * w) / 8);
-      b[1] = nr;
-      b[2] = nr === 1 ? n : len;
-      b[9] = arr(a, 9).subarray(s0, s0 + ns);
-      b[11] = arr(a, 11).subarray(e0, e0 + n);
-      const ios = [io(0, 0, (n * w) / 8, true, false), io(9, 0, ns, true, false), io(10, 0, 16, true, false)];
-      return { m: 'mxDecode', a: b, n, io: [...ios, io(11, 0, n, false, true)] };
-    });
-  },
+  mxDecode: linesSplit(
+    'mxDecode',
+    3,
+    [
+      [0, 'c', true],
+      [9, 'g', true],
+      [10, 't', true],
+      [11, 'x', false],
+    ],
+    8,
+  ),
 };
 
 /** A kernel layer that records the calls of the kernels in {@link SPLIT} (and reports success). */
