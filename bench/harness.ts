@@ -21,6 +21,8 @@ export interface BenchGroup {
   cases: BenchCase[];
   /** Runs per case (default 15, quick 3). */
   runs?: number;
+  /** Name of the case (the JS / reference twin) each row's speed-up is printed against. */
+  twin?: string;
 }
 
 export const QUICK = process.env.LOWBIT_BENCH_QUICK === '1' || process.env.CI === 'true';
@@ -76,11 +78,15 @@ export function runGroup(g: BenchGroup): { name: string; medianS: number; gbps: 
   }
   const copy = rows[0]!.gbps;
   console.log(`\n## ${g.title}  (${(g.bytes / 1e6).toFixed(1)} MB input, ${g.elements} elements, median of ${runs})`);
-  console.log('| variant | median ms | p75 ms | p99 ms | GB/s | Melem/s | ÷ copy |');
-  console.log('|---|---|---|---|---|---|---|');
+  const twin = g.twin === undefined ? undefined : rows.find((r) => r.name === g.twin);
+  const tw = twin === undefined ? '' : ` × ${twin.name} |`;
+  console.log(`| variant | median ms | p75 ms | p99 ms | GB/s | Melem/s | ÷ copy |${tw}`);
+  console.log(`|---|---|---|---|---|---|---|${twin === undefined ? '' : '---|'}`);
   for (const r of rows) {
+    const x =
+      twin === undefined ? '' : ` ${r.name.startsWith('memcpy') ? '' : `${(twin.medianS / r.medianS).toFixed(1)}×`} |`;
     console.log(
-      `| ${r.name} | ${(r.medianS * 1e3).toFixed(2)} | ${(r.p75 * 1e3).toFixed(2)} | ${(r.p99 * 1e3).toFixed(2)} | ${r.gbps.toFixed(3)} | ${(r.eps / 1e6).toFixed(1)} | ${(r.gbps / copy).toFixed(3)} |`,
+      `| ${r.name} | ${(r.medianS * 1e3).toFixed(2)} | ${(r.p75 * 1e3).toFixed(2)} | ${(r.p99 * 1e3).toFixed(2)} | ${r.gbps.toFixed(3)} | ${(r.eps / 1e6).toFixed(1)} | ${(r.gbps / copy).toFixed(3)} |${x}`,
     );
   }
   if (sink === 42) console.log('');

@@ -52,6 +52,7 @@ export async function main(): Promise<void> {
       title: `KIVI-${bits} quantizeKeys ${shape}, G = 32`,
       bytes: n * 4,
       elements: n,
+      twin: 'JS kernel (into out)',
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeKeys(x, ko)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
@@ -62,6 +63,7 @@ export async function main(): Promise<void> {
       title: `KIVI-${bits} quantizeValues ${shape}, G = 32`,
       bytes: n * 4,
       elements: n,
+      twin: 'JS kernel (into out)',
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeValues(x, vo)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeValues(x, o)) },
@@ -75,6 +77,7 @@ export async function main(): Promise<void> {
       title: `KIVI-${bits} dequantize keys ${shape} (GB/s of float32 output)`,
       bytes: n * 4,
       elements: n,
+      twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qk, out)) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qk, out)) },
@@ -84,6 +87,7 @@ export async function main(): Promise<void> {
       title: `KIVI-${bits} dequantize values ${shape} (GB/s of float32 output)`,
       bytes: n * 4,
       elements: n,
+      twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qv, out)) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qv, out)) },
@@ -97,6 +101,7 @@ export async function main(): Promise<void> {
     title: `quantizeAffine 4-bit float zero point ${shape}, groups of 128 on the last axis`,
     bytes: n * 4,
     elements: n,
+    twin: 'JS kernel (into out)',
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeAffine(x, aoo)) },
       { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
@@ -108,6 +113,7 @@ export async function main(): Promise<void> {
     title: `FWHT n = 4096 (in place), ${n / 4096} rows`,
     bytes: n * 4,
     elements: n,
+    twin: 'JS kernel',
     cases: [
       {
         name: 'wasm SIMD',
@@ -121,6 +127,7 @@ export async function main(): Promise<void> {
     title: `dequantizeAffine 4-bit ${shape} (GB/s of float32 output)`,
     bytes: n * 4,
     elements: n,
+    twin: 'JS kernel (into out)',
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => dequantizeAffine(qa, aOut)) },
       { name: 'wasm SIMD (new output)', fn: withBackend('wasm', () => dequantizeAffine(qa)) },
@@ -136,6 +143,7 @@ export async function main(): Promise<void> {
       title: `${format} quantizeBlocks ${shape}, blocks of 32 (into out)`,
       bytes: n * 4,
       elements: n,
+      twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeBlocks(x, bo)) },
         { name: 'JS kernel', fn: withBackend('js', () => quantizeBlocks(x, bo)) },
@@ -146,6 +154,7 @@ export async function main(): Promise<void> {
       title: `${format} dequantizeBlocks ${shape} (GB/s of float32 output, into out)`,
       bytes: n * 4,
       elements: n,
+      twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantizeBlocks(qb, bout)) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantizeBlocks(qb, bout)) },

@@ -6,7 +6,8 @@
  * plain input (the pool copies the workers' share into shared memory) and with a `SharedArrayBuffer`
  * input (read in place); dequantizers write into a preallocated `out` (plain / shared). One-thread and
  * pooled runs alternate (so load drift on a shared machine hits both alike); medians; GB/s of float32
- * input (dequantize: output). Then a size sweep of two kernels to place the pool threshold.
+ * input (dequantize: output), the ratio to a same-process copy of the same bytes, the speed-up over one
+ * thread and over the JS twin (3 runs). Then a size sweep of two kernels to place the pool threshold.
  * Full size `[32, 4096, 128]` (16.8 M elements); quick: `[8, 256, 128]`.
  */
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
@@ -77,13 +78,32 @@ export async function main(): Promise<void> {
   console.log(
     `\n## worker pool vs one thread, wasm kernels, [${shape.join(', ')}] float32 (${(n * 4e-6).toFixed(1)} MB)`,
   );
-  console.log('| kernel | input | 1 thread ms | pool ms | 1 thread GB/s | pool GB/s | pool speed-up |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(
+    '| kernel | input | memcpy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool × 1 thread | pool × JS twin |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  const src = new Uint8Array(n * 4);
+  const dst = new Uint8Array(n * 4);
+  for (let i = 0; i < src.length; i += 4096) src[i] = i & 255;
+  const median = (fn: () => unknown, reps: number): number => {
+    const t: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      fn();
+      t.push(performance.now() - t0);
+    }
+    return t.sort((a, b) => a - b)[Math.floor((reps - 1) / 2)]! / 1e3;
+  };
   const row = async (name: string, kind: string, one: () => unknown, many: () => Promise<unknown>): Promise<void> => {
     const [t1, tp] = await pair(one, many, runs);
-    const gb = (t: number): string => ((n * 4) / t / 1e9).toFixed(2);
+    const tc = median(() => dst.set(src), runs);
+    setKernelBackend('js');
+    one(); // warm-up of the JS twin
+    const tj = median(one, QUICK ? 1 : 3);
+    setKernelBackend('wasm');
+    const ms = (t: number): string => (t * 1e3).toFixed(2);
     console.log(
-      `| ${name} | ${kind} | ${(t1 * 1e3).toFixed(2)} | ${(tp * 1e3).toFixed(2)} | ${gb(t1)} | ${gb(tp)} | ${(t1 / tp).toFixed(2)}× |`,
+      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${(tj / tp).toFixed(1)}× |`,
     );
   };
   for (const bits of [2, 4] as KiviBits[]) {
