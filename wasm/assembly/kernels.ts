@@ -581,23 +581,13 @@ function valuesTiled(
     const mp = mins + (g << 2);
     const pp = prm + (g << 2);
     const c0 = codes + g * cB;
-    // whole-vector loads of what tileParams stored (a 4-byte load from inside a pending 16-byte store
-    // does not forward and stalls), then lane splats
-    const m4 = v128.load(mp);
-    const r4 = v128.load(pp);
-    let acc = valGroup(bits, p0, i32x4.shuffle(m4, m4, 0, 0, 0, 0), i32x4.shuffle(r4, r4, 0, 0, 0, 0), cq, d16, d4, c0);
-    acc = i16x8.max_u(
-      acc,
-      valGroup(bits, p0 + 128, i32x4.shuffle(m4, m4, 1, 1, 1, 1), i32x4.shuffle(r4, r4, 1, 1, 1, 1), cq, d16, d4, c0 + cB),
-    );
-    acc = i16x8.max_u(
-      acc,
-      valGroup(bits, p0 + 256, i32x4.shuffle(m4, m4, 2, 2, 2, 2), i32x4.shuffle(r4, r4, 2, 2, 2, 2), cq, d16, d4, c0 + 2 * cB),
-    );
-    acc = i16x8.max_u(
-      acc,
-      valGroup(bits, p0 + 384, i32x4.shuffle(m4, m4, 3, 3, 3, 3), i32x4.shuffle(r4, r4, 3, 3, 3, 3), cq, d16, d4, c0 + 3 * cB),
-    );
+    let acc = i32x4.splat(0);
+    for (let k: usize = 0; k < 4; k++) {
+      acc = i16x8.max_u(
+        acc,
+        valGroup(bits, p0 + (k << 7), v128.load32_splat(mp + (k << 2)), v128.load32_splat(pp + (k << 2)), cq, d16, d4, c0 + k * cB),
+      );
+    }
     const wpg: usize = cB >> 2;
     if (codesBad(acc, badL) && !valuesExact(x, g * wpg, 4 * wpg, bits, 32, qmaxF, codes, scales, mins)) return -1;
   }
