@@ -323,6 +323,77 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
     }
   });
 
+  runWasm('values, G = 32 (tiles of 4 groups): zero signs, scale edges, ragged tiles, chunk boundaries, errors', () => {
+    const o2 = { bits: 2 as const, groupSize: 32 };
+    const o4 = { bits: 4 as const, groupSize: 32 };
+    const same = (x: Float32Tensor): void => {
+      for (const o of [o2, o4]) {
+        const w = withBackend('wasm', () => quantizeValues(x, o));
+        const j = withBackend('js', () => quantizeValues(x, o));
+        const r = quantizeValuesRef(x, o);
+        for (const q of [j, r]) {
+          expect(firstDiff(w.codes, q.codes)).toBe(-1);
+          expect(firstDiff(w.scales, q.scales)).toBe(-1);
+          expect(firstDiff(w.mins, q.mins)).toBe(-1);
+        }
+        // the kernel itself produced them (no silent fallback)
+        const n = x.data.length;
+        const c = new Uint32Array((n * o.bits) / 32);
+        const sc = new Float32Array(n / 32);
+        const mn = new Float32Array(n / 32);
+        const D = x.shape[x.shape.length - 1]!;
+        const wk = withBackend('wasm', () => wasmKernels())!;
+        expect(wk.kiviValuesQuant(x.data, 0, n / D, D, o.bits, 32, 2 ** 127, c, 0, sc, mn, 0)).toBe(true);
+        expect(firstDiff(c, r.codes)).toBe(-1);
+        expect(firstDiff(sc, r.scales)).toBe(-1);
+        expect(firstDiff(mn, r.mins)).toBe(-1);
+      }
+    };
+    // one tile + a ragged tile of 3 groups: ±0 first in different lanes of groups 1..3 (zero fix-up),
+    // scale edges (subnormal, 2^-126, >= 2^126 -> exact path), constant groups
+    const d = new Float32Array(7 * 32).fill(1);
+    d[32 + 1] = -0;
+    d[32 + 4] = 0;
+    d[64 + 1] = 0;
+    d[64 + 4] = -0;
+    d.fill(-1, 96, 128);
+    d[96 + 2] = -0;
+    d[96 + 7] = 0;
+    const edges = [
+      [0, 3 * 2 ** -149, 2 ** -149],
+      [0, 3 * 2 ** -126, 2 ** -126],
+      [-(2 ** 126.9), 2 ** 126.9, 2 ** 125],
+    ];
+    edges.forEach((e, k) => {
+      for (let i = 0; i < 32; i++) d[(4 + k) * 32 + i] = e[(i * 5) % 3]!;
+    });
+    same(t(d, [1, 7 * 32]));
+    same(t(d, [7, 32]));
+    same(t(d.subarray(0, 128), [2, 64]));
+    // random data over several chunks: 682 rows of 96 per chunk = 2046 groups (a ragged tile at each
+    // chunk's end), and a constant-run / subnormal mix
+    for (const kind of [0, 1, 3]) same(t(sample(700 * 96, 40 + kind, kind), [700, 96]));
+    same(t(sample(5 * 4 * 32, 9, 2), [5, 4 * 32]));
+    // non-finite or out-of-range elements in the first tile, a later tile (parameters run one tile
+    // ahead) and the ragged tail: the same error on both paths
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 2 ** 127]) {
+      for (const pos of [0, 33, 127, 128 + 64 + 5, 6 * 32 + 31]) {
+        const x = sample(7 * 32, pos, 0);
+        x[pos] = bad;
+        const got = (['wasm', 'js'] as const).map((b) => {
+          try {
+            withBackend(b, () => quantizeValues(t(x, [7, 32]), o4));
+            return 'none';
+          } catch (err) {
+            return isLowbitError(err) ? `${err.code}: ${err.message}` : String(err);
+          }
+        });
+        expect(got[0]).toEqual(got[1]);
+        expect(got[0]).toMatch(/^E_(NONFINITE|LIMIT)/);
+      }
+    }
+  });
+
   runWasm('configurations the wasm path does not cover still agree (float16 metadata, stochastic)', () => {
     const x = t(sample(2 * 64 * 8, 3, 0), [2, 64, 8]);
     for (const o of [

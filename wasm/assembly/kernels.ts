@@ -193,6 +193,8 @@ export function kiviValuesQuant(
   mins: usize,
   prm: usize,
 ): i32 {
+  if (G == 32 && bits == 2) return valuesTiled(2, x, rows, D, lim, codes, scales, mins, prm);
+  if (G == 32 && bits == 4) return valuesTiled(4, x, rows, D, lim, codes, scales, mins, prm);
   const mul = bits <= 4;
   const qmaxF = <f32>((1 << bits) - 1);
   const vq = f32x4.splat(qmaxF);
@@ -437,6 +439,168 @@ function valuesCodes(
     if (codesBad(acc, badL) && !valuesExact(x, wi, 4, bits, G, qmaxF, codes, scales, mins)) return -1;
   }
   if (wi < NW && !valuesExact(x, wi, NW - wi, bits, G, qmaxF, codes, scales, mins)) return -1;
+  return 0;
+}
+
+/** Min/max, scales, mins and 1/s (`prm`) of the 4 groups at g (G = 32); −1 when out of range. */
+@inline
+function tileParams(x: usize, g: usize, lim: f32, qmaxF: f32, scales: usize, mins: usize, prm: usize): i32 {
+  const vq = f32x4.splat(qmaxF);
+  const zero = f32x4.splat(0);
+  const vlim = f32x4.splat(lim);
+  const vnlim = f32x4.splat(-lim);
+  const p0 = x + (g << 7);
+  // a runtime loop, not straight-line code: TurboFan would schedule all 32 loads first and spill
+  let n0 = v128.load(p0);
+  let n1 = v128.load(p0, 128);
+  let n2 = v128.load(p0, 256);
+  let n3 = v128.load(p0, 384);
+  let x0 = n0;
+  let x1 = n1;
+  let x2 = n2;
+  let x3 = n3;
+  for (let q = p0 + 16, e = p0 + 128; q < e; q += 16) {
+    const v0 = v128.load(q);
+    const v1 = v128.load(q, 128);
+    const v2 = v128.load(q, 256);
+    const v3 = v128.load(q, 384);
+    n0 = f32x4.pmin(n0, v0);
+    n1 = f32x4.pmin(n1, v1);
+    n2 = f32x4.pmin(n2, v2);
+    n3 = f32x4.pmin(n3, v3);
+    x0 = f32x4.pmax(x0, v0);
+    x1 = f32x4.pmax(x1, v1);
+    x2 = f32x4.pmax(x2, v2);
+    x3 = f32x4.pmax(x3, v3);
+  }
+  const a01 = f32x4.pmin(v128.shuffle<f32>(n0, n1, 0, 4, 1, 5), v128.shuffle<f32>(n0, n1, 2, 6, 3, 7));
+  const a23 = f32x4.pmin(v128.shuffle<f32>(n2, n3, 0, 4, 1, 5), v128.shuffle<f32>(n2, n3, 2, 6, 3, 7));
+  const mn4 = f32x4.pmin(v128.shuffle<f32>(a01, a23, 0, 1, 4, 5), v128.shuffle<f32>(a01, a23, 2, 3, 6, 7));
+  const b01 = f32x4.pmax(v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), v128.shuffle<f32>(x0, x1, 2, 6, 3, 7));
+  const b23 = f32x4.pmax(v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), v128.shuffle<f32>(x2, x3, 2, 6, 3, 7));
+  const mx4 = f32x4.pmax(v128.shuffle<f32>(b01, b23, 0, 1, 4, 5), v128.shuffle<f32>(b01, b23, 2, 3, 6, 7));
+  if (v128.any_true(v128.or(v128.not(f32x4.gt(mn4, vnlim)), v128.not(f32x4.lt(mx4, vlim))))) return -1;
+  const mp = mins + (g << 2);
+  const sp = scales + (g << 2);
+  const pp = prm + (g << 2);
+  v128.store(mp, mn4);
+  v128.store(sp, mx4);
+  if (v128.any_true(v128.or(f32x4.eq(mn4, zero), f32x4.eq(mx4, zero)))) {
+    for (let k: usize = 0; k < 4; k++) {
+      const pk = p0 + (k << 7);
+      const m = load<f32>(mp + (k << 2));
+      if (m == 0) store<f32>(mp + (k << 2), firstZero(pk, 32, m));
+      const M = load<f32>(sp + (k << 2));
+      if (M == 0) store<f32>(sp + (k << 2), firstZero(pk, 32, M));
+    }
+  }
+  const s4 = f32x4.div(f32x4.sub(v128.load(sp), v128.load(mp)), vq);
+  v128.store(sp, s4);
+  v128.store(pp, yParam4(s4, true));
+  return 0;
+}
+
+/**
+ * Vector constants of the tiled values path, loaded once per call (V8 rematerialises v128 constants
+ * inside loops, 3–4 instructions per use).
+ */
+const KVC = memory.data<u32>([
+  0x43007fff, 0x43007fff, 0x43007fff, 0x43007fff, // 0: CQ
+  0x80068002, 0x800e800a, 0x80808080, 0x80808080, // 16: swzLo(2)
+  0x80808080, 0x80808080, 0x80068002, 0x800e800a, // 32: swzHi(2)
+  0x00100001, 0x00100001, 0x00100001, 0x00100001, // 48: i16x8(1, 16, …)
+  0x00040001, 0x00040001, 0x00040001, 0x00040001, // 64: i16x8(1, 4, …)
+  0x4380fffe, 0x4380fffe, 0x4380fffe, 0x4380fffe, // 80: badL (multiply path)
+], 16);
+
+/**
+ * Codes of one group of 32 values at `p` (min `m`, 1/s `r`, splatted): 4-bit → 16 bytes at `c`, 2-bit
+ * → 8 bytes. Returns the i16x8.max_u of its y vectors (for `codesBad`). Same y and packing as
+ * `valuesCodes`, with the constants passed in.
+ */
+@inline
+function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4: v128, c: usize): v128 {
+  // two halves of 4 vectors (fewer live registers); constant swizzle masks (a runtime mask costs V8 an
+  // extra saturating add per swizzle)
+  let y0 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p), m), r), cq);
+  let y1 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 16), m), r), cq);
+  let y2 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 32), m), r), cq);
+  let y3 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 48), m), r), cq);
+  const accA = i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
+  let z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
+  let z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
+  const a0 = bits == 4 ? i32x4.dot_i16x8_s(z0, d16) : i32x4.dot_i16x8_s(z0, d4);
+  const a1 = bits == 4 ? i32x4.dot_i16x8_s(z1, d16) : i32x4.dot_i16x8_s(z1, d4);
+  y0 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 64), m), r), cq);
+  y1 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 80), m), r), cq);
+  y2 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 96), m), r), cq);
+  y3 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 112), m), r), cq);
+  const accB = i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
+  z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
+  z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
+  if (bits == 4) {
+    v128.store(c, narrow4(a0, a1, i32x4.dot_i16x8_s(z0, d16), i32x4.dot_i16x8_s(z1, d16)));
+  } else {
+    const w0 = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(a0, a1), d16);
+    const w1 = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(i32x4.dot_i16x8_s(z0, d4), i32x4.dot_i16x8_s(z1, d4)), d16);
+    v128.store64_lane(c, narrow4(w0, w1, w0, w1), 0);
+  }
+  return i16x8.max_u(accA, accB);
+}
+
+/**
+ * G = 32, bits 2 or 4: tiles of 4 groups (512 bytes). The min/max and parameters of a tile (the same
+ * 4×4 transpose-reduce as the two-pass path, `tileParams`) run one tile ahead of its codes, so the
+ * divisions' latency overlaps code work and the codes re-read the tile from L1; no per-word group
+ * bookkeeping. The last NG % 4 groups run the scalar min/max and `valuesExact`.
+ */
+@inline
+function valuesTiled(
+  bits: i32,
+  x: usize,
+  rows: i32,
+  D: i32,
+  lim: f32,
+  codes: usize,
+  scales: usize,
+  mins: usize,
+  prm: usize,
+): i32 {
+  const qmaxF = <f32>((1 << bits) - 1);
+  const NG = (<usize>rows * <usize>D) >> 5;
+  const NG4 = NG & ~(<usize>3);
+  const cq = v128.load(KVC);
+  const d16 = v128.load(KVC, 48);
+  const d4 = v128.load(KVC, 64);
+  const badL = v128.load(KVC, 80);
+  const cB: usize = bits == 4 ? 16 : 8; // code bytes per group
+  if (NG4 > 0 && tileParams(x, 0, lim, qmaxF, scales, mins, prm) != 0) return -1;
+  for (let g: usize = 0; g < NG4; g += 4) {
+    if (g + 4 < NG4 && tileParams(x, g + 4, lim, qmaxF, scales, mins, prm) != 0) return -1;
+    const p0 = x + (g << 7);
+    const mp = mins + (g << 2);
+    const pp = prm + (g << 2);
+    const c0 = codes + g * cB;
+    let acc = i32x4.splat(0);
+    for (let k: usize = 0; k < 4; k++) {
+      acc = i16x8.max_u(
+        acc,
+        valGroup(bits, p0 + (k << 7), v128.load32_splat(mp + (k << 2)), v128.load32_splat(pp + (k << 2)), cq, d16, d4, c0 + k * cB),
+      );
+    }
+    const wpg: usize = cB >> 2;
+    if (codesBad(acc, badL) && !valuesExact(x, g * wpg, 4 * wpg, bits, 32, qmaxF, codes, scales, mins)) return -1;
+  }
+  if (NG4 < NG) {
+    for (let g = NG4; g < NG; g++) {
+      minMaxContig(x + (g << 7), 32);
+      if (!(gMin > -lim && gMax < lim)) return -1;
+      store<f32>(scales + (g << 2), (gMax - gMin) / qmaxF);
+      store<f32>(mins + (g << 2), gMin);
+    }
+    const wpg: usize = cB >> 2;
+    if (!valuesExact(x, NG4 * wpg, (NG - NG4) * wpg, bits, 32, qmaxF, codes, scales, mins)) return -1;
+  }
   return 0;
 }
 
@@ -757,12 +921,16 @@ function keysCodes(
     const mrow = <usize>(t0 / G) * rowB;
     const xb = x + <usize>t0 * rowB;
     const crow = codes + <usize>w * rowB;
+    let mp = mins + mrow;
+    let pp = prm + mrow;
+    let xp = xb;
+    let cp = crow;
     let d = 0;
     for (; d < D4; d += 4) {
-      const db = <usize>d << 2;
-      const vm = v128.load(mins + mrow + db);
-      const vp = v128.load(prm + mrow + db);
-      const p = xb + db;
+      // loop-carried pointers: Binaryen otherwise rebuilds (t0 / G) · rowB here, an idiv per step
+      const vm = v128.load(mp);
+      const vp = v128.load(pp);
+      const p = xp;
       // Horner over the slots, last first: wd = (w << bits) + code half of y_j
       let acc: v128;
       let wd: v128;
@@ -855,8 +1023,12 @@ function keysCodes(
         acc = i16x8.max_u(acc, y);
         wd = i32x4.add(i32x4.shl(wd, 8), y);
       }
-      v128.store(crow + db, i32x4.sub(wd, vK));
+      v128.store(cp, i32x4.sub(wd, vK));
       if (codesBad(acc, badL) && !keysExact(x, w, d, 4, D, bits, G, qmaxF, codes, scales, mins)) return -1;
+      mp += 16;
+      pp += 16;
+      xp += 16;
+      cp += 16;
     }
     if (d < D && !keysExact(x, w, d, D - d, D, bits, G, qmaxF, codes, scales, mins)) return -1;
   }
