@@ -1305,10 +1305,11 @@ function mxEncBlock(
 //      |x| / 2^(se − mbits) to an integer, half to even (|x| < 2^(se+1) ≤ C/2^(22 − mbits), so the
 //      sum stays in C's binade, whose ulp is the element unit);
 //    - FP: the same add with a per-lane magic M = 2^(max(E_x, se + emin) + 23 − mbits) (its ulp is the
-//      element ulp at x's binade, or the subnormal ulp below the normal range; Th = bits(2^(se + emin)))
+//      element ulp at x's binade, or the subnormal ulp below the normal range)
 //      plus an integer offset c = (max(E_x, se + emin) − (se + emin)) · 2^mbits in M's mantissa: the
 //      low bits of bits(|x| + M) are then c + round(|x| / ulp) = the magnitude code, the rounding carry
-//      into the next binade included. bits(M + c) = eb + (eb >> (23 − mbits)) + K, eb = max(bits(2^E_x), Th).
+//      into the next binade included. bits(M + c) = e·(2^23 + 2^mbits) + K, e = max(E_x, Th) biased (Th = the
+//      biased exponent of 2^(se + emin)); the add is done on the signed x with x's sign in M (see mxMag4).
 //    Codes never exceed 128 before the clamp (|x| < 2^(se + emax + 1)), so the low byte holds them; the
 //    clamp to the max normal code, the sign (never on a zero magnitude) and the FP4 nibble packing are
 //    byte operations on 16 codes at once.
@@ -1346,13 +1347,14 @@ function pin(v: v128, slot: i32): v128 {
 /** Magnitude codes of 4 elements (float bits ub) in the low byte of each lane (upper bytes garbage). */
 @inline
 function mxMag4(ub: v128, kind: i32, sh: i32, Th: v128, K: v128, ABS: v128, EXP: v128, FF: v128): v128 {
-  const ab = v128.and(ub, ABS);
-  let m = K;
   if (kind == 0) {
-    const eb = i32x4.max_u(v128.and(ub, EXP), Th);
-    m = i32x4.add(i32x4.add(eb, i32x4.shr_u(eb, sh)), K);
+    // e = 256·sign + max(E_x, eth) (a byte max on the low byte of ub >> 23); e · (2^23 + 2^mbits) + K
+    // is bits(M + c) with x's sign in bit 31 (and, for a set sign, one more bit 2^(8 + mbits) in M's
+    // mantissa, above the code byte): x + that = −(|x| + M + …) for negative x, same low byte
+    const e = i8x16.max_u(i32x4.shr_u(ub, 23), Th);
+    return v128.and(f32x4.add(ub, i32x4.add(i32x4.mul(e, EXP), K)), FF);
   }
-  return v128.and(f32x4.add(ab, m), FF);
+  return v128.and(f32x4.add(v128.and(ub, ABS), K), FF);
 }
 
 /** Code bytes (sign-magnitude, sign bit at `sb`, never −0, clamped to vMax) of the 16 elements at p. */
@@ -1404,12 +1406,12 @@ function amaxV(p: usize, n: i32, ABS: v128): v128 {
   return a;
 }
 
-/** Per-block constants (Th, K) of shared exponent se (FP: Th = bits(2^(se + emin)); BFP: Th unused). */
+/** Per-block constants (Th, K) of shared exponent se (FP: Th = the biased exponent of 2^(se + emin); BFP: Th unused). */
 @inline
 function mxConsts(se: i32, kind: i32, mbits: i32, emin: i32, tb: usize): void {
   if (kind == 0) {
     const eth = 127 + se + emin; // biased float32 exponent of the smallest normal element
-    store<i32>(tb, eth << 23);
+    store<i32>(tb, eth);
     store<i32>(tb, ((23 - mbits) << 23) - (eth << mbits), 4);
   } else store<i32>(tb, (150 + se - mbits) << 23, 4);
 }
@@ -1440,11 +1442,11 @@ function mxEncFast(
   const seLo = kind == 0 ? -126 - emin : -1000;
   const seHi = kind == 0 ? 104 - emax + mbits : 104 + mbits;
   const ABS = v128.load(MXC);
-  const EXP = v128.load(MXC, 16);
   const FF = v128.load(MXC, 32);
   const B7F = v128.load(MXC, 48);
   const LO16 = v128.load(MXC, 64);
   const vMax = pin(i8x16.splat(<i8>maxCode), 0);
+  const EXP = pin(i32x4.splat((1 << 23) + (1 << mbits)), 1); // FP: multiplier of e in mxMag4
   const nB = <usize>n << 2; // bytes of input per block
   // pass 1, four blocks at a time (missing blocks of the last group read as zero blocks)
   const vEmax = i32x4.splat(127 + emax);
@@ -1476,7 +1478,7 @@ function mxEncFast(
     const tb = tmp + (<usize>b << 3);
     if (kind == 0) {
       const eth = i32x4.add(se, i32x4.splat(127 + emin));
-      const Th = i32x4.shl(eth, 23);
+      const Th = eth;
       const K = i32x4.sub(i32x4.splat((23 - mbits) << 23), i32x4.shl(eth, mbits));
       v128.store(tb, v128.shuffle<i32>(Th, K, 0, 4, 1, 5));
       v128.store(tb + 16, v128.shuffle<i32>(Th, K, 2, 6, 3, 7));
