@@ -1519,8 +1519,8 @@ function mxEncFast(
   const ABS = v128.load(MXC);
   const FF = v128.load(MXC, 32);
   const B7F = v128.load(MXC, 48);
-  const LO16 = v128.load(MXC, 64);
   const vMax = pin(i8x16.splat(<i8>maxCode), 0);
+  const NIB = pin(i16x8.splat(0x0110), 14); // 4-bit code pair packing multiplier
   const EXP = pin(i32x4.splat((1 << 23) + (1 << mbits)), 1); // FP: multiplier of e in mxMag4
   const nB = <usize>n << 2; // bytes of input per block
   // pass 1, four blocks at a time: whole groups with straight-line code, then the last (partial) group,
@@ -1550,8 +1550,9 @@ function mxEncFast(
         v128.store(codes + (<usize>b << 5), c0);
         v128.store(codes + (<usize>b << 5), c1, 16);
       } else {
-        const q0 = v128.and(v128.or(c0, i16x8.shr_u(c0, 4)), LO16); // low nibble first
-        const q1 = v128.and(v128.or(c1, i16x8.shr_u(c1, 4)), LO16);
+        // code pairs (lo, hi) of 4 bits: the high byte of (lo + 256·hi)·0x0110 is lo + 16·hi
+        const q0 = i16x8.shr_u(i16x8.mul(c0, NIB), 8); // low nibble first
+        const q1 = i16x8.shr_u(i16x8.mul(c1, NIB), 8);
         v128.store(codes + (<usize>b << 4), i8x16.narrow_i16x8_u(q0, q1));
       }
     }
@@ -1567,7 +1568,7 @@ function mxEncFast(
       const c = mxCodes16(p + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
       if (w == 8) v128.store(cb + <usize>i, c);
       else {
-        const q = v128.and(v128.or(c, i16x8.shr_u(c, 4)), LO16); // low nibble first
+        const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
         v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
       }
     }
