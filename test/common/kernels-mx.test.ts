@@ -9,7 +9,7 @@
  *   the saturation range above it, both signs;
  * - NaN/±Inf blocks, all-zero and ±0 blocks, float32-subnormal blocks, chunks whose block count is not a
  *   multiple of 4, block sizes 16, 48, 64, 96, 128, and rows across and longer than the wrapper chunks
- *   (32 K elements per encode call, 1 M per decode call);
+ *   (64 K elements per encode call, 1 M per decode call);
  * - decoding of every code byte under every scale byte (NaN/Inf codes, −0 codes, 0xFF blocks) for
  *   blocks of 16 and 32.
  */
@@ -175,7 +175,7 @@ describe('MX/BFP wasm fast paths = JS = Ref, bit for bit', () => {
     }
   });
 
-  runWasm('rows across and longer than a decode chunk (1 M elements) and an encode chunk (32 K)', () => {
+  runWasm('rows across and longer than a decode chunk (1 M elements) and an encode chunk (64 K)', () => {
     for (const format of ['mxfp4', 'mxfp8_e4m3'] as BlockFormat[]) {
       const x = new Float32Array((1 << 20) + 8 * 128 + 256);
       for (let i = 0; i < x.length; i++) x[i] = Math.cos(i * 0.0071) * 2 ** (((i >> 6) % 30) - 15);
