@@ -7,9 +7,10 @@
  *   both pre-scale thresholds and the clamped −127) × every element binade × the values at, one float32
  *   ulp below and one above every rounding tie between neighbouring element values, the max normal and
  *   the saturation range above it, both signs;
+ * - all-negative and mixed-sign FP blocks over element subnormals (the signed-magic path);
  * - NaN/±Inf blocks, all-zero and ±0 blocks, float32-subnormal blocks, chunks whose block count is not a
  *   multiple of 4, block sizes 16, 48, 64, 96, 128, and rows across and longer than the wrapper chunks
- *   (32 K elements per encode call, 1 M per decode call);
+ *   (64 K elements per encode call, 1 M per decode call);
  * - decoding of every code byte under every scale byte (NaN/Inf codes, −0 codes, 0xFF blocks) for
  *   blocks of 16 and 32.
  */
@@ -166,6 +167,32 @@ describe('MX/BFP wasm fast paths = JS = Ref, bit for bit', () => {
       }
   });
 
+  runWasm(
+    'FP magic from the signed bits: all-negative and mixed-sign blocks, element subnormals, −0, partial groups',
+    () => {
+      // the FP fast path adds x to a magic carrying x's sign (and, for negative x, one extra mantissa bit
+      // above the code byte); blocks whose elements sit below, at and above the smallest normal element
+      for (const format of ['mxfp4', 'mxfp8_e4m3', 'mxfp8_e5m2'] as BlockFormat[]) {
+        const nb = 4 * 9 + 3; // whole groups of 4 blocks and a partial one
+        const x = new Float32Array(nb * 32);
+        let s = 99;
+        for (let b = 0; b < nb; b++) {
+          const top = 2 ** ((b % 13) * 9 - 60); // the block max sets se
+          for (let i = 0; i < 32; i++) {
+            s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+            const u = s / 4294967296;
+            // magnitudes spread over ~20 binades under the max, so many fall on element subnormals
+            const mag = i === 0 ? top : top * 2 ** (-20 * u);
+            const neg = b % 3 === 0 ? true : b % 3 === 1 ? i % 2 === 1 : u < 0.5;
+            x[b * 32 + i] = i === 5 ? -0 : neg ? -mag : mag;
+          }
+        }
+        agree(x, [nb, 32], format, 32, true);
+        agree(x, [1, nb * 32], format, 32, true);
+      }
+    },
+  );
+
   runWasm('many blocks across wrapper chunks (and rows longer than a chunk)', () => {
     for (const format of FORMATS) {
       const x = new Float32Array(3 * 65536 + 4096);
@@ -175,7 +202,7 @@ describe('MX/BFP wasm fast paths = JS = Ref, bit for bit', () => {
     }
   });
 
-  runWasm('rows across and longer than a decode chunk (1 M elements) and an encode chunk (32 K)', () => {
+  runWasm('rows across and longer than a decode chunk (1 M elements) and an encode chunk (64 K)', () => {
     for (const format of ['mxfp4', 'mxfp8_e4m3'] as BlockFormat[]) {
       const x = new Float32Array((1 << 20) + 8 * 128 + 256);
       for (let i = 0; i < x.length; i++) x[i] = Math.cos(i * 0.0071) * 2 ** (((i >> 6) % 30) - 15);

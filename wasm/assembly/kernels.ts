@@ -1477,10 +1477,11 @@ function mxEncBlock(
 //      |x| / 2^(se − mbits) to an integer, half to even (|x| < 2^(se+1) ≤ C/2^(22 − mbits), so the
 //      sum stays in C's binade, whose ulp is the element unit);
 //    - FP: the same add with a per-lane magic M = 2^(max(E_x, se + emin) + 23 − mbits) (its ulp is the
-//      element ulp at x's binade, or the subnormal ulp below the normal range; Th = bits(2^(se + emin)))
+//      element ulp at x's binade, or the subnormal ulp below the normal range)
 //      plus an integer offset c = (max(E_x, se + emin) − (se + emin)) · 2^mbits in M's mantissa: the
 //      low bits of bits(|x| + M) are then c + round(|x| / ulp) = the magnitude code, the rounding carry
-//      into the next binade included. bits(M + c) = eb + (eb >> (23 − mbits)) + K, eb = max(bits(2^E_x), Th).
+//      into the next binade included. bits(M + c) = e·(2^23 + 2^mbits) + K, e = max(E_x, Th) biased (Th = the
+//      biased exponent of 2^(se + emin)); the add is done on the signed x with x's sign in M (see mxMag4).
 //    Codes never exceed 128 before the clamp (|x| < 2^(se + emax + 1)), so the low byte holds them; the
 //    clamp to the max normal code, the sign (never on a zero magnitude) and the FP4 nibble packing are
 //    byte operations on 16 codes at once.
@@ -1518,13 +1519,14 @@ function pin(v: v128, slot: i32): v128 {
 /** Magnitude codes of 4 elements (float bits ub) in the low byte of each lane (upper bytes garbage). */
 @inline
 function mxMag4(ub: v128, kind: i32, sh: i32, Th: v128, K: v128, ABS: v128, EXP: v128, FF: v128): v128 {
-  const ab = v128.and(ub, ABS);
-  let m = K;
   if (kind == 0) {
-    const eb = i32x4.max_u(v128.and(ub, EXP), Th);
-    m = i32x4.add(i32x4.add(eb, i32x4.shr_u(eb, sh)), K);
+    // e = 256·sign + max(E_x, eth) (a byte max on the low byte of ub >> 23); e · (2^23 + 2^mbits) + K
+    // is bits(M + c) with x's sign in bit 31 (and, for a set sign, one more bit 2^(8 + mbits) in M's
+    // mantissa, above the code byte): x + that = −(|x| + M + …) for negative x, same low byte
+    const e = i8x16.max_u(i32x4.shr_u(ub, 23), Th);
+    return v128.and(f32x4.add(ub, i32x4.add(i32x4.mul(e, EXP), K)), FF);
   }
-  return v128.and(f32x4.add(ab, m), FF);
+  return v128.and(f32x4.add(v128.and(ub, ABS), K), FF);
 }
 
 /** Code bytes (sign-magnitude, sign bit at `sb`, never −0, clamped to vMax) of the 16 elements at p. */
@@ -1576,14 +1578,89 @@ function amaxV(p: usize, n: i32, ABS: v128): v128 {
   return a;
 }
 
-/** Per-block constants (Th, K) of shared exponent se (FP: Th = bits(2^(se + emin)); BFP: Th unused). */
+/** Per-block constants (Th, K) of shared exponent se (FP: Th = the biased exponent of 2^(se + emin); BFP: Th unused). */
 @inline
 function mxConsts(se: i32, kind: i32, mbits: i32, emin: i32, tb: usize): void {
   if (kind == 0) {
     const eth = 127 + se + emin; // biased float32 exponent of the smallest normal element
-    store<i32>(tb, eth << 23);
+    store<i32>(tb, eth);
     store<i32>(tb, ((23 - mbits) << 23) - (eth << mbits), 4);
   } else store<i32>(tb, (150 + se - mbits) << 23, 4);
+}
+
+/**
+ * Pass 1 of mxEncFast for the nv ≤ 4 blocks from block b: scale bytes and the (Th, K) constants into
+ * tmp; NaN/Inf blocks (input copy zeroed) and extreme blocks (pre-scaled by 2^±64) fixed up.
+ */
+@inline
+function mxScales4(
+  x: usize,
+  b: i32,
+  nv: i32,
+  n: i32,
+  kind: i32,
+  mbits: i32,
+  emin: i32,
+  seLo: i32,
+  seHi: i32,
+  scales: usize,
+  tmp: usize,
+  ABS: v128,
+  FF: v128,
+): void {
+  const nB = <usize>n << 2; // bytes of input per block
+  const p = x + <usize>b * nB;
+  const z = i32x4.splat(0);
+  // each block's maximum goes through memory: the store orders the next block's loads after this
+  // block's arithmetic (TurboFan otherwise hoists all 32 loads of a straight-line group and spills)
+  v128.store(MXPIN, amaxV(p, n, ABS), 160);
+  v128.store(MXPIN, nv > 1 ? amaxV(p + nB, n, ABS) : z, 176);
+  v128.store(MXPIN, nv > 2 ? amaxV(p + 2 * nB, n, ABS) : z, 192);
+  v128.store(MXPIN, nv > 3 ? amaxV(p + 3 * nB, n, ABS) : z, 208);
+  const a0 = v128.load(MXPIN, 160);
+  const a1 = v128.load(MXPIN, 176);
+  const a2 = v128.load(MXPIN, 192);
+  const a3 = v128.load(MXPIN, 208);
+  // 4×4 transpose-reduce: lane j = max of block b + j
+  const t01 = i32x4.max_u(v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), v128.shuffle<i32>(a0, a1, 2, 6, 3, 7));
+  const t23 = i32x4.max_u(v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), v128.shuffle<i32>(a2, a3, 2, 6, 3, 7));
+  const m = i32x4.max_u(v128.shuffle<i32>(t01, t23, 0, 1, 4, 5), v128.shuffle<i32>(t01, t23, 2, 3, 6, 7));
+  // biased exponent field of the max minus 127 + emax, at least −127 (a float32-subnormal max, field 0,
+  // gives −127 − emax ≤ −127: clamped like every max below 2^(−127 + emax))
+  const se = i32x4.max_s(i32x4.sub(i32x4.shr_u(m, 23), v128.load(MXPIN, 32)), v128.load(MXPIN, 48));
+  const nan = i32x4.gt_s(m, v128.load(MXPIN, 64));
+  const byte = i32x4.max_s(i32x4.add(se, v128.load(MXPIN, 112)), v128.and(nan, FF));
+  const by = i16x8.narrow_i32x4_u(byte, byte);
+  v128.store32_lane(scales + <usize>b, i8x16.narrow_i16x8_u(by, by), 0);
+  const tb = tmp + (<usize>b << 3);
+  if (kind == 0) {
+    const eth = i32x4.add(se, v128.load(MXPIN, 128)); // Th: biased exponent of 2^(se + emin)
+    const K = i32x4.sub(v128.load(MXPIN, 144), i32x4.shl(eth, mbits));
+    v128.store(tb, v128.shuffle<i32>(eth, K, 0, 4, 1, 5));
+    v128.store(tb + 16, v128.shuffle<i32>(eth, K, 2, 6, 3, 7));
+  } else {
+    const K = i32x4.shl(i32x4.add(se, v128.load(MXPIN, 128)), 23);
+    v128.store(tb, v128.shuffle<i32>(K, K, 0, 0, 1, 1));
+    v128.store(tb + 16, v128.shuffle<i32>(K, K, 2, 2, 3, 3));
+  }
+  if (v128.any_true(v128.or(nan, v128.or(i32x4.lt_s(se, v128.load(MXPIN, 80)), i32x4.gt_s(se, v128.load(MXPIN, 96)))))) {
+    // rare: NaN/Inf blocks (codes 0: zero the input copy) and blocks needing the 2^±64 pre-scale
+    for (let j = 0; j < nv; j++) {
+      const pj = p + <usize>j * nB;
+      const tj = tb + (<usize>j << 3);
+      if (load<u8>(scales + <usize>(b + j)) == 0xff) {
+        memory.fill(pj, 0, nB);
+        mxConsts(0, kind, mbits, emin, tj);
+        continue;
+      }
+      let sj = <i32>load<u8>(scales + <usize>(b + j)) - 127;
+      if (sj >= seLo && sj <= seHi) continue;
+      const f = f32x4.splat(sj < seLo ? <f32>18446744073709551616.0 : <f32>5.421010862427522e-20);
+      for (let i: usize = 0; i < nB; i += 16) v128.store(pj + i, f32x4.mul(v128.load(pj + i), f));
+      sj += sj < seLo ? 64 : -64;
+      mxConsts(sj, kind, mbits, emin, tj);
+    }
+  }
 }
 
 /**
@@ -1612,80 +1689,43 @@ function mxEncFast(
   const seLo = kind == 0 ? -126 - emin : -1000;
   const seHi = kind == 0 ? 104 - emax + mbits : 104 + mbits;
   const ABS = v128.load(MXC);
-  const EXP = v128.load(MXC, 16);
   const FF = v128.load(MXC, 32);
   const B7F = v128.load(MXC, 48);
-  const LO16 = v128.load(MXC, 64);
   const vMax = pin(i8x16.splat(<i8>maxCode), 0);
+  const NIB = pin(i16x8.splat(0x0110), 14); // 4-bit code pair packing multiplier
+  const EXP = pin(i32x4.splat((1 << 23) + (1 << mbits)), 1); // FP: multiplier of e in mxMag4
   const nB = <usize>n << 2; // bytes of input per block
-  // pass 1, four blocks at a time (missing blocks of the last group read as zero blocks)
-  const vEmax = i32x4.splat(127 + emax);
-  const vM127 = i32x4.splat(-127);
-  const vNanB = i32x4.splat(0x7f7fffff);
-  const vLo = i32x4.splat(seLo);
-  const vHi = i32x4.splat(seHi);
-  for (let b = 0; b < nb; b += 4) {
-    const p = x + <usize>b * nB;
-    const nv = min(4, nb - b);
-    const z = i32x4.splat(0);
-    const a0 = amaxV(p, n, ABS);
-    const a1 = nv > 1 ? amaxV(p + nB, n, ABS) : z;
-    const a2 = nv > 2 ? amaxV(p + 2 * nB, n, ABS) : z;
-    const a3 = nv > 3 ? amaxV(p + 3 * nB, n, ABS) : z;
-    // 4×4 transpose-reduce: lane j = max of block b + j
-    const t01 = i32x4.max_u(v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), v128.shuffle<i32>(a0, a1, 2, 6, 3, 7));
-    const t23 = i32x4.max_u(v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), v128.shuffle<i32>(a2, a3, 2, 6, 3, 7));
-    const m = i32x4.max_u(v128.shuffle<i32>(t01, t23, 0, 1, 4, 5), v128.shuffle<i32>(t01, t23, 2, 3, 6, 7));
-    // biased exponent of the max: its field, or (float32 subnormal max) that of the exact integer
-    // conversion of its bits minus 149 (m = 0 gives −149: clamped below)
-    const be = i32x4.shr_u(m, 23);
-    const bs = i32x4.sub(i32x4.shr_u(f32x4.convert_i32x4_s(m), 23), i32x4.splat(149));
-    const se = i32x4.max_s(i32x4.sub(v128.bitselect(be, bs, i32x4.ne(be, i32x4.splat(0))), vEmax), vM127);
-    const nan = i32x4.gt_s(m, vNanB);
-    const byte = i32x4.max_s(i32x4.add(se, i32x4.splat(127)), v128.and(nan, FF));
-    const by = i16x8.narrow_i32x4_u(byte, byte);
-    v128.store32_lane(scales + <usize>b, i8x16.narrow_i16x8_u(by, by), 0);
-    const tb = tmp + (<usize>b << 3);
-    if (kind == 0) {
-      const eth = i32x4.add(se, i32x4.splat(127 + emin));
-      const Th = i32x4.shl(eth, 23);
-      const K = i32x4.sub(i32x4.splat((23 - mbits) << 23), i32x4.shl(eth, mbits));
-      v128.store(tb, v128.shuffle<i32>(Th, K, 0, 4, 1, 5));
-      v128.store(tb + 16, v128.shuffle<i32>(Th, K, 2, 6, 3, 7));
-    } else {
-      const K = i32x4.shl(i32x4.add(se, i32x4.splat(150 - mbits)), 23);
-      v128.store(tb, v128.shuffle<i32>(K, K, 0, 0, 1, 1));
-      v128.store(tb + 16, v128.shuffle<i32>(K, K, 2, 2, 3, 3));
-    }
-    if (v128.any_true(v128.or(nan, v128.or(i32x4.lt_s(se, vLo), i32x4.gt_s(se, vHi))))) {
-      // rare: NaN/Inf blocks (codes 0: zero the input copy) and blocks needing the 2^±64 pre-scale
-      for (let j = 0; j < nv; j++) {
-        const pj = p + <usize>j * nB;
-        const tj = tb + (<usize>j << 3);
-        if (load<u8>(scales + <usize>(b + j)) == 0xff) {
-          memory.fill(pj, 0, nB);
-          mxConsts(0, kind, mbits, emin, tj);
-          continue;
-        }
-        let sj = <i32>load<u8>(scales + <usize>(b + j)) - 127;
-        if (sj >= seLo && sj <= seHi) continue;
-        const f = f32x4.splat(sj < seLo ? <f32>18446744073709551616.0 : <f32>5.421010862427522e-20);
-        for (let i: usize = 0; i < nB; i += 16) v128.store(pj + i, f32x4.mul(v128.load(pj + i), f));
-        sj += sj < seLo ? 64 : -64;
-        mxConsts(sj, kind, mbits, emin, tj);
-      }
-    }
-  }
+  // pass 1, four blocks at a time: whole groups with straight-line code, then the last (partial) group,
+  // whose missing blocks read as zero blocks; the constants are loads from MXPIN (memory operands)
+  v128.store(MXPIN, i32x4.splat(127 + emax), 32);
+  v128.store(MXPIN, i32x4.splat(-127), 48);
+  v128.store(MXPIN, i32x4.splat(0x7f7fffff), 64);
+  v128.store(MXPIN, i32x4.splat(seLo), 80);
+  v128.store(MXPIN, i32x4.splat(seHi), 96);
+  v128.store(MXPIN, i32x4.splat(127), 112);
+  v128.store(MXPIN, i32x4.splat(kind == 0 ? 127 + emin : 150 - mbits), 128);
+  v128.store(MXPIN, i32x4.splat((23 - mbits) << 23), 144);
+  const nb4 = nb & ~3;
+  for (let b = 0; b < nb4; b += 4) mxScales4(x, b, 4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
+  if (nb4 < nb) mxScales4(x, nb4, nb - nb4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
   // pass 2: codes, 16 elements at a time
   if (n == 32) {
-    const ng = nb << 1;
-    for (let g = 0; g < ng; g++) {
-      const tb = tmp + (<usize>(g >> 1) << 3);
-      const c = mxCodes16(x + (<usize>g << 6), kind, sh, sb, v128.load32_splat(tb), v128.load32_splat(tb, 4), vMax, ABS, EXP, FF, B7F);
-      if (w == 8) v128.store(codes + (<usize>g << 4), c);
-      else {
-        const q = v128.and(v128.or(c, i16x8.shr_u(c, 4)), LO16); // low nibble first
-        v128.store64_lane(codes + (<usize>g << 3), i8x16.narrow_i16x8_u(q, q), 0);
+    // one block (two groups of 16) per iteration: one pair of constant loads, one 16-byte store
+    for (let b = 0; b < nb; b++) {
+      const tb = tmp + (<usize>b << 3);
+      const Th = v128.load32_splat(tb);
+      const K = v128.load32_splat(tb, 4);
+      const p = x + (<usize>b << 7);
+      const c0 = mxCodes16(p, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+      const c1 = mxCodes16(p + 64, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+      if (w == 8) {
+        v128.store(codes + (<usize>b << 5), c0);
+        v128.store(codes + (<usize>b << 5), c1, 16);
+      } else {
+        // code pairs (lo, hi) of 4 bits: the high byte of (lo + 256·hi)·0x0110 is lo + 16·hi
+        const q0 = i16x8.shr_u(i16x8.mul(c0, NIB), 8); // low nibble first
+        const q1 = i16x8.shr_u(i16x8.mul(c1, NIB), 8);
+        v128.store(codes + (<usize>b << 4), i8x16.narrow_i16x8_u(q0, q1));
       }
     }
     return;
@@ -1700,7 +1740,7 @@ function mxEncFast(
       const c = mxCodes16(p + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
       if (w == 8) v128.store(cb + <usize>i, c);
       else {
-        const q = v128.and(v128.or(c, i16x8.shr_u(c, 4)), LO16); // low nibble first
+        const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
         v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
       }
     }
