@@ -25,7 +25,7 @@
  *   value chunk at a time (see {@link WasmKernels.kiviAttend}).
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
- * processed, and the results copied out; caller arrays are never aliased. The module (about 69 KB; 92 KB as base64) is
+ * processed, and the results copied out; caller arrays are never aliased. The module (about 91 KB; 121 KB as base64) is
  * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
  * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
  * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
