@@ -315,8 +315,7 @@ let mod;
 try {
   mod = new WebAssembly.Module(bin);
 } finally {
-  v8.setFlagsFromString('--liftoff');
-  v8.setFlagsFromString('--wasm-lazy-compilation');
+  for (const f of workerData.restore) v8.setFlagsFromString(f);
 }
 const inst = new WebAssembly.Instance(mod, {});
 const k = new WasmKernels(inst.exports);
@@ -341,8 +340,19 @@ parentPort.on('message', (parts) => {
  * running baseline code (their shares took 1.45× the time of the same share on the tiered-up calling
  * thread, 18 vs 12 ms of an FWHT), so the pool compiles its instances — the workers' and its own one for
  * the calling thread's share — with the baseline compiler and lazy compilation switched off for the
- * duration of the compile (V8 flags are process-wide; they are restored to V8's defaults right after).
+ * duration of the compile (V8 flags are process-wide; they are restored right after: to V8's defaults, or
+ * to `--no-liftoff` / `--no-wasm-lazy-compilation` when the process was started with those).
  */
+/**
+ * The V8 flags that put baseline compilation back after the optimized compile: V8's defaults, except
+ * where the process was started with the opposite flag (then that one).
+ */
+function restoreFlags(): string[] {
+  const argv = process.execArgv;
+  const pick = (on: string, off: string): string => (argv.includes(off) ? off : on);
+  return [pick('--liftoff', '--no-liftoff'), pick('--wasm-lazy-compilation', '--no-wasm-lazy-compilation')];
+}
+
 interface WasmCtors {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: object };
@@ -356,8 +366,7 @@ function optimizedInstance(): WasmKernels {
   try {
     mod = new W.Module(bin);
   } finally {
-    setFlagsFromString('--liftoff');
-    setFlagsFromString('--wasm-lazy-compilation');
+    for (const f of restoreFlags()) setFlagsFromString(f);
   }
   const inst = new W.Instance(mod, {});
   return new WasmKernels(inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0]);
@@ -443,7 +452,7 @@ export class KernelPool {
     if (wasmKernels() !== null) {
       const src = workerSource();
       for (let i = 1; i < threads; i++) {
-        const w = new Worker(src, { eval: true, workerData: { b64: KERNELS_WASM_BASE64 } });
+        const w = new Worker(src, { eval: true, workerData: { b64: KERNELS_WASM_BASE64, restore: restoreFlags() } });
         w.unref();
         workers.push(w);
       }
