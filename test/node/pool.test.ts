@@ -82,6 +82,18 @@ describe('KernelPool', () => {
           expect(firstDiff(qkP.codes, qk1.codes)).toBe(-1);
           expect(firstDiff(qkP.scales, qk1.scales)).toBe(-1);
           expect(firstDiff(qkP.mins, qk1.mins)).toBe(-1);
+          // shared inputs (read in place by the worker, nothing copied in)
+          const share = (t: Float32Tensor): Float32Tensor => {
+            const d = new Float32Array(new SharedArrayBuffer(t.data.byteLength + 16), 16, t.data.length);
+            d.set(t.data);
+            return { ...t, data: d };
+          };
+          const qvS = await pool.quantizeValues(share(v), o);
+          expect(firstDiff(qvS.codes, qv1.codes)).toBe(-1);
+          expect(firstDiff(qvS.mins, qv1.mins)).toBe(-1);
+          const qkS = await pool.quantizeKeys(share(k), o);
+          expect(firstDiff(qkS.codes, qk1.codes)).toBe(-1);
+          expect(firstDiff(qkS.scales, qk1.scales)).toBe(-1);
           expect(firstDiff((await pool.dequantize(qkP)).data, dequantize(qk1).data)).toBe(-1);
         },
       ),
