@@ -23,29 +23,13 @@ import {
   quantizeBlocks,
   quantizeBlocksRef,
 } from '../../src/bfp/quantize.js';
-import { type KernelBackend, setKernelBackend, wasmSimdSupported } from '../../src/common/kernels.js';
+import { setKernelBackend, wasmSimdSupported } from '../../src/common/kernels.js';
+import { firstDiff, withBackend } from '../helpers/bits.js';
 
 afterEach(() => setKernelBackend('auto'));
 
 const runWasm = wasmSimdSupported() ? it : it.skip;
 const FORMATS: BlockFormat[] = ['mxfp4', 'mxfp8_e4m3', 'mxfp8_e5m2', 'bfp12', 'bfp16'];
-
-function firstDiff(a: ArrayBufferView, b: ArrayBufferView): number {
-  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  if (x.length !== y.length) return Math.min(x.length, y.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
-  return -1;
-}
-
-function withBackend<T>(b: KernelBackend, fn: () => T): T {
-  setKernelBackend(b);
-  try {
-    return fn();
-  } finally {
-    setKernelBackend('auto');
-  }
-}
 
 /** Quantize + dequantize on both backends (and the Ref twins when `ref`); every byte must agree. */
 function agree(x: Float32Array, shape: number[], format: BlockFormat, blockSize: number, ref: boolean, ctx = ''): void {

@@ -43,31 +43,9 @@ import {
   quantizeValuesRef,
 } from '../../src/kivi/index.js';
 import { fwht, fwhtRef } from '../../src/mambaquant/hadamard.js';
+import { firstDiff, withBackend } from '../helpers/bits.js';
 
 afterEach(() => setKernelBackend('auto'));
-
-function bytes(a: ArrayBufferView): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** Byte-exact comparison (fast on large arrays): −1 when equal, else the first differing byte index. */
-function firstDiff(a: ArrayBufferView, b: ArrayBufferView): number {
-  const x = bytes(a);
-  const y = bytes(b);
-  if (x.length !== y.length) return Math.min(x.length, y.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
-  return -1;
-}
-
-function withBackend<T>(b: KernelBackend, fn: () => T): T {
-  const prev = getKernelBackend();
-  setKernelBackend(b);
-  try {
-    return fn();
-  } finally {
-    setKernelBackend(prev);
-  }
-}
 
 /** Deterministic inputs with the hard cases mixed in (seeded LCG; values are exact float32). */
 function sample(n: number, seed: number, kind: number): Float32Array {

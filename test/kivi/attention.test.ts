@@ -15,19 +15,12 @@ import { attendArgs, attendKernel, createScratch, expNeg, softmaxRow } from '../
 import { normalizeCacheConfig } from '../../src/kivi/config.js';
 import { attendDenseRef, type KiviBits, KiviCache, type KiviCacheConfig } from '../../src/kivi/index.js';
 import { createState, pushTokens } from '../../src/kivi/state.js';
+import { firstDiff } from '../helpers/bits.js';
 
 afterEach(() => setKernelBackend('auto'));
 
 const t32 = (data: Float32Array, shape: number[]): Float32Tensor => ({ dtype: 'float32', data, shape });
 const u32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-/** Index of the first element whose bits differ (−1: identical). */
-function firstDiff(a: Float32Array, b: Float32Array): number {
-  const x = u32(a);
-  const y = u32(b);
-  if (x.length !== y.length) return Math.min(x.length, y.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
-  return -1;
-}
 
 /** Deterministic data `[H, T, D]`; `kind` mixes in the hard cases. */
 function data(H: number, T: number, D: number, seed: number, kind = 0): Float32Array {

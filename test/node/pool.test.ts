@@ -15,14 +15,7 @@ import type { Float32Tensor } from '../../src/common/tensor.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../src/kivi/index.js';
 import { fwht } from '../../src/mambaquant/index.js';
 import { KernelPool } from '../../src/node/index.js';
-
-function firstDiff(a: ArrayBufferView, b: ArrayBufferView): number {
-  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  if (x.length !== y.length) return Math.min(x.length, y.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
-  return -1;
-}
+import { firstDiff } from '../helpers/bits.js';
 
 function randomTensor(shape: number[], seed: number): Float32Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
