@@ -681,9 +681,49 @@ export class WasmKernels {
   }
 
   /**
+   * Chunk loop of the "lines of `len`, groups of `gs`" kernels (affine, MX): whole lines per chunk when a
+   * line fits in `chunk` elements, else runs of whole groups of one line (of an even element count when
+   * `even`). `sizes(E, Gn)` gives the module regions for chunks of E elements and Gn groups; `run(e0, nr,
+   * ln, s0, ns, L)` processes nr lines of ln elements from element e0 (groups s0 … s0 + ns) and returns
+   * false to stop.
+   */
+  private lineChunks(
+    lines: number,
+    len: number,
+    gs: number,
+    chunk: number,
+    even: boolean,
+    sizes: (E: number, Gn: number) => number[],
+    run: (e0: number, nr: number, ln: number, s0: number, ns: number, L: number[]) => boolean,
+  ): boolean {
+    const ng = Math.ceil(len / gs);
+    if (len <= chunk) {
+      const step = Math.max(1, Math.floor(chunk / len));
+      const cl = Math.min(step, lines);
+      const L = this.layout(sizes(cl * len, cl * ng));
+      if (L === null) return false;
+      for (let l0 = 0; l0 < lines; l0 += step) {
+        const nl = Math.min(step, lines - l0);
+        if (!run(l0 * len, nl, len, l0 * ng, nl * ng, L)) return false;
+      }
+      return true;
+    }
+    let gStep = Math.max(1, Math.floor(chunk / gs));
+    if (even && (gStep * gs) % 2 === 1) gStep++;
+    const L = this.layout(sizes(Math.min(len, gStep * gs), gStep));
+    if (L === null) return false;
+    for (let l = 0; l < lines; l++)
+      for (let g0 = 0; g0 < ng; g0 += gStep) {
+        const n = Math.min(len - g0 * gs, gStep * gs);
+        if (!run(l * len + g0 * gs, 1, n, l * ng + g0, Math.ceil(n / gs), L)) return false;
+      }
+    return true;
+  }
+
+  /**
    * Affine quantization, float zero point, contiguous groups: `lines` lines of `len` elements, groups
-   * of `gs` along each line (ragged last group); codes one byte each. Returns the status (0 ok, −1
-   * non-finite input, −2 range overflow).
+   * of `gs` along each line (ragged last group); codes one byte each. Returns false when the kernel
+   * reports non-finite input or a range overflow (or no memory could be had).
    */
   affineFloatQuant(
     x: Float32Array,
@@ -695,46 +735,25 @@ export class WasmKernels {
     scales: Float32Array,
     zeros: Float32Array,
   ): boolean {
-    const ng = Math.ceil(len / gs);
-    // chunk by whole lines when lines are short, else by whole groups of one line
-    if (len <= WasmKernels.CHUNK) {
-      const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
-      const cl = Math.min(step, lines);
-      const L = this.layout([cl * len * 4, cl * len, cl * ng * 4, cl * ng * 4, cl * ng * 4 + 16]);
-      if (L === null) return false;
-      const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
-      const fv = this.f32();
-      const u8 = this.u8();
-      for (let l0 = 0; l0 < lines; l0 += step) {
-        const nl = Math.min(step, lines - l0);
-        const n = nl * len;
-        fv.set(x.subarray(l0 * len, l0 * len + n), px >>> 2);
-        if (this.x.affineFloatQuant(px, nl, len, gs, qmax, pc, ps, pz, pp) !== 0) return false;
-        codes.set(u8.subarray(pc, pc + n), l0 * len);
-        scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + nl * ng), l0 * ng);
-        zeros.set(fv.subarray(pz >>> 2, (pz >>> 2) + nl * ng), l0 * ng);
-      }
-      return true;
-    }
-    const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
-    const ce = Math.min(len, gStep * gs);
-    const L = this.layout([ce * 4, ce, gStep * 4, gStep * 4, gStep * 4 + 16]);
-    if (L === null) return false;
-    const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
-    for (let l = 0; l < lines; l++) {
-      for (let g0 = 0; g0 < ng; g0 += gStep) {
-        const e0 = l * len + g0 * gs;
-        const n = Math.min(len - g0 * gs, gStep * gs);
-        const k = Math.ceil(n / gs);
+    return this.lineChunks(
+      lines,
+      len,
+      gs,
+      WasmKernels.CHUNK,
+      false,
+      (E, Gn) => [E * 4, E, Gn * 4, Gn * 4, Gn * 4 + 16],
+      (e0, nr, ln, s0, ns, L) => {
+        const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
+        const n = nr * ln;
         this.f32().set(x.subarray(e0, e0 + n), px >>> 2);
-        if (this.x.affineFloatQuant(px, 1, n, gs, qmax, pc, ps, pz, pp) !== 0) return false;
+        if (this.x.affineFloatQuant(px, nr, ln, gs, qmax, pc, ps, pz, pp) !== 0) return false;
         codes.set(this.u8().subarray(pc, pc + n), e0);
         const fv = this.f32();
-        scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + k), l * ng + g0);
-        zeros.set(fv.subarray(pz >>> 2, (pz >>> 2) + k), l * ng + g0);
-      }
-    }
-    return true;
+        scales.set(fv.subarray(ps >>> 2, (ps >>> 2) + ns), s0);
+        zeros.set(fv.subarray(pz >>> 2, (pz >>> 2) + ns), s0);
+        return true;
+      },
+    );
   }
 
   /** Inverse of {@link affineFloatQuant} (same geometry): `out[e] = f32(f32(q·s) + min)`. */
@@ -747,44 +766,25 @@ export class WasmKernels {
     zeros: Float32Array,
     out: Float32Array,
   ): boolean {
-    const ng = Math.ceil(len / gs);
-    if (len <= WasmKernels.CHUNK) {
-      const step = Math.max(1, Math.floor(WasmKernels.CHUNK / len));
-      const cl = Math.min(step, lines);
-      const L = this.layout([cl * len, cl * ng * 4, cl * ng * 4, cl * len * 4]);
-      if (L === null) return false;
-      const [pc, ps, pz, po] = L;
-      for (let l0 = 0; l0 < lines; l0 += step) {
-        const nl = Math.min(step, lines - l0);
-        const n = nl * len;
-        this.u8().set(codes.subarray(l0 * len, l0 * len + n), pc!);
+    return this.lineChunks(
+      lines,
+      len,
+      gs,
+      WasmKernels.CHUNK,
+      false,
+      (E, Gn) => [E, Gn * 4, Gn * 4, E * 4],
+      (e0, nr, ln, s0, ns, L) => {
+        const [pc, ps, pz, po] = L as [number, number, number, number];
+        const n = nr * ln;
+        this.u8().set(codes.subarray(e0, e0 + n), pc);
         const fv = this.f32();
-        fv.set(scales.subarray(l0 * ng, (l0 + nl) * ng), ps! >>> 2);
-        fv.set(zeros.subarray(l0 * ng, (l0 + nl) * ng), pz! >>> 2);
-        this.x.affineFloatDequant(pc!, nl, len, gs, ps!, pz!, po!);
-        out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), l0 * len);
-      }
-      return true;
-    }
-    const gStep = Math.max(1, Math.floor(WasmKernels.CHUNK / gs));
-    const ce = Math.min(len, gStep * gs);
-    const L = this.layout([ce, gStep * 4, gStep * 4, ce * 4]);
-    if (L === null) return false;
-    const [pc, ps, pz, po] = L;
-    for (let l = 0; l < lines; l++) {
-      for (let g0 = 0; g0 < ng; g0 += gStep) {
-        const e0 = l * len + g0 * gs;
-        const n = Math.min(len - g0 * gs, gStep * gs);
-        const k = Math.ceil(n / gs);
-        this.u8().set(codes.subarray(e0, e0 + n), pc!);
-        const fv = this.f32();
-        fv.set(scales.subarray(l * ng + g0, l * ng + g0 + k), ps! >>> 2);
-        fv.set(zeros.subarray(l * ng + g0, l * ng + g0 + k), pz! >>> 2);
-        this.x.affineFloatDequant(pc!, 1, n, gs, ps!, pz!, po!);
-        out.set(this.f32().subarray(po! >>> 2, (po! >>> 2) + n), e0);
-      }
-    }
-    return true;
+        fv.set(scales.subarray(s0, s0 + ns), ps >>> 2);
+        fv.set(zeros.subarray(s0, s0 + ns), pz >>> 2);
+        this.x.affineFloatDequant(pc, nr, ln, gs, ps, pz, po);
+        out.set(this.f32().subarray(po >>> 2, (po >>> 2) + n), e0);
+        return true;
+      },
+    );
   }
 
   /**
@@ -826,38 +826,24 @@ export class WasmKernels {
     scales: Uint8Array,
     codes: Uint8Array,
   ): boolean {
-    const nb = Math.ceil(len / bs);
-    const run = (e0: number, nr: number, ln: number, s0: number, ns: number, L: number[]): void => {
-      const [px, ps, pc, pt] = L as [number, number, number, number];
-      const n = nr * ln;
-      this.f32().set(x.subarray(e0, e0 + n), px >>> 2);
-      this.x.mxEncode(px, nr, ln, bs, kind, mbits, bias, emax, maxCode, w, ps, pc, pt);
-      const u8 = this.u8();
-      scales.set(u8.subarray(ps, ps + ns), s0);
-      codes.set(u8.subarray(pc, pc + (n * w) / 8), (e0 * w) / 8);
-    };
-    if (len <= WasmKernels.MX_ENC_CHUNK) {
-      const step = Math.max(1, Math.floor(WasmKernels.MX_ENC_CHUNK / len));
-      const cr = Math.min(step, rows);
-      const L = this.layout([cr * len * 4 + 64, cr * nb + 16, (cr * len * w) / 8 + 64, cr * len + 64]);
-      if (L === null) return false;
-      for (let r0 = 0; r0 < rows; r0 += step) {
-        const nr = Math.min(step, rows - r0);
-        run(r0 * len, nr, len, r0 * nb, nr * nb, L);
-      }
-      return true;
-    }
-    let gStep = Math.max(1, Math.floor(WasmKernels.MX_ENC_CHUNK / bs));
-    if ((gStep * bs) % 2 === 1) gStep++;
-    const ce = Math.min(len, gStep * bs);
-    const L = this.layout([ce * 4 + 64, gStep + 16, (ce * w) / 8 + 64, ce + 64]);
-    if (L === null) return false;
-    for (let r = 0; r < rows; r++)
-      for (let g0 = 0; g0 < nb; g0 += gStep) {
-        const n = Math.min(len - g0 * bs, gStep * bs);
-        run(r * len + g0 * bs, 1, n, r * nb + g0, Math.ceil(n / bs), L);
-      }
-    return true;
+    return this.lineChunks(
+      rows,
+      len,
+      bs,
+      WasmKernels.MX_ENC_CHUNK,
+      true,
+      (E, Gn) => [E * 4 + 64, Gn + 16, (E * w) / 8 + 64, E + 64],
+      (e0, nr, ln, s0, ns, L) => {
+        const [px, ps, pc, pt] = L as [number, number, number, number];
+        const n = nr * ln;
+        this.f32().set(x.subarray(e0, e0 + n), px >>> 2);
+        this.x.mxEncode(px, nr, ln, bs, kind, mbits, bias, emax, maxCode, w, ps, pc, pt);
+        const u8 = this.u8();
+        scales.set(u8.subarray(ps, ps + ns), s0);
+        codes.set(u8.subarray(pc, pc + (n * w) / 8), (e0 * w) / 8);
+        return true;
+      },
+    );
   }
 
   /**
@@ -878,39 +864,25 @@ export class WasmKernels {
     table: Float32Array,
     out: Float32Array,
   ): boolean {
-    const nb = Math.ceil(len / bs);
-    const run = (e0: number, nr: number, ln: number, s0: number, ns: number, L: number[]): void => {
-      const [pc, ps, pt, po] = L as [number, number, number, number];
-      const n = nr * ln;
-      const u8 = this.u8();
-      u8.set(codes.subarray((e0 * w) / 8, ((e0 + n) * w) / 8), pc);
-      u8.set(scales.subarray(s0, s0 + ns), ps);
-      this.f32().set(table, pt >>> 2);
-      this.x.mxDecode(pc, nr, ln, bs, kind, mbits, bias, specials, w, ps, pt, po);
-      out.set(this.f32().subarray(po >>> 2, (po >>> 2) + n), e0);
-    };
-    if (len <= WasmKernels.MX_DEC_CHUNK) {
-      const step = Math.max(1, Math.floor(WasmKernels.MX_DEC_CHUNK / len));
-      const cr = Math.min(step, rows);
-      const L = this.layout([(cr * len * w) / 8 + 64, cr * nb + 16, 64, cr * len * 4 + 64]);
-      if (L === null) return false;
-      for (let r0 = 0; r0 < rows; r0 += step) {
-        const nr = Math.min(step, rows - r0);
-        run(r0 * len, nr, len, r0 * nb, nr * nb, L);
-      }
-      return true;
-    }
-    let gStep = Math.max(1, Math.floor(WasmKernels.MX_DEC_CHUNK / bs));
-    if ((gStep * bs) % 2 === 1) gStep++;
-    const ce = Math.min(len, gStep * bs);
-    const L = this.layout([(ce * w) / 8 + 64, gStep + 16, 64, ce * 4 + 64]);
-    if (L === null) return false;
-    for (let r = 0; r < rows; r++)
-      for (let g0 = 0; g0 < nb; g0 += gStep) {
-        const n = Math.min(len - g0 * bs, gStep * bs);
-        run(r * len + g0 * bs, 1, n, r * nb + g0, Math.ceil(n / bs), L);
-      }
-    return true;
+    return this.lineChunks(
+      rows,
+      len,
+      bs,
+      WasmKernels.MX_DEC_CHUNK,
+      true,
+      (E, Gn) => [(E * w) / 8 + 64, Gn + 16, 64, E * 4 + 64],
+      (e0, nr, ln, s0, ns, L) => {
+        const [pc, ps, pt, po] = L as [number, number, number, number];
+        const n = nr * ln;
+        const u8 = this.u8();
+        u8.set(codes.subarray((e0 * w) / 8, ((e0 + n) * w) / 8), pc);
+        u8.set(scales.subarray(s0, s0 + ns), ps);
+        this.f32().set(table, pt >>> 2);
+        this.x.mxDecode(pc, nr, ln, bs, kind, mbits, bias, specials, w, ps, pt, po);
+        out.set(this.f32().subarray(po >>> 2, (po >>> 2) + n), e0);
+        return true;
+      },
+    );
   }
 
   // --- attn ---
