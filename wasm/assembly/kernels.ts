@@ -812,9 +812,11 @@ export function kiviKeysQuant(
   const D4 = D & ~3;
   const D16 = D & ~15;
   const rowB = <usize>D << 2;
-  let bad = i32x4.splat(0);
-  // 1. min/max per (group, channel), 16 channels (4 independent lane chains) per pass over the tokens
+  const wpg = G / (32 / bits); // code rows per group
+  // one group at a time (G·D floats, 16 KB at G = 32, D = 128: still in L1 for the codes pass)
   for (let g = 0; g < nGroups; g++) {
+    let bad = i32x4.splat(0);
+    // 1. min/max per channel, 16 channels (4 independent lane chains) per pass over the group's tokens
     const base = x + <usize>g * <usize>G * rowB;
     const mrow = <usize>g * rowB;
     let d = 0;
@@ -874,16 +876,20 @@ export function kiviKeysQuant(
       store<f32>(scales + mrow + (<usize>d << 2), s);
       store<f32>(prm + mrow + (<usize>d << 2), yParam1(s, mul));
     }
+    if (v128.any_true(bad)) return -1;
+    // 2. the group's codes
+    const w0 = g * wpg;
+    let st = 0;
+    if (bits == 2) st = keysCodes(2, x, w0, w0 + wpg, D, G, codes, scales, mins, prm);
+    else if (bits == 4) st = keysCodes(4, x, w0, w0 + wpg, D, G, codes, scales, mins, prm);
+    else st = keysCodes(8, x, w0, w0 + wpg, D, G, codes, scales, mins, prm);
+    if (st != 0) return st;
   }
-  if (v128.any_true(bad)) return -1;
-  // 2. codes
-  if (bits == 2) return keysCodes(2, x, nTok, D, G, codes, scales, mins, prm);
-  if (bits == 4) return keysCodes(4, x, nTok, D, G, codes, scales, mins, prm);
-  return keysCodes(8, x, nTok, D, G, codes, scales, mins, prm);
+  return 0;
 }
 
 /**
- * Codes of the keys, one row of D words (f tokens) at a time, 4 channels per vector. The word is
+ * Codes of the keys (rows wBegin … wEnd − 1), one row of D words (f tokens) at a time, 4 channels per vector. The word is
  * Σ_j code_j · 2^(bits·j), built by Horner's rule from the last slot down (shift by bits, add the code
  * half of y: y >>> 16 = 0x4300 + code on the multiply path; y itself, 0x4B000000 + code, on the division
  * path). The word then carries a constant K (mod 2^32), subtracted at the end. Flagged/NaN vectors
@@ -893,7 +899,8 @@ export function kiviKeysQuant(
 function keysCodes(
   bits: i32,
   x: usize,
-  nTok: i32,
+  wBegin: i32,
+  wEnd: i32,
   D: i32,
   G: i32,
   codes: usize,
@@ -904,7 +911,6 @@ function keysCodes(
   const f = 32 / bits;
   const qmaxF = <f32>((1 << bits) - 1);
   const vq = f32x4.splat(qmaxF);
-  const rows = nTok / f;
   const D4 = D & ~3;
   const rowB = <usize>D << 2;
   const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
@@ -916,7 +922,7 @@ function keysCodes(
     for (let j = 0; j < f; j++) K += 0x4300 << (bits * j);
   }
   const vK = i32x4.splat(K);
-  for (let w = 0; w < rows; w++) {
+  for (let w = wBegin; w < wEnd; w++) {
     const t0 = w * f;
     const mrow = <usize>(t0 / G) * rowB;
     const xb = x + <usize>t0 * rowB;
