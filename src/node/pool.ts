@@ -31,7 +31,7 @@ import type { BlockTensor, QuantizeBlocksOptions } from '../bfp/index.js';
 import { dequantizeBlocks, quantizeBlocks } from '../bfp/index.js';
 import type { AffineOptions, AffineQuantized } from '../common/affine.js';
 import { dequantizeAffine, quantizeAffine } from '../common/affine.js';
-import { check } from '../common/errors.js';
+import { check, fail } from '../common/errors.js';
 import { WasmKernels, wasmKernels, withWasmKernels } from '../common/kernels.js';
 import { KERNELS_WASM_BASE64 } from '../common/kernels-wasm.generated.js';
 import type { Float32Tensor } from '../common/tensor.js';
@@ -39,6 +39,7 @@ import type { KiviQuantizeOptions } from '../kivi/index.js';
 import { dequantize, type QuantizedKeys, type QuantizedValues, quantizeKeys, quantizeValues } from '../kivi/index.js';
 import type { FwhtOptions } from '../mambaquant/index.js';
 import { fwht } from '../mambaquant/index.js';
+import { KERNELS_SHARED_WASM_BASE64 } from './kernels-shared-wasm.generated.js';
 
 /**
  * Elements below which the pool runs a call single-threaded when its float32 input / output is in shared
@@ -294,8 +295,11 @@ function recorder(calls: Call[]): WasmKernels {
   }) as unknown as WasmKernels;
 }
 
-/** A typed array in a message: its shared buffer, byte offset, length and element type. */
-type WireArr = [SharedArrayBuffer, number, number, 0 | 1 | 2];
+/**
+ * A typed array in a message: its shared buffer (null: the pool's memory, read in place by the worker's
+ * kernels), byte offset, length and element type.
+ */
+type WireArr = [SharedArrayBuffer | null, number, number, 0 | 1 | 2];
 type WireArg = number | boolean | WireArr;
 
 function workerSource(): string {
@@ -317,13 +321,14 @@ try {
 } finally {
   for (const f of workerData.restore) v8.setFlagsFromString(f);
 }
-const inst = new WebAssembly.Instance(mod, {});
-const k = new WasmKernels(inst.exports);
+const memory = workerData.memory;
+const inst = new WebAssembly.Instance(mod, { env: { memory } });
+const k = new WasmKernels(inst.exports, workerData.slot);
 const T = [Float32Array, Uint32Array, Uint8Array];
 parentPort.on('message', (parts) => {
   let ok = true;
   for (const [m, args] of parts) {
-    const a = args.map((v) => (Array.isArray(v) ? new T[v[3]](v[0], v[1], v[2]) : v));
+    const a = args.map((v) => (Array.isArray(v) ? new T[v[3]](v[0] ?? memory.buffer, v[1], v[2]) : v));
     if (!k[m](...a)) {
       ok = false;
       break;
@@ -353,13 +358,36 @@ function restoreFlags(): string[] {
   return [pick('--liftoff', '--no-liftoff'), pick('--wasm-lazy-compilation', '--no-wasm-lazy-compilation')];
 }
 
+/** A shared WebAssembly memory (the slice of the API used here). */
+interface SharedMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(pages: number): number;
+}
 interface WasmCtors {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: object };
+  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => SharedMemory;
 }
-function optimizedInstance(): WasmKernels {
-  const bin = Buffer.from(KERNELS_WASM_BASE64, 'base64');
-  const W = (globalThis as unknown as { WebAssembly: WasmCtors }).WebAssembly;
+const wasmCtors = (): WasmCtors => (globalThis as unknown as { WebAssembly: WasmCtors }).WebAssembly;
+
+/** Pages (64 KB) of the pool's memory: at most 2 GB, the kernels' 32-bit offsets. */
+const MAX_PAGES = 32768;
+/** Where the threads' scratch slots start (above the module's static data). */
+const SLOTS_AT = 1 << 20;
+/** Bytes of scratch per thread: 8 MB (the largest chunk layout, MX decode of 1 M elements, needs 5.3 MB). */
+function slotBytes(threads: number): number {
+  return Math.max(1 << 20, Math.min(8 << 20, Math.floor((256 << 20) / threads / 65536) * 65536));
+}
+
+/**
+ * The kernels compiled by the optimizing compiler: the shared-memory module on `memory` with scratch in
+ * `slot`, or (no memory) the ordinary module on its own memory — copies between plain arrays and
+ * non-shared memory are plain memmoves, while V8 copies to or from shared memory with relaxed atomic
+ * word copies (measured: KIVI-2 keys staged from a plain array, 6.9 vs 8.7 ms per 67 MB).
+ */
+function optimizedInstance(memory?: SharedMemory, slot?: [number, number]): WasmKernels {
+  const bin = Buffer.from(memory === undefined ? KERNELS_WASM_BASE64 : KERNELS_SHARED_WASM_BASE64, 'base64');
+  const W = wasmCtors();
   setFlagsFromString('--no-liftoff');
   setFlagsFromString('--no-wasm-lazy-compilation');
   let mod: object;
@@ -368,8 +396,87 @@ function optimizedInstance(): WasmKernels {
   } finally {
     for (const f of restoreFlags()) setFlagsFromString(f);
   }
-  const inst = new W.Instance(mod, {});
-  return new WasmKernels(inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0]);
+  const inst = new W.Instance(mod, memory === undefined ? {} : { env: { memory } });
+  const x = inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0];
+  if (x.heapBase() > SLOTS_AT) throw new Error("KernelPool: the kernels' static data overlaps the scratch slots");
+  return new WasmKernels(x, slot);
+}
+
+/**
+ * First-fit allocator over the pool memory above the scratch slots (64-byte aligned blocks; free
+ * neighbours merge; the memory grows by whole pages when no free block fits).
+ */
+class Arena {
+  readonly #memory: SharedMemory;
+  /** Free blocks [start, bytes], by address. */
+  #free: [number, number][] = [];
+  readonly #used = new Map<number, number>();
+  /** End of the highest block ever handed out: memory above it is still all zero. */
+  #high: number;
+
+  constructor(memory: SharedMemory, start: number) {
+    this.#memory = memory;
+    this.#high = start;
+    const end = memory.buffer.byteLength;
+    if (end > start) this.#free.push([start, end - start]);
+  }
+
+  /** Bytes handed out and not released. */
+  get used(): number {
+    let n = 0;
+    for (const b of this.#used.values()) n += b;
+    return n;
+  }
+
+  /** Address of a zero-filled block of `bytes` bytes (> 0). */
+  alloc(bytes: number): number {
+    const need = Math.ceil(bytes / 64) * 64;
+    let i = this.#free.findIndex(([, n]) => n >= need);
+    if (i < 0) {
+      const end = this.#memory.buffer.byteLength;
+      const last = this.#free[this.#free.length - 1];
+      const tail = last !== undefined && last[0] + last[1] === end ? last[1] : 0;
+      const pages = Math.ceil((need - tail) / 65536);
+      if (end / 65536 + pages > MAX_PAGES)
+        fail('E_LIMIT', `KernelPool: ${bytes} more bytes do not fit in the pool's 2 GB memory`);
+      this.#memory.grow(pages);
+      if (tail > 0) last![1] += pages * 65536;
+      else this.#free.push([end, pages * 65536]);
+      i = this.#free.length - 1;
+    }
+    const blk = this.#free[i]!;
+    const at = blk[0];
+    if (blk[1] === need) this.#free.splice(i, 1);
+    else {
+      blk[0] += need;
+      blk[1] -= need;
+    }
+    this.#used.set(at, need);
+    if (at < this.#high) new Uint8Array(this.#memory.buffer, at, Math.min(need, this.#high - at)).fill(0);
+    this.#high = Math.max(this.#high, at + need);
+    return at;
+  }
+
+  /** Free the block at `at`; false when no block starts there. */
+  release(at: number): boolean {
+    const n = this.#used.get(at);
+    if (n === undefined) return false;
+    this.#used.delete(at);
+    let i = this.#free.findIndex(([s]) => s > at);
+    if (i < 0) i = this.#free.length;
+    this.#free.splice(i, 0, [at, n]);
+    const next = this.#free[i + 1];
+    if (next !== undefined && at + n === next[0]) {
+      this.#free[i]![1] += next[1];
+      this.#free.splice(i + 1, 1);
+    }
+    const prev = this.#free[i - 1];
+    if (prev !== undefined && prev[0] + prev[1] === at) {
+      prev[1] += this.#free[i]![1];
+      this.#free.splice(i, 1);
+    }
+    return true;
+  }
 }
 
 /**
@@ -395,6 +502,13 @@ export class KernelPool {
   readonly #workers: Worker[];
   /** This thread's kernels (optimized up front), for its share and for calls under the threshold. */
   readonly #local: WasmKernels | null;
+  /** The same on the pool memory, for calls that touch arrays allocated there. */
+  readonly #home: WasmKernels | null;
+  /** The memory every thread's kernels run on, and its allocator (null without wasm SIMD). */
+  readonly #memory: SharedMemory | null;
+  readonly #arena: Arena | null;
+  /** Buffers of the pool memory that arrays handed out view (one per size the memory had). */
+  readonly #mine = new WeakSet<object>();
   #closed = false;
   /** Grow-only shared scratch buffers (one per distinct non-shared buffer of a call), reused. */
   #scratch: SharedArrayBuffer[] = [];
@@ -416,9 +530,18 @@ export class KernelPool {
     return this.#lastParts;
   }
 
-  private constructor(workers: Worker[], local: WasmKernels | null, threads: number, min: [number, number]) {
+  private constructor(
+    workers: Worker[],
+    local: [WasmKernels, WasmKernels] | null,
+    memory: SharedMemory | null,
+    arenaAt: number,
+    threads: number,
+    min: [number, number],
+  ) {
     this.#workers = workers;
-    this.#local = local;
+    [this.#local, this.#home] = local ?? [null, null];
+    this.#memory = memory;
+    this.#arena = memory === null ? null : new Arena(memory, arenaAt);
     this.threads = threads;
     [this.minElements, this.minElementsPlain] = min;
   }
@@ -449,18 +572,128 @@ export class KernelPool {
         () => `KernelPool.create: ${name} must be a non-negative integer, got ${min[i]}`,
       );
     const workers: Worker[] = [];
-    if (wasmKernels() !== null) {
-      const src = workerSource();
-      for (let i = 1; i < threads; i++) {
-        const w = new Worker(src, { eval: true, workerData: { b64: KERNELS_WASM_BASE64, restore: restoreFlags() } });
-        w.unref();
-        workers.push(w);
-      }
-      // a round trip proves each worker compiled the module
-      await Promise.all(workers.map((w) => KernelPool.#post(w, [])));
+    if (wasmKernels() === null) return new KernelPool(workers, null, null, 0, 1, min);
+    // one shared memory: [static data | a scratch slot per thread | arrays handed out by the pool]
+    const S = slotBytes(threads);
+    const slot = (i: number): [number, number] => [SLOTS_AT + i * S, SLOTS_AT + (i + 1) * S];
+    const arenaAt = SLOTS_AT + threads * S;
+    const memory = new (wasmCtors().Memory)({ initial: arenaAt / 65536, maximum: MAX_PAGES, shared: true });
+    const local: [WasmKernels, WasmKernels] = [optimizedInstance(), optimizedInstance(memory, slot(0))];
+    const src = workerSource();
+    for (let i = 1; i < threads; i++) {
+      const workerData = { b64: KERNELS_SHARED_WASM_BASE64, restore: restoreFlags(), memory, slot: slot(i) };
+      const w = new Worker(src, { eval: true, workerData });
+      w.unref();
+      workers.push(w);
     }
-    const local = workers.length > 0 ? optimizedInstance() : null;
-    return new KernelPool(workers, local, workers.length + 1, min);
+    // a round trip proves each worker compiled the module
+    await Promise.all(workers.map((w) => KernelPool.#post(w, [])));
+    return new KernelPool(workers, local, memory, arenaAt, threads, min);
+  }
+
+  /** A zero-filled array of `n` elements in the pool memory. */
+  #alloc<A extends Arr>(C: new (b: SharedArrayBuffer, o: number, n: number) => A, n: number, what: string): A {
+    check(!this.#closed, 'E_CONFIG', 'KernelPool: the pool is closed');
+    check(
+      Number.isSafeInteger(n) && n >= 0 && n * 4 <= 2 ** 31,
+      'E_CONFIG',
+      () => `KernelPool.${what}: n must be an integer in 0..2^29, got ${n}`,
+    );
+    const mem = this.#memory;
+    if (mem === null || n === 0) return new C(new SharedArrayBuffer(0), 0, 0);
+    const at = this.#arena!.alloc(n * (C as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+    const buf = mem.buffer;
+    this.#mine.add(buf);
+    this.#home!.adopt(buf);
+    return new C(buf, at, n);
+  }
+
+  /**
+   * A zero-filled `Float32Array` of `n` elements in the pool's shared memory. The pool's kernels read and
+   * write such arrays in place — no copies in or out, on this thread and in the workers — so a tensor
+   * held here (and the outputs given as `out`) is the fastest input for every pooled function; any
+   * other code can use it like a plain array. Give it back with {@link KernelPool.release}. Without
+   * WebAssembly SIMD (no pool memory) it is an ordinary shared array.
+   *
+   * @example
+   * ```ts
+   * const x = pool.float32(32 * 4096 * 128);
+   * x.set(kvLayer); // fill it once
+   * const q = await pool.quantizeValues({ dtype: 'float32', data: x, shape: [32, 4096, 128] }, { bits: 2, groupSize: 32 });
+   * pool.release(x);
+   * ```
+   */
+  float32(n: number): Float32Array {
+    return this.#alloc(Float32Array, n, 'float32');
+  }
+
+  /**
+   * A zero-filled `Uint32Array` in the pool memory (as {@link KernelPool.float32}), e.g. KIVI codes given as `out`.
+   *
+   * @example
+   * ```ts
+   * const codes = pool.uint32(q.codes.length);
+   * ```
+   */
+  uint32(n: number): Uint32Array {
+    return this.#alloc(Uint32Array, n, 'uint32');
+  }
+
+  /**
+   * A zero-filled `Uint8Array` in the pool memory (as {@link KernelPool.float32}), e.g. MX codes / scales.
+   *
+   * @example
+   * ```ts
+   * const scales = pool.uint8(b.scales.length);
+   * ```
+   */
+  uint8(n: number): Uint8Array {
+    return this.#alloc(Uint8Array, n, 'uint8');
+  }
+
+  /**
+   * Whether `a` views the pool memory (an array from {@link KernelPool.float32} and friends, or a view of one).
+   *
+   * @example
+   * ```ts
+   * pool.owns(pool.float32(8)); // true
+   * pool.owns(new Float32Array(8)); // false
+   * ```
+   */
+  owns(a: ArrayBufferView): boolean {
+    return this.#mine.has(a.buffer);
+  }
+
+  /**
+   * Give back an array from {@link KernelPool.float32} / `uint32` / `uint8` (the whole array as returned,
+   * not a subarray); its memory is reused by later allocations, so stop using it. Throws `E_CONFIG` for any
+   * other array or one already released.
+   *
+   * @example
+   * ```ts
+   * const x = pool.float32(1024);
+   * pool.release(x);
+   * ```
+   */
+  release(a: Float32Array | Uint32Array | Uint8Array): void {
+    if (a.length === 0 && !this.#mine.has(a.buffer)) return;
+    check(
+      this.#mine.has(a.buffer) && this.#arena!.release(a.byteOffset),
+      'E_CONFIG',
+      'KernelPool.release: not an array allocated by this pool (or released already)',
+    );
+  }
+
+  /**
+   * Bytes of pool memory handed out and not yet released.
+   *
+   * @example
+   * ```ts
+   * pool.bytesInUse; // 0 after every array was released
+   * ```
+   */
+  get bytesInUse(): number {
+    return this.#arena?.used ?? 0;
   }
 
   static #post(w: Worker, parts: [string, WireArg[]][]): Promise<boolean> {
@@ -521,19 +754,24 @@ export class KernelPool {
       }
       // a float32 tensor to copy (≥ 2 bytes per element) makes the call "plain"; small code/metadata outputs do not
       const min = plainBytes >= 2 * total ? this.minElementsPlain : this.minElements;
-      if (total < min || total === 0) {
-        for (const c of calls)
-          if (!(wk as unknown as Record<string, (...a: Arg[]) => boolean>)[c.m]!(...c.a)) return fn();
+      if (total < min || total === 0 || this.#workers.length === 0) {
+        for (const c of calls) if (!this.#kernels(c.a)[c.m]!(...c.a)) return fn();
         return res;
       }
-      if (await this.#execute(wk, calls)) return res;
+      if (await this.#execute(calls)) return res;
       this.#lastParts = 0;
       return fn(); // again, single-threaded: throws the documented error
     });
   }
 
+  /** This thread's kernels for a call's arguments: on the pool memory when one of them is there. */
+  #kernels(a: Arg[]): Record<string, (...a: Arg[]) => boolean> {
+    const home = a.some((v) => typeof v === 'object' && this.#mine.has(v.buffer));
+    return (home ? this.#home : this.#local) as unknown as Record<string, (...a: Arg[]) => boolean>;
+  }
+
   /** Split the calls into parts, run them (workers + this thread), copy the outputs back. */
-  async #execute(wk: WasmKernels, calls: Call[]): Promise<boolean> {
+  async #execute(calls: Call[]): Promise<boolean> {
     const k = this.#workers.length + 1;
     const parts: Part[] = [];
     for (const c of calls) parts.push(...SPLIT[c.m]!(c.a, calls.length >= k ? 1 : Math.ceil(k / calls.length)));
@@ -566,6 +804,7 @@ export class KernelPool {
     }
     const wire = (x: Arr): WireArr => {
       const t = x instanceof Float32Array ? 0 : x instanceof Uint32Array ? 1 : 2;
+      if (this.#mine.has(x.buffer)) return [null, x.byteOffset, x.length, t];
       if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset, x.length, t];
       const [m, lo] = mirror.get(x.buffer)!;
       return [m, x.byteOffset - lo, x.length, t];
@@ -596,9 +835,8 @@ export class KernelPool {
       }
       runs.push(KernelPool.#post(this.#workers[w]!, msg));
     }
-    const run = wk as unknown as Record<string, (...a: Arg[]) => boolean>;
     let ok = true;
-    for (const p of share[k - 1]!) if (ok) ok = run[p.m]!(...p.a);
+    for (const p of share[k - 1]!) if (ok) ok = this.#kernels(p.a)[p.m]!(...p.a);
     const oks = await Promise.all(runs);
     if (!ok || !oks.every((b) => b)) return false;
     for (let w = 0; w < k - 1; w++)

@@ -15,6 +15,11 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
+/** memory.copy: `n` bytes from `src` to `dst` (the pool stages strided-read inputs through scratch). */
+export function copyBytes(dst: usize, src: usize, n: usize): void {
+  memory.copy(dst, src, n);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // helpers
 
@@ -1509,8 +1514,16 @@ const MXC = memory.data<u32>([
   0x7c7c7c7c, 0x7c7c7c7c, 0x7c7c7c7c, 0x7c7c7c7c, // 160: E5M2 Inf/NaN field
 ], 16);
 
-/** Scratch slots for `pin`. */
-const MXPIN = memory.data(256, 16);
+/**
+ * Scratch slots for `pin` and the block maxima: 256 bytes, per instance — instances that share one
+ * memory (the Node pool's threads) each point theirs into their own scratch (`setPinScratch`).
+ */
+let MXPIN: usize = memory.data(256, 16);
+
+/** Move this instance's `pin` scratch to `p` (256 bytes, 16-aligned). */
+export function setPinScratch(p: usize): void {
+  MXPIN = p;
+}
 
 /**
  * v through memory: a value V8 can neither rematerialise nor sink into a loop (a splat of a runtime
