@@ -35,7 +35,7 @@ export async function main(): Promise<void> {
     const opts = { format, blockSize: 32 } as const;
     const q = quantizeBlocks(x, opts);
     const out = new Float32Array(n);
-    runGroup({
+    await runGroup({
       title: `${format} block 32, [${x.shape.join(', ')}] float32 → ${format}`,
       bytes: 4 * n,
       elements: n,
@@ -46,7 +46,7 @@ export async function main(): Promise<void> {
       ],
     });
     const qr = quantizeBlocks(xr, opts);
-    runGroup({
+    await runGroup({
       title: `${format} block 32, Ref twins on [${xr.shape.join(', ')}]`,
       bytes: 4 * nRef,
       elements: nRef,

@@ -45,7 +45,7 @@ export async function main(): Promise<void> {
   const outF = new Float32Array(n);
   const refRuns = QUICK ? 2 : 5;
 
-  runGroup({
+  await runGroup({
     title: `fp16 encode: f32ToF16Array, ${n} float32 → fp16 bits (RNE)`,
     bytes: 4 * n,
     elements: n,
@@ -55,7 +55,7 @@ export async function main(): Promise<void> {
     ],
     runs: QUICK ? 3 : 10,
   });
-  runGroup({
+  await runGroup({
     title: `fp16 decode: f16ToF32Array, ${n} fp16 codes → float32`,
     bytes: 2 * n,
     elements: n,
@@ -65,7 +65,7 @@ export async function main(): Promise<void> {
     ],
     runs: QUICK ? 3 : 10,
   });
-  runGroup({
+  await runGroup({
     title: `bf16 encode: f32ToBf16Array, ${n} float32 → bf16 bits (RNE)`,
     bytes: 4 * n,
     elements: n,
@@ -75,7 +75,7 @@ export async function main(): Promise<void> {
     ],
     runs: QUICK ? 3 : 10,
   });
-  runGroup({
+  await runGroup({
     title: `bf16 decode: bf16ToF32Array, ${n} bf16 codes → float32`,
     bytes: 2 * n,
     elements: n,
@@ -94,7 +94,7 @@ export async function main(): Promise<void> {
     ['int4 integer zero point, groups of 128 (axis 1)', { bits: 4, axis: 1, groupSize: 128, zeroPoint: 'int' }],
   ];
   for (const [label, opts] of configs) {
-    runGroup({
+    await runGroup({
       title: `affine quantize, ${label}: [${rows}, ${cols}] float32`,
       bytes: 4 * n,
       elements: n,
@@ -106,7 +106,7 @@ export async function main(): Promise<void> {
     });
   }
   const q4 = quantizeAffine(t, { bits: 4, axis: 1, groupSize: 128 });
-  runGroup({
+  await runGroup({
     title: `affine dequantize, int4 groups of 128 (axis 1): [${rows}, ${cols}] → float32 (input = 1-byte codes + params)`,
     bytes: n + 8 * (n / 128),
     elements: n,

@@ -17,7 +17,7 @@ export async function main(): Promise<void> {
   const seq = evalTokens(model, { sequences: 1, length: T, seed: 1000 })[0]!;
   const weightBytes = 1_056_540 - 28;
   const specs = ['float32', 'kivi4-g8-r32', 'kivi2-r32', 'pertoken2', 'bfp12', 'mxfp4'];
-  runGroup({
+  await runGroup({
     title: `stories260K forward, ${T} tokens, per KV cache (float32 = reference)`,
     bytes: weightBytes * T,
     elements: T,
@@ -37,7 +37,7 @@ export async function main(): Promise<void> {
     activationBits: 4,
     transform: 'hadamard',
   });
-  runGroup({
+  await runGroup({
     title: `mamba-tiny forward, ${L}-token window (float32 = reference)`,
     bytes: 1_293_560 * L,
     elements: L,

@@ -13,7 +13,7 @@ export async function main(): Promise<void> {
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = 0.1 + 2 * Math.cos(i) + (i % 97 === 0 ? 40 : 0);
   for (const type of ['q8_0', 'q4_0', 'q4_1', 'mxfp4'] as const) {
-    runGroup({
+    await runGroup({
       title: `encodeGgml ${type}, ${n} float32 (blocks of 32)`,
       bytes: 4 * n,
       elements: n,
@@ -23,7 +23,7 @@ export async function main(): Promise<void> {
       ],
     });
     const q = encodeGgml(x, type);
-    runGroup({
+    await runGroup({
       title: `decodeGgml ${type}, ${n} values (${ggmlByteSize(type, n)} bytes in, GB/s of float32 out)`,
       bytes: 4 * n,
       elements: n,
@@ -38,7 +38,7 @@ export async function main(): Promise<void> {
     metadata: { 'general.architecture': 'bench' },
     tensors: [{ name: 'w', data: x, shape: [rows, n / rows], type: 'Q4_0' }],
   });
-  runGroup({
+  await runGroup({
     title: `parseGguf + readFloat32 of one Q4_0 tensor [${rows}, ${n / rows}] from memory`,
     bytes: 4 * n,
     elements: n,

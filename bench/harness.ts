@@ -10,7 +10,7 @@ import { cpus, platform, release } from 'node:os';
 /** One measured variant. */
 export interface BenchCase {
   name: string;
-  /** The work; called once per run. */
+  /** The work; called once per run (a returned promise is awaited inside the timing). */
   fn: () => unknown;
 }
 
@@ -31,9 +31,10 @@ export const QUICK = process.env.LOWBIT_BENCH_QUICK === '1' || process.env.CI ==
 
 let sink = 0;
 
-function time(fn: () => unknown): number {
+async function time(fn: () => unknown): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = fn();
+  let r = fn();
+  if (r instanceof Promise) r = await r;
   const t1 = process.hrtime.bigint();
   if (r !== undefined && r !== null) sink ^= 1;
   return Number(t1 - t0) / 1e9;
@@ -52,7 +53,7 @@ export function machineLine(): string {
 }
 
 /** Measure a group and print a table; returns the rows. */
-export function runGroup(g: BenchGroup): { name: string; medianS: number; gbps: number; eps: number }[] {
+export async function runGroup(g: BenchGroup): Promise<{ name: string; medianS: number; gbps: number; eps: number }[]> {
   if (!printedMachine) {
     console.log(`\n# ${machineLine()}`);
     printedMachine = true;
@@ -76,14 +77,14 @@ export function runGroup(g: BenchGroup): { name: string; medianS: number; gbps: 
   const copies: number[] = [];
   for (const c of g.cases) {
     for (let w = 0; w < (QUICK ? 1 : 3); w++) {
-      time(copy);
-      time(c.fn);
+      await time(copy);
+      await time(c.fn);
     }
     const t: number[] = [];
     const tc: number[] = [];
     for (let r = 0; r < runs; r++) {
-      tc.push(time(copy));
-      t.push(time(c.fn));
+      tc.push(await time(copy));
+      t.push(await time(c.fn));
     }
     t.sort((a, b) => a - b);
     tc.sort((a, b) => a - b);

@@ -30,7 +30,7 @@ export async function main(): Promise<void> {
   for (let i = 0; i < n; i++) buf[i] = (i % 1000) * 0.001;
   const view = ndarray(buf, [side, side]).transpose(1, 0);
   const out = new Float32Array(n);
-  runGroup({
+  await runGroup({
     title: `transposed ndarray view → contiguous, float32 [${side}, ${side}]`,
     bytes: 4 * n,
     elements: n,
@@ -42,7 +42,7 @@ export async function main(): Promise<void> {
 
   const h = new Uint16Array(n);
   for (let i = 0; i < n; i++) h[i] = (0x3c00 + (i & 0x3ff)) & 0xffff;
-  runGroup({
+  await runGroup({
     title: `asFloat32 of an ORT float16 tensor, ${n} elements`,
     bytes: 2 * n,
     elements: n,
@@ -54,7 +54,7 @@ export async function main(): Promise<void> {
   const a = tensor('float32', buf.subarray(0, m * k).slice(), [m, k]);
   const w = tensor('float32', buf.subarray(0, nn * k).slice(), [nn, k]);
   const o = new Float32Array(m * nn);
-  const rows = runGroup({
+  const rows = await runGroup({
     title: `matmul a[${m}, ${k}] · w[${nn}, ${k}]ᵀ (${tf.getBackend()} backend; elements = multiply-adds)`,
     bytes: 4 * (m * k + nn * k),
     elements: m * k * nn,

@@ -29,7 +29,7 @@ export async function main(): Promise<void> {
   const st = serializeSafetensors({ w: t }, { note: 'bench' });
   const bytes = n * 4;
 
-  runGroup({
+  await runGroup({
     title: `.npy / .npz / .safetensors, float32 [${n / 1024}, 1024]`,
     bytes,
     elements: n,
@@ -47,7 +47,7 @@ export async function main(): Promise<void> {
 
   const codes = new Uint8Array(n);
   for (let i = 0; i < n; i++) codes[i] = (i * 2654435761) >>> 24;
-  runGroup({
+  await runGroup({
     title: `narrow floats to float32 (${n} codes; input bytes = packed codes)`,
     bytes: n,
     elements: n,
@@ -56,7 +56,7 @@ export async function main(): Promise<void> {
       { name: 'decodeMiniFloatsRef f8_e4m3', fn: () => decodeMiniFloatsRef(codes, 'f8_e4m3') },
     ],
   });
-  runGroup({
+  await runGroup({
     title: `narrow floats, packed 4-bit (${2 * n} codes from ${n} bytes)`,
     bytes: n,
     elements: 2 * n,
@@ -66,7 +66,7 @@ export async function main(): Promise<void> {
     ],
   });
   const n6 = Math.floor((n * 8) / 6);
-  runGroup({
+  await runGroup({
     title: `narrow floats, packed 6-bit (${n6} codes from ${n} bytes)`,
     bytes: n,
     elements: n6,
@@ -75,7 +75,7 @@ export async function main(): Promise<void> {
       { name: 'decodeMiniFloatsRef f6_e2m3', fn: () => decodeMiniFloatsRef(codes, 'f6_e2m3') },
     ],
   });
-  runGroup({
+  await runGroup({
     title: `CRC-32 of ${(bytes / 1e6).toFixed(1)} MB`,
     bytes,
     elements: bytes,

@@ -6,7 +6,9 @@
  * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). KIVI and
  * affine rows write into preallocated outputs ("into out", like the dequantize and MX rows) and, for
  * comparison, into outputs allocated per call ("new outputs"). Single thread; the worker pool is
- * measured in pool.bench.ts.
+ * measured in pool.bench.ts. The "pool memory" rows run the same public function on a one-thread
+ * `KernelPool` (lowbit/node) with the input and outputs allocated in the pool's memory, which its kernels
+ * read and write in place (no copy in or out of the module's memory).
  * Full size: a KV cache layer `[32, 4096, 128]` (16.8 M elements, 67 MB); quick: `[8, 512, 128]`.
  */
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
@@ -14,6 +16,7 @@ import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
 import { type KernelBackend, setKernelBackend } from '../src/common/kernels.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
+import { KernelPool } from '../src/node/index.js';
 import { QUICK, runGroup } from './harness.js';
 
 function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
@@ -40,6 +43,12 @@ export async function main(): Promise<void> {
   }
   const x = { dtype: 'float32' as const, data, shape: [H, T, D] };
   const shape = `[${H}, ${T}, ${D}]`;
+  // one thread (no workers), arrays in its memory: the kernels read and write them in place
+  const pool = await KernelPool.create({ threads: 1 });
+  const xm = { ...x, data: pool.float32(n) };
+  xm.data.set(data);
+  const outM = pool.float32(n);
+  const inPool = 'wasm SIMD, pool memory (in place)';
   for (const bits of [2, 4] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
     // preallocated outputs (opts.out), as the dequantize rows write into `out`; the "new outputs" rows
@@ -48,7 +57,23 @@ export async function main(): Promise<void> {
     const ko = { ...o, out: { codes: kOut.codes, scales: kOut.scales, mins: kOut.mins } };
     const vOut = quantizeValues(x, o);
     const vo = { ...o, out: { codes: vOut.codes, scales: vOut.scales, mins: vOut.mins } };
-    runGroup({
+    const km = {
+      ...o,
+      out: {
+        codes: pool.uint32(kOut.codes.length),
+        scales: pool.float32(kOut.scales.length),
+        mins: pool.float32(kOut.mins.length),
+      },
+    };
+    const vm = {
+      ...o,
+      out: {
+        codes: pool.uint32(vOut.codes.length),
+        scales: pool.float32(vOut.scales.length),
+        mins: pool.float32(vOut.mins.length),
+      },
+    };
+    await runGroup({
       title: `KIVI-${bits} quantizeKeys ${shape}, G = 32`,
       bytes: n * 4,
       elements: n,
@@ -56,10 +81,11 @@ export async function main(): Promise<void> {
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeKeys(x, ko)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
+        { name: inPool, fn: () => pool.quantizeKeys(xm, km) },
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeKeys(x, ko)) },
       ],
     });
-    runGroup({
+    await runGroup({
       title: `KIVI-${bits} quantizeValues ${shape}, G = 32`,
       bytes: n * 4,
       elements: n,
@@ -67,29 +93,34 @@ export async function main(): Promise<void> {
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeValues(x, vo)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeValues(x, o)) },
+        { name: inPool, fn: () => pool.quantizeValues(xm, vm) },
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeValues(x, vo)) },
       ],
     });
     const qk = quantizeKeys(x, o);
     const qv = quantizeValues(x, o);
+    const qkm = await pool.quantizeKeys(xm, km);
+    const qvm = await pool.quantizeValues(xm, vm);
     const out = new Float32Array(n);
-    runGroup({
+    await runGroup({
       title: `KIVI-${bits} dequantize keys ${shape} (GB/s of float32 output)`,
       bytes: n * 4,
       elements: n,
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qk, out)) },
+        { name: inPool, fn: () => pool.dequantize(qkm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qk, out)) },
       ],
     });
-    runGroup({
+    await runGroup({
       title: `KIVI-${bits} dequantize values ${shape} (GB/s of float32 output)`,
       bytes: n * 4,
       elements: n,
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qv, out)) },
+        { name: inPool, fn: () => pool.dequantize(qvm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qv, out)) },
       ],
     });
@@ -97,7 +128,7 @@ export async function main(): Promise<void> {
   const ao = { bits: 4, axis: -1, groupSize: 128 };
   const qa = quantizeAffine(x, ao);
   const aoo = { ...ao, out: { codes: qa.codes.slice(), scales: qa.scales.slice(), zeros: qa.zeros.slice() } };
-  runGroup({
+  await runGroup({
     title: `quantizeAffine 4-bit float zero point ${shape}, groups of 128 on the last axis`,
     bytes: n * 4,
     elements: n,
@@ -109,7 +140,7 @@ export async function main(): Promise<void> {
     ],
   });
   const fx = new Float32Array(n);
-  runGroup({
+  await runGroup({
     title: `FWHT n = 4096 (in place), ${n / 4096} rows`,
     bytes: n * 4,
     elements: n,
@@ -123,7 +154,7 @@ export async function main(): Promise<void> {
     ],
   });
   const aOut = new Float32Array(n);
-  runGroup({
+  await runGroup({
     title: `dequantizeAffine 4-bit ${shape} (GB/s of float32 output)`,
     bytes: n * 4,
     elements: n,
@@ -139,26 +170,35 @@ export async function main(): Promise<void> {
   for (const format of ['mxfp4', 'mxfp8_e4m3', 'mxfp8_e5m2', 'bfp12', 'bfp16'] as const) {
     const qb = quantizeBlocks(x, { format, blockSize: 32 });
     const bo = { format, blockSize: 32, out: { scales: qb.scales.slice(), codes: qb.codes.slice() } };
-    runGroup({
+    const bm = {
+      format,
+      blockSize: 32,
+      out: { scales: pool.uint8(qb.scales.length), codes: pool.uint8(qb.codes.length) },
+    };
+    const qbm = await pool.quantizeBlocks(xm, bm);
+    await runGroup({
       title: `${format} quantizeBlocks ${shape}, blocks of 32 (into out)`,
       bytes: n * 4,
       elements: n,
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeBlocks(x, bo)) },
+        { name: inPool, fn: () => pool.quantizeBlocks(xm, bm) },
         { name: 'JS kernel', fn: withBackend('js', () => quantizeBlocks(x, bo)) },
       ],
     });
     const bout = new Float32Array(n);
-    runGroup({
+    await runGroup({
       title: `${format} dequantizeBlocks ${shape} (GB/s of float32 output, into out)`,
       bytes: n * 4,
       elements: n,
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantizeBlocks(qb, bout)) },
+        { name: inPool, fn: () => pool.dequantizeBlocks(qbm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantizeBlocks(qb, bout)) },
       ],
     });
   }
+  await pool.close();
 }

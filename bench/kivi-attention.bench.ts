@@ -100,7 +100,7 @@ export async function main(): Promise<void> {
           setKernelBackend('auto');
         }
       };
-      const rows = runGroup({
+      const rows = await runGroup({
         title: `attend, T = ${TT}, D = ${D}, ${heads} heads / ${H} kv heads, 1 query, KIVI-${bits} G32 R128 (cache ${cache.byteLength} B vs f32 ${2 * H * TT * D * 4} B)`,
         bytes: 2 * H * TT * D * 4,
         elements: 2 * H * TT * D,

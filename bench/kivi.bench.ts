@@ -114,7 +114,7 @@ export async function main(): Promise<void> {
           r * D,
         );
     };
-    runGroup({
+    await runGroup({
       title: `keys ${bits}-bit G${G} (per-channel, packed along tokens), [${S}, ${T}, ${D}]`,
       bytes: n * 4,
       elements: n,
@@ -126,7 +126,7 @@ export async function main(): Promise<void> {
       ],
     });
     const qkr = quantizeKeys(xr, opts);
-    runGroup({
+    await runGroup({
       title: `keys ${bits}-bit G${G}: kernels vs Ref twins, [${refS}, ${T}, ${D}]`,
       bytes: nr * 4,
       elements: nr,
@@ -138,7 +138,7 @@ export async function main(): Promise<void> {
         { name: 'dequantizeRef', fn: () => dequantizeRef(qkr) },
       ],
     });
-    runGroup({
+    await runGroup({
       title: `values ${bits}-bit G${G} (per-token, packed along channels), [${S}, ${T}, ${D}]`,
       bytes: n * 4,
       elements: n,
@@ -150,7 +150,7 @@ export async function main(): Promise<void> {
       ],
     });
     const qvr = quantizeValues(xr, opts);
-    runGroup({
+    await runGroup({
       title: `values ${bits}-bit G${G}: kernels vs Ref twins, [${refS}, ${T}, ${D}]`,
       bytes: nr * 4,
       elements: nr,

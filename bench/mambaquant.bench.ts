@@ -29,7 +29,7 @@ export async function main(): Promise<void> {
   for (const n of sizes) {
     const rows = Math.max(1, Math.floor(totalBytes / 4 / n));
     const x = float32(randomF32(rows * n, n), [rows, n]);
-    const res = runGroup({
+    const res = await runGroup({
       title: `fwht in place, n = ${n}, [${rows}, ${n}] float32`,
       bytes: rows * n * 4,
       elements: rows * n,
@@ -42,7 +42,7 @@ export async function main(): Promise<void> {
     const x = float32(randomF32(rows * n, n + 1), [rows, n]);
     const M = hadamardMatrix(n, { transpose: true }); // x·Mᵀ
     const out = new Float32Array(rows * n);
-    runGroup({
+    await runGroup({
       title: `fwht vs references, n = ${n}, [${rows}, ${n}] float32`,
       bytes: rows * n * 4,
       elements: rows * n,
@@ -107,7 +107,7 @@ export async function main(): Promise<void> {
     err = Math.max(err, Math.abs(a[i]! - b[i]!));
     scale = Math.max(scale, Math.abs(a[i]!));
   }
-  const res = runGroup({
+  const res = await runGroup({
     title: `dense KLT apply x·(K·H), n = ${n}, [${rows}, ${n}] float32 (tfjs backend: ${backend}; max |JS − tfjs| = ${err.toExponential(2)} of max ${scale.toFixed(2)})`,
     bytes: rows * n * 4,
     elements: rows * n,

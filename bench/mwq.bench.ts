@@ -90,7 +90,7 @@ export async function main(): Promise<void> {
     ['residual 2→8 pow2', quantizeNested(w, { scheme: 'residual', bits: 8, baseBits: 2, planeScales: 'pow2' })],
   ];
   const wDense = stores[0]![1].dequantize(8).data;
-  const dres = runGroup({
+  const dres = await runGroup({
     title: `dense float32 GEMV [${rows}, ${cols}] (JS, 4 B per weight)`,
     bytes: 4 * n,
     elements: n,
@@ -172,7 +172,7 @@ export async function main(): Promise<void> {
   console.log(summary.join('\n'));
   if (process.env.LOWBIT_BENCH_MWQ === 'gemv') return;
   const nw0 = stores[0]![1];
-  runGroup({
+  await runGroup({
     title: `gemvRef (dequantize(r) + dense) [${rows}, ${cols}]`,
     bytes: 4 * n,
     elements: n,
@@ -183,7 +183,7 @@ export async function main(): Promise<void> {
   const X: Float32Tensor = { dtype: 'float32', data: gaussian(B * cols, 3, 1), shape: [B, cols] };
   const nw = stores[0]![1];
   for (const r of [2, 4]) {
-    runGroup({
+    await runGroup({
       title: `gemm truncate [${rows}, ${cols}] × ${B} vectors, level ${r}`,
       bytes: nw.bytesRead(r) + 4 * B * cols,
       elements: n * B,
@@ -199,7 +199,7 @@ export async function main(): Promise<void> {
       ],
     });
   }
-  runGroup({
+  await runGroup({
     title: `quantizeNested [${rows}, ${cols}] f32 → bit planes, group 128`,
     bytes: 4 * n,
     elements: n,
@@ -211,7 +211,7 @@ export async function main(): Promise<void> {
   });
   // the reference twin and the residual fit are much slower: measured on a [256, in] slice
   const small: Float32Tensor = { dtype: 'float32', data: w.data.subarray(0, 256 * cols), shape: [256, cols] };
-  runGroup({
+  await runGroup({
     title: `quantizeNested [256, ${cols}] (slice): fast vs reference twin, residual fits`,
     bytes: 4 * 256 * cols,
     elements: 256 * cols,

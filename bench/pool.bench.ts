@@ -3,8 +3,10 @@
  * public function on one thread, both on the wasm SIMD kernels, for every pooled kernel: KIVI
  * quantizeKeys / quantizeValues / dequantize (2/4-bit, G = 32), affine 4-bit (groups of 128), MX/BFP
  * blocks of 32 (mxfp4, mxfp8_e4m3, bfp12) and the FWHT (n = 4096). Each pooled kernel is measured with a
- * plain input (the pool copies the workers' share into shared memory) and with a `SharedArrayBuffer`
- * input (read in place); dequantizers write into a preallocated `out` (plain / shared). One-thread and
+ * plain input (the pool copies the workers' share into shared memory), with a `SharedArrayBuffer`
+ * input (each thread copies its share into its kernels' memory) and with the input and outputs in the pool
+ * memory (`pool.float32` & co.: read and written in place; "1 thread" is then a one-thread pool on its own
+ * memory, the same code path); dequantizers write into a preallocated `out` (plain / shared / pool). One-thread and
  * pooled runs alternate (so load drift on a shared machine hits both alike); medians; GB/s of float32
  * input (dequantize: output), the ratio to a same-process copy of the same bytes, the speed-up over one
  * thread and over the JS twin (3 runs). Then a size sweep of two kernels to place the pool threshold.
@@ -24,14 +26,14 @@ import { machineLine, QUICK } from './harness.js';
  */
 async function pair(one: () => unknown, pool: () => Promise<unknown>, runs: number): Promise<[number, number]> {
   for (let i = 0; i < (QUICK ? 2 : 12); i++) {
-    one();
+    await one();
     await pool();
   }
   const a: number[] = [];
   const b: number[] = [];
   for (let i = 0; i < runs; i++) {
     let t0 = performance.now();
-    one();
+    await one();
     a.push(performance.now() - t0);
     t0 = performance.now();
     await pool();
@@ -72,6 +74,23 @@ export async function main(): Promise<void> {
   const outP = new Float32Array(n);
   const outS = new Float32Array(new SharedArrayBuffer(n * 4));
   const runs = QUICK ? 3 : 11;
+  // the same tensors in the memory of this pool and of a one-thread pool (its "1 thread")
+  const pool1 = await KernelPool.create({ threads: 1 });
+  const inMem = (p: KernelPool) => {
+    const xm = { ...x, data: p.float32(n) };
+    xm.data.set(data);
+    return { p, x: xm, out: p.float32(n) };
+  };
+  const [m1, mp] = [inMem(pool1), inMem(pool)];
+  /** Outputs shaped like `like`'s, in `p`'s memory. */
+  const kiviOut = (
+    p: KernelPool,
+    like: { codes: Uint32Array; scales: ArrayLike<number>; mins: ArrayLike<number> },
+  ) => ({
+    codes: p.uint32(like.codes.length),
+    scales: p.float32(like.scales.length),
+    mins: p.float32(like.mins.length),
+  });
   console.log(
     `\n# ${machineLine().replace('1 thread', `pool: ${pool.threads} threads (caller + ${pool.threads - 1} workers)`)}`,
   );
@@ -94,12 +113,19 @@ export async function main(): Promise<void> {
     }
     return t.sort((a, b) => a - b)[Math.floor((reps - 1) / 2)]! / 1e3;
   };
-  const row = async (name: string, kind: string, one: () => unknown, many: () => Promise<unknown>): Promise<void> => {
+  /** `twin`: the single-threaded call on plain arrays whose JS kernel is timed (default `one`). */
+  const row = async (
+    name: string,
+    kind: string,
+    one: () => unknown,
+    many: () => Promise<unknown>,
+    twin: () => unknown = one,
+  ): Promise<void> => {
     const [t1, tp] = await pair(one, many, runs);
     const tc = median(() => dst.set(src), runs);
     setKernelBackend('js');
-    one(); // warm-up of the JS twin
-    const tj = median(one, QUICK ? 1 : 3);
+    twin(); // warm-up of the JS twin
+    const tj = median(twin, QUICK ? 1 : 3);
     setKernelBackend('wasm');
     const ms = (t: number): string => (t * 1e3).toFixed(2);
     console.log(
@@ -120,6 +146,18 @@ export async function main(): Promise<void> {
       () => quantizeKeys(x, o),
       () => pool.quantizeKeys(xs, o),
     );
+    const kl = quantizeKeys(x, o);
+    const [k1, kp] = [
+      { ...o, out: kiviOut(pool1, kl) },
+      { ...o, out: kiviOut(pool, kl) },
+    ];
+    await row(
+      `KIVI-${bits} quantizeKeys`,
+      'pool memory',
+      () => pool1.quantizeKeys(m1.x, k1),
+      () => pool.quantizeKeys(mp.x, kp),
+      () => quantizeKeys(x, o),
+    );
     await row(
       `KIVI-${bits} quantizeValues`,
       'plain',
@@ -131,6 +169,18 @@ export async function main(): Promise<void> {
       'shared',
       () => quantizeValues(x, o),
       () => pool.quantizeValues(xs, o),
+    );
+    const vl = quantizeValues(x, o);
+    const [v1, vp] = [
+      { ...o, out: kiviOut(pool1, vl) },
+      { ...o, out: kiviOut(pool, vl) },
+    ];
+    await row(
+      `KIVI-${bits} quantizeValues`,
+      'pool memory',
+      () => pool1.quantizeValues(m1.x, v1),
+      () => pool.quantizeValues(mp.x, vp),
+      () => quantizeValues(x, o),
     );
     const qk = quantizeKeys(x, o);
     const qv = quantizeValues(x, o);
@@ -146,6 +196,14 @@ export async function main(): Promise<void> {
       () => dequantize(qk, out1),
       () => pool.dequantize(qk, outS),
     );
+    const [qk1, qkp] = [await pool1.quantizeKeys(m1.x, k1), await pool.quantizeKeys(mp.x, kp)];
+    await row(
+      `KIVI-${bits} dequantize keys`,
+      'pool memory',
+      () => pool1.dequantize(qk1, m1.out),
+      () => pool.dequantize(qkp, mp.out),
+      () => dequantize(qk, out1),
+    );
     await row(
       `KIVI-${bits} dequantize values`,
       'plain out',
@@ -157,6 +215,14 @@ export async function main(): Promise<void> {
       'shared out',
       () => dequantize(qv, out1),
       () => pool.dequantize(qv, outS),
+    );
+    const [qv1, qvp] = [await pool1.quantizeValues(m1.x, v1), await pool.quantizeValues(mp.x, vp)];
+    await row(
+      `KIVI-${bits} dequantize values`,
+      'pool memory',
+      () => pool1.dequantize(qv1, m1.out),
+      () => pool.dequantize(qvp, mp.out),
+      () => dequantize(qv, out1),
     );
   }
   const ao = { bits: 4, axis: -1, groupSize: 128 };
@@ -194,6 +260,19 @@ export async function main(): Promise<void> {
       () => quantizeBlocks(x, bo),
       () => pool.quantizeBlocks(xs, bo),
     );
+    const bOut = (p: KernelPool) => ({
+      format,
+      blockSize: 32,
+      out: { scales: p.uint8(qb.scales.length), codes: p.uint8(qb.codes.length) },
+    });
+    const [b1, bp] = [bOut(pool1), bOut(pool)];
+    await row(
+      `${format} quantizeBlocks`,
+      'pool memory',
+      () => pool1.quantizeBlocks(m1.x, b1),
+      () => pool.quantizeBlocks(mp.x, bp),
+      () => quantizeBlocks(x, bo),
+    );
     await row(
       `${format} dequantizeBlocks`,
       'plain out',
@@ -205,6 +284,14 @@ export async function main(): Promise<void> {
       'shared out',
       () => dequantizeBlocks(qb, out1),
       () => pool.dequantizeBlocks(qb, outS),
+    );
+    const [qb1, qbp] = [await pool1.quantizeBlocks(m1.x, b1), await pool.quantizeBlocks(mp.x, bp)];
+    await row(
+      `${format} dequantizeBlocks`,
+      'pool memory',
+      () => pool1.dequantizeBlocks(qb1, m1.out),
+      () => pool.dequantizeBlocks(qbp, mp.out),
+      () => dequantizeBlocks(qb, out1),
     );
   }
   const fr = n / 4096;
@@ -222,6 +309,13 @@ export async function main(): Promise<void> {
     'shared',
     () => fwht(f1),
     () => pool.fwht(fs),
+  );
+  await row(
+    'FWHT n = 4096 (in place)',
+    'pool memory',
+    () => pool1.fwht({ ...m1.x, shape: [fr, 4096] }),
+    () => pool.fwht({ ...mp.x, shape: [fr, 4096] }),
+    () => fwht(f1),
   );
 
   // threshold: pool speed-up by size, plain and shared input
@@ -255,5 +349,6 @@ export async function main(): Promise<void> {
     console.log(`| ${e} | ${cells.join(' | ')} |`);
   }
   await pool.close();
+  await pool1.close();
   setKernelBackend('auto');
 }

@@ -476,11 +476,15 @@ export class WasmKernels {
     this.owned.add(buf);
   }
 
-  /** Byte address of `a[off]` in this module's memory when `a` views it (an adopted buffer), else −1. */
+  /**
+   * Byte address of `a[off]` in this module's memory when `a` views it (an adopted buffer) and ends at
+   * least 64 bytes before the memory's end (the kernels' vector loads may read up to 64 bytes past an
+   * input), else −1.
+   */
   private at(a: Float32Array | Uint32Array | Uint8Array, off: number): number {
-    return a.buffer === this.x.memory.buffer || this.owned.has(a.buffer)
-      ? a.byteOffset + off * a.BYTES_PER_ELEMENT
-      : -1;
+    const mem = this.x.memory.buffer;
+    if (a.buffer !== mem && !this.owned.has(a.buffer)) return -1;
+    return a.byteOffset + a.byteLength + 64 <= mem.byteLength ? a.byteOffset + off * a.BYTES_PER_ELEMENT : -1;
   }
 
   /**
@@ -497,15 +501,20 @@ export class WasmKernels {
     return p;
   }
 
-  /** Address where the output `a[off …]` is written: in place, or the scratch region `p` (see {@link back}). */
-  private outp(a: Float32Array | Uint32Array | Uint8Array, off: number, p: number): number {
+  /**
+   * Address where the output `a[off … off+n)` is written: in place, or the scratch region `p` (copied out
+   * by {@link back}). `slack`: bytes a kernel may write past the region's end (vector stores of a ragged
+   * tail); in place then needs that many bytes of `a` after the region (later chunks of the same call
+   * rewrite them), so the last chunk of an array goes through scratch.
+   */
+  private outp(a: Float32Array | Uint32Array | Uint8Array, off: number, n: number, p: number, slack = 0): number {
     const q = this.at(a, off);
-    return q >= 0 ? q : p;
+    return q >= 0 && (off + n) * a.BYTES_PER_ELEMENT + slack <= a.byteLength ? q : p;
   }
 
-  /** Copy an output written to scratch `p` (by {@link outp}) into `a[off … off+n)`; nothing when in place. */
-  private back(a: Float32Array | Uint32Array | Uint8Array, off: number, n: number, p: number): void {
-    if (this.at(a, off) >= 0) return;
+  /** Copy an output that {@link outp} put in the scratch region `p` (q === p) into `a[off … off+n)`. */
+  private back(a: Float32Array | Uint32Array | Uint8Array, off: number, n: number, q: number, p: number): void {
+    if (q !== p) return;
     const b = a.BYTES_PER_ELEMENT;
     new Uint8Array(a.buffer, a.byteOffset + off * b, n * b).set(new Uint8Array(this.x.memory.buffer, p, n * b));
   }
@@ -688,11 +697,15 @@ export class WasmKernels {
       const m = nt * D;
       const c0 = cOff + (t0 * D) / f;
       const m0 = mOff + (t0 * D) / G;
-      const [qc, qs, qm] = [this.outp(codes, c0, pc), this.outp(scales, m0, ps), this.outp(mins, m0, pm)];
+      const [qc, qs, qm] = [
+        this.outp(codes, c0, m / f, pc),
+        this.outp(scales, m0, m / G, ps),
+        this.outp(mins, m0, m / G, pm),
+      ];
       if (kernel(this.inp(x, xOff + t0 * D, m, px, stage), nt, D, bits, G, lim, qc, qs, qm, pp) !== 0) return false;
-      this.back(codes, c0, m / f, qc);
-      this.back(scales, m0, m / G, qs);
-      this.back(mins, m0, m / G, qm);
+      this.back(codes, c0, m / f, qc, pc);
+      this.back(scales, m0, m / G, qs, ps);
+      this.back(mins, m0, m / G, qm, pm);
     }
     return true;
   }
@@ -723,10 +736,10 @@ export class WasmKernels {
       const m = nt * D;
       const c0 = cOff + (t0 * D) / f;
       const m0 = mOff + (t0 * D) / G;
-      const qo = this.outp(out, oOff + t0 * D, po);
+      const qo = this.outp(out, oOff + t0 * D, m, po);
       const qc = this.inp(codes, c0, m / f, pc);
       kernel(qc, nt, D, bits, G, this.inp(scales, m0, m / G, ps), this.inp(mins, m0, m / G, pm), qo);
-      this.back(out, oOff + t0 * D, m, qo);
+      this.back(out, oOff + t0 * D, m, qo, po);
     }
     return true;
   }
@@ -796,11 +809,11 @@ export class WasmKernels {
       (e0, nr, ln, s0, ns, L) => {
         const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
         const n = nr * ln;
-        const [qc, qs, qz] = [this.outp(codes, e0, pc), this.outp(scales, s0, ps), this.outp(zeros, s0, pz)];
+        const [qc, qs, qz] = [this.outp(codes, e0, n, pc), this.outp(scales, s0, ns, ps), this.outp(zeros, s0, ns, pz)];
         if (this.x.affineFloatQuant(this.inp(x, e0, n, px), nr, ln, gs, qmax, qc, qs, qz, pp) !== 0) return false;
-        this.back(codes, e0, n, qc);
-        this.back(scales, s0, ns, qs);
-        this.back(zeros, s0, ns, qz);
+        this.back(codes, e0, n, qc, pc);
+        this.back(scales, s0, ns, qs, ps);
+        this.back(zeros, s0, ns, qz, pz);
         return true;
       },
     );
@@ -826,10 +839,10 @@ export class WasmKernels {
       (e0, nr, ln, s0, ns, L) => {
         const [pc, ps, pz, po] = L as [number, number, number, number];
         const n = nr * ln;
-        const qo = this.outp(out, e0, po);
+        const qo = this.outp(out, e0, n, po);
         const qc = this.inp(codes, e0, n, pc);
         this.x.affineFloatDequant(qc, nr, ln, gs, this.inp(scales, s0, ns, ps), this.inp(zeros, s0, ns, pz), qo);
-        this.back(out, e0, n, qo);
+        this.back(out, e0, n, qo, po);
         return true;
       },
     );
@@ -850,7 +863,7 @@ export class WasmKernels {
       const e0 = offset + r0 * n;
       const q = this.inp(data, e0, nr * n, px!);
       this.x.fwhtPow2(q, nr, n, normalize ? 1 : 0, scale);
-      this.back(data, e0, nr * n, q);
+      this.back(data, e0, nr * n, q, px!);
     }
     return true;
   }
@@ -884,10 +897,12 @@ export class WasmKernels {
       (e0, nr, ln, s0, ns, L) => {
         const [px, ps, pc, pt] = L as [number, number, number, number];
         const n = nr * ln;
-        const [qs, qc] = [this.outp(scales, s0, ps), this.outp(codes, (e0 * w) / 8, pc)];
+        // the MX kernels' vector stores of a ragged tail reach up to 16 scale / 64 code bytes past the region
+        const qs = this.outp(scales, s0, ns, ps, 16);
+        const qc = this.outp(codes, (e0 * w) / 8, (n * w) / 8, pc, 64);
         this.x.mxEncode(this.inp(x, e0, n, px), nr, ln, bs, kind, mbits, bias, emax, maxCode, w, qs, qc, pt);
-        this.back(scales, s0, ns, qs);
-        this.back(codes, (e0 * w) / 8, (n * w) / 8, qc);
+        this.back(scales, s0, ns, qs, ps);
+        this.back(codes, (e0 * w) / 8, (n * w) / 8, qc, pc);
         return true;
       },
     );
@@ -921,11 +936,11 @@ export class WasmKernels {
       (e0, nr, ln, s0, ns, L) => {
         const [pc, ps, pt, po] = L as [number, number, number, number];
         const n = nr * ln;
-        const qo = this.outp(out, e0, po);
+        const qo = this.outp(out, e0, n, po, 64); // (up to 64 bytes past a ragged tail, as above)
         const qc = this.inp(codes, (e0 * w) / 8, (n * w) / 8, pc);
         const qs = this.inp(scales, s0, ns, ps);
         this.x.mxDecode(qc, nr, ln, bs, kind, mbits, bias, specials, w, qs, this.inp(table, 0, table.length, pt), qo);
-        this.back(out, e0, n, qo);
+        this.back(out, e0, n, qo, po);
         return true;
       },
     );

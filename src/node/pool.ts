@@ -404,7 +404,8 @@ function optimizedInstance(memory?: SharedMemory, slot?: [number, number]): Wasm
 
 /**
  * First-fit allocator over the pool memory above the scratch slots (64-byte aligned blocks; free
- * neighbours merge; the memory grows by whole pages when no free block fits).
+ * neighbours merge; the memory grows by whole pages when no free block fits). The last 64 bytes of the
+ * memory are never handed out: the kernels read inputs in place only when 64 bytes follow them.
  */
 class Arena {
   readonly #memory: SharedMemory;
@@ -417,7 +418,7 @@ class Arena {
   constructor(memory: SharedMemory, start: number) {
     this.#memory = memory;
     this.#high = start;
-    const end = memory.buffer.byteLength;
+    const end = memory.buffer.byteLength - 64;
     if (end > start) this.#free.push([start, end - start]);
   }
 
@@ -433,15 +434,17 @@ class Arena {
     const need = Math.ceil(bytes / 64) * 64;
     let i = this.#free.findIndex(([, n]) => n >= need);
     if (i < 0) {
-      const end = this.#memory.buffer.byteLength;
+      const size = this.#memory.buffer.byteLength;
+      const end = Math.max(this.#high, size - 64); // where free space at the top starts (the guard tail)
       const last = this.#free[this.#free.length - 1];
       const tail = last !== undefined && last[0] + last[1] === end ? last[1] : 0;
-      const pages = Math.ceil((need - tail) / 65536);
-      if (end / 65536 + pages > MAX_PAGES)
+      const pages = Math.ceil((need - tail + end + 64 - size) / 65536);
+      if (size / 65536 + pages > MAX_PAGES)
         fail('E_LIMIT', `KernelPool: ${bytes} more bytes do not fit in the pool's 2 GB memory`);
       this.#memory.grow(pages);
-      if (tail > 0) last![1] += pages * 65536;
-      else this.#free.push([end, pages * 65536]);
+      const top = size + pages * 65536 - 64;
+      if (tail > 0) last![1] = top - last![0];
+      else this.#free.push([end, top - end]);
       i = this.#free.length - 1;
     }
     const blk = this.#free[i]!;

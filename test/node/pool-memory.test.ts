@@ -97,6 +97,8 @@ describe('KernelPool memory: allocation', () => {
     const keep = small.slice();
     const big = pool1.float32(40 << 20); // 160 MB: beyond the initial memory
     expect(big.every((v, i) => i % 65536 !== 0 || v === 0)).toBe(true);
+    // the memory's last 64 bytes stay free (the kernels read up to 64 bytes past an input in place)
+    expect(big.byteOffset + big.byteLength + 64).toBeLessThanOrEqual(big.buffer.byteLength);
     expect(pool1.owns(small)).toBe(true);
     expect(firstDiff(small, keep)).toBe(-1);
     // the old view still works as an input read in place
@@ -241,7 +243,8 @@ describe('KernelPool memory: kernels in place, byte-identical to one thread on p
 
 describe('WasmKernels on adopted memory', () => {
   function instance(): [ConstructorParameters<typeof WasmKernels>[0], WasmKernels, [number, number]] {
-    const W = (globalThis as unknown as { WebAssembly: typeof WebAssembly }).WebAssembly;
+    type Ctors = { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } };
+    const W = (globalThis as unknown as { WebAssembly: Ctors }).WebAssembly;
     const inst = new W.Instance(new W.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64')), {});
     const ex = inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0];
     ex.memory.grow(64); // 4 MB more
