@@ -318,10 +318,12 @@ export async function main(): Promise<void> {
     () => fwht(f1),
   );
 
-  // threshold: pool speed-up by size, plain and shared input
+  // threshold: pool speed-up by size, plain, shared and pool-memory input (outputs allocated per call)
   console.log('\n## pool speed-up by tensor size (rows of 128 channels; speed-up = 1 thread ms ÷ pool ms)');
-  console.log('| elements | KIVI-2 quantizeValues, plain | shared | mxfp4 quantizeBlocks, plain | shared |');
-  console.log('|---|---|---|---|---|');
+  console.log(
+    '| elements | KIVI-2 quantizeValues, plain | shared | pool memory | mxfp4 quantizeBlocks, plain | shared | pool memory |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
   for (const e of QUICK
     ? [1 << 14, 1 << 18]
     : [1 << 16, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22, 1 << 23, 1 << 24]) {
@@ -329,19 +331,25 @@ export async function main(): Promise<void> {
     const reps = Math.max(runs, Math.min(200, Math.floor((1 << 24) / e)));
     const o = { bits: 2 as const, groupSize: 32 };
     const bo = { format: 'mxfp4' as const, blockSize: 32 };
+    const sh = [e / 128, 128];
     for (const which of ['kivi', 'mx'] as const)
-      for (const src of [data, xs.data]) {
-        const t = { dtype: 'float32' as const, data: src.subarray(0, e), shape: [e / 128, 128] };
+      for (const [src1, srcP, p1] of [
+        [data, data, null],
+        [xs.data, xs.data, null],
+        [m1.x.data, mp.x.data, pool1],
+      ] as const) {
+        const t1 = { dtype: 'float32' as const, data: src1.subarray(0, e), shape: sh };
+        const tp = { dtype: 'float32' as const, data: srcP.subarray(0, e), shape: sh };
         const [a, b] =
           which === 'kivi'
             ? await pair(
-                () => quantizeValues(t, o),
-                () => pool.quantizeValues(t, o),
+                () => (p1 === null ? quantizeValues(t1, o) : p1.quantizeValues(t1, o)),
+                () => pool.quantizeValues(tp, o),
                 reps,
               )
             : await pair(
-                () => quantizeBlocks(t, bo),
-                () => pool.quantizeBlocks(t, bo),
+                () => (p1 === null ? quantizeBlocks(t1, bo) : p1.quantizeBlocks(t1, bo)),
+                () => pool.quantizeBlocks(tp, bo),
                 reps,
               );
         cells.push(`${(a / b).toFixed(2)}× (${(a * 1e3).toFixed(2)} / ${(b * 1e3).toFixed(2)} ms)`);

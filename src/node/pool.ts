@@ -513,8 +513,11 @@ export class KernelPool {
   /** Buffers of the pool memory that arrays handed out view (one per size the memory had). */
   readonly #mine = new WeakSet<object>();
   #closed = false;
-  /** Grow-only shared scratch buffers (one per distinct non-shared buffer of a call), reused. */
-  #scratch: SharedArrayBuffer[] = [];
+  /**
+   * Grow-only mirrors in the pool memory (one per distinct non-shared buffer of a call), reused: the
+   * workers' kernels read and write them in place.
+   */
+  #scratch: Uint8Array[] = [];
   /** Calls run one at a time (they share the scratch buffers). */
   #lock: Promise<void> = Promise.resolve();
   #lastParts = 0;
@@ -787,7 +790,7 @@ export class KernelPool {
       share[Math.min(k - 1, Math.floor((acc + p.n / 2) / (total / k)))]!.push(p);
       acc += p.n;
     }
-    // shared mirrors of the spans of non-shared buffers that the workers' arrays cover (reused scratch)
+    // mirrors in the pool memory of the spans of non-shared buffers that the workers' arrays cover (reused)
     const span = new Map<ArrayBufferLike, [number, number]>();
     for (let w = 0; w < k - 1; w++)
       for (const p of share[w]!)
@@ -798,11 +801,15 @@ export class KernelPool {
           const hi = v.byteOffset + v.byteLength;
           span.set(v.buffer, s === undefined ? [lo, hi] : [Math.min(s[0], lo), Math.max(s[1], hi)]);
         }
-    const mirror = new Map<ArrayBufferLike, [SharedArrayBuffer, number]>();
+    const mirror = new Map<ArrayBufferLike, [Uint8Array, number]>();
     for (const [buf, [lo, hi]] of span) {
       const slot = mirror.size;
       let m = this.#scratch[slot];
-      if (m === undefined || m.byteLength < hi - lo) m = this.#scratch[slot] = new SharedArrayBuffer(hi - lo);
+      if (m === undefined || m.byteLength < hi - lo) {
+        if (m !== undefined) this.#arena!.release(m.byteOffset);
+        const at = this.#arena!.alloc(hi - lo); // (may grow the memory: take its buffer after)
+        m = this.#scratch[slot] = new Uint8Array(this.#memory!.buffer, at, hi - lo);
+      }
       mirror.set(buf, [m, lo]);
     }
     const wire = (x: Arr): WireArr => {
@@ -810,7 +817,7 @@ export class KernelPool {
       if (this.#mine.has(x.buffer)) return [null, x.byteOffset, x.length, t];
       if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset, x.length, t];
       const [m, lo] = mirror.get(x.buffer)!;
-      return [m, x.byteOffset - lo, x.length, t];
+      return [null, m.byteOffset + x.byteOffset - lo, x.length, t];
     };
     /** Copy a byte range between an original buffer and its mirror. */
     const copy = (x: Arr, r: Io, toMirror: boolean): void => {
@@ -818,7 +825,7 @@ export class KernelPool {
       const len = (r.hi - r.lo) * x.BYTES_PER_ELEMENT;
       const [m, lo] = mirror.get(x.buffer)!;
       const orig = new Uint8Array(x.buffer, off, len);
-      const mir = new Uint8Array(m, off - lo, len);
+      const mir = new Uint8Array(m.buffer, m.byteOffset + off - lo, len);
       if (toMirror) mir.set(orig);
       else orig.set(mir);
     };

@@ -147,6 +147,25 @@ describe('KernelPool memory: allocation', () => {
 });
 
 describe('KernelPool memory: kernels in place, byte-identical to one thread on plain arrays', () => {
+  it("plain arrays: the workers' shares go through mirrors in the pool memory (a fresh pool grows it)", async () => {
+    const p = await KernelPool.create({ threads: 2, minElements: 0, minElementsPlain: 0 });
+    try {
+      const plain = randomData(64 * 4096, 21);
+      const x: Float32Tensor = { dtype: 'float32', data: plain, shape: [64, 4096] };
+      const a = quantizeValues(x, { bits: 4, groupSize: 32 });
+      const b = await p.quantizeValues(x, { bits: 4, groupSize: 32 });
+      expect(p.lastParts).toBe(2);
+      expect(firstDiff(b.codes, a.codes)).toBe(-1);
+      expect(firstDiff(b.scales, a.scales)).toBe(-1);
+      const y = new Float32Array(plain.length);
+      await p.dequantize(a, y);
+      expect(firstDiff(y, dequantize(a).data)).toBe(-1);
+      expect(p.bytesInUse).toBeGreaterThanOrEqual(plain.byteLength / 2); // the mirrors stay for reuse
+    } finally {
+      await p.close();
+    }
+  });
+
   it('KIVI quantizeValues / quantizeKeys / dequantize (inputs, outputs and views in pool memory)', async () => {
     await fc.assert(
       fc.asyncProperty(
