@@ -318,7 +318,13 @@ export async function main(): Promise<void> {
     () => fwht(f1),
   );
 
-  // threshold: pool speed-up by size, plain, shared and pool-memory input (outputs allocated per call)
+  // threshold: pool speed-up by size, plain and shared input (outputs allocated per call), and input and
+  // outputs in the pool memory (a one-thread pool's for "1 thread")
+  const sweepOut = (p: KernelPool) => ({
+    kivi: { codes: p.uint32(n / 16), scales: p.float32(n / 32), mins: p.float32(n / 32) },
+    mx: { scales: p.uint8(n / 32), codes: p.uint8(n / 2) },
+  });
+  const [so1, soP] = [sweepOut(pool1), sweepOut(pool)];
   console.log('\n## pool speed-up by tensor size (rows of 128 channels; speed-up = 1 thread ms ÷ pool ms)');
   console.log(
     '| elements | KIVI-2 quantizeValues, plain | shared | pool memory | mxfp4 quantizeBlocks, plain | shared | pool memory |',
@@ -332,6 +338,18 @@ export async function main(): Promise<void> {
     const o = { bits: 2 as const, groupSize: 32 };
     const bo = { format: 'mxfp4' as const, blockSize: 32 };
     const sh = [e / 128, 128];
+    const ko = (q: (typeof so1)['kivi']) => ({
+      ...o,
+      out: {
+        codes: q.codes.subarray(0, e / 16),
+        scales: q.scales.subarray(0, e / 32),
+        mins: q.mins.subarray(0, e / 32),
+      },
+    });
+    const mo = (q: (typeof so1)['mx']) => ({
+      ...bo,
+      out: { scales: q.scales.subarray(0, e / 32), codes: q.codes.subarray(0, e / 2) },
+    });
     for (const which of ['kivi', 'mx'] as const)
       for (const [src1, srcP, p1] of [
         [data, data, null],
@@ -343,13 +361,13 @@ export async function main(): Promise<void> {
         const [a, b] =
           which === 'kivi'
             ? await pair(
-                () => (p1 === null ? quantizeValues(t1, o) : p1.quantizeValues(t1, o)),
-                () => pool.quantizeValues(tp, o),
+                () => (p1 === null ? quantizeValues(t1, o) : p1.quantizeValues(t1, ko(so1.kivi))),
+                () => pool.quantizeValues(tp, p1 === null ? o : ko(soP.kivi)),
                 reps,
               )
             : await pair(
-                () => (p1 === null ? quantizeBlocks(t1, bo) : p1.quantizeBlocks(t1, bo)),
-                () => pool.quantizeBlocks(tp, bo),
+                () => (p1 === null ? quantizeBlocks(t1, bo) : p1.quantizeBlocks(t1, mo(so1.mx))),
+                () => pool.quantizeBlocks(tp, p1 === null ? bo : mo(soP.mx)),
                 reps,
               );
         cells.push(`${(a / b).toFixed(2)}× (${(a * 1e3).toFixed(2)} / ${(b * 1e3).toFixed(2)} ms)`);
