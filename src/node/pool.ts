@@ -325,6 +325,8 @@ const memory = workerData.memory;
 const inst = new WebAssembly.Instance(mod, { env: { memory } });
 const k = new WasmKernels(inst.exports, workerData.slot);
 const T = [Float32Array, Uint32Array, Uint8Array];
+const done = workerData.done;
+const me = workerData.index;
 parentPort.on('message', (parts) => {
   let ok = true;
   for (const [m, args] of parts) {
@@ -334,6 +336,9 @@ parentPort.on('message', (parts) => {
       break;
     }
   }
+  // the calling thread may be blocked in Atomics.wait on this slot: wake it first, then the message
+  Atomics.store(done, me, ok ? 1 : 2);
+  Atomics.notify(done, me);
   parentPort.postMessage(ok);
 });
 `;
@@ -520,6 +525,10 @@ export class KernelPool {
   #scratch: Uint8Array[] = [];
   /** Calls run one at a time (they share the scratch buffers). */
   #lock: Promise<void> = Promise.resolve();
+  /** Per worker: 0 while its share runs, then 1 (done) or 2 (failed); shared with the workers. */
+  readonly #done: Int32Array;
+  /** The workers' completion messages of the last call, when it returned on their `#done` flags. */
+  #pending: Promise<unknown> = Promise.resolve();
   #lastParts = 0;
 
   /**
@@ -537,6 +546,7 @@ export class KernelPool {
   }
 
   private constructor(
+    done: Int32Array,
     workers: Worker[],
     local: [WasmKernels, WasmKernels] | null,
     memory: SharedMemory | null,
@@ -545,6 +555,7 @@ export class KernelPool {
     min: [number, number],
   ) {
     this.#workers = workers;
+    this.#done = done;
     [this.#local, this.#home] = local ?? [null, null];
     this.#memory = memory;
     this.#arena = memory === null ? null : new Arena(memory, arenaAt);
@@ -578,7 +589,8 @@ export class KernelPool {
         () => `KernelPool.create: ${name} must be a non-negative integer, got ${min[i]}`,
       );
     const workers: Worker[] = [];
-    if (wasmKernels() === null) return new KernelPool(workers, null, null, 0, 1, min);
+    const done = new Int32Array(new SharedArrayBuffer(4 * threads));
+    if (wasmKernels() === null) return new KernelPool(done, workers, null, null, 0, 1, min);
     // one shared memory: [static data | a scratch slot per thread | arrays handed out by the pool]
     const S = slotBytes(threads);
     const slot = (i: number): [number, number] => [SLOTS_AT + i * S, SLOTS_AT + (i + 1) * S];
@@ -587,14 +599,21 @@ export class KernelPool {
     const local: [WasmKernels, WasmKernels] = [optimizedInstance(), optimizedInstance(memory, slot(0))];
     const src = workerSource();
     for (let i = 1; i < threads; i++) {
-      const workerData = { b64: KERNELS_SHARED_WASM_BASE64, restore: restoreFlags(), memory, slot: slot(i) };
+      const workerData = {
+        b64: KERNELS_SHARED_WASM_BASE64,
+        restore: restoreFlags(),
+        memory,
+        slot: slot(i),
+        done,
+        index: i - 1,
+      };
       const w = new Worker(src, { eval: true, workerData });
       w.unref();
       workers.push(w);
     }
     // a round trip proves each worker compiled the module
     await Promise.all(workers.map((w) => KernelPool.#post(w, [])));
-    return new KernelPool(workers, local, memory, arenaAt, threads, min);
+    return new KernelPool(done, workers, local, memory, arenaAt, threads, min);
   }
 
   /** A zero-filled array of `n` elements in the pool memory. */
@@ -778,6 +797,7 @@ export class KernelPool {
 
   /** Split the calls into parts, run them (workers + this thread), copy the outputs back. */
   async #execute(calls: Call[]): Promise<boolean> {
+    await this.#pending; // the previous call's completion messages (normally delivered long ago)
     const k = this.#workers.length + 1;
     const parts: Part[] = [];
     for (const c of calls) parts.push(...SPLIT[c.m]!(c.a, calls.length >= k ? 1 : Math.ceil(k / calls.length)));
@@ -831,6 +851,7 @@ export class KernelPool {
     };
     this.#lastParts = parts.length;
     const runs: Promise<boolean>[] = [];
+    const busy: number[] = [];
     for (let w = 0; w < k - 1; w++) {
       const mine = share[w]!;
       if (mine.length === 0) continue;
@@ -843,11 +864,26 @@ export class KernelPool {
         }
         msg.push([p.m, a]);
       }
+      Atomics.store(this.#done, w, 0);
       runs.push(KernelPool.#post(this.#workers[w]!, msg));
+      busy.push(w);
     }
     let ok = true;
+    const t0 = performance.now();
     for (const p of share[k - 1]!) if (ok) ok = this.#kernels(p.a)[p.m]!(...p.a);
-    const oks = await Promise.all(runs);
+    // wait for the workers on their shared flags (a message would take an extra event-loop turn), at most
+    // a few times this thread's own share; past that (a stalled or failed worker), on their messages
+    const budget = 5 + 4 * (performance.now() - t0);
+    let flagged = true;
+    for (const w of busy) {
+      Atomics.wait(this.#done, w, 0, Math.max(0, budget - (performance.now() - t0)));
+      if (Atomics.load(this.#done, w) === 0) flagged = false;
+    }
+    let oks: boolean[];
+    if (flagged) {
+      oks = busy.map((w) => Atomics.load(this.#done, w) === 1);
+      this.#pending = Promise.all(runs).catch(() => undefined);
+    } else oks = await Promise.all(runs);
     if (!ok || !oks.every((b) => b)) return false;
     for (let w = 0; w < k - 1; w++)
       for (const p of share[w]!)
