@@ -51,30 +51,33 @@ import { fwht } from '../mambaquant/index.js';
 import { KERNELS_SHARED_WASM_BASE64 } from './kernels-shared-wasm.generated.js';
 
 /**
- * Elements below which the pool runs a call single-threaded when its float32 input / output is in shared
- * memory (plain code / metadata arrays are fine: the workers' shares of them are copied, a small cost)
- * (measured on a 2-core machine, `bench/pool.bench.ts`: KIVI-2 quantizeValues and MXFP4 quantizeBlocks
- * break even at about 1 M elements — 0.88–0.94× at 512 K, 1.06–1.09× at 1 M, 1.42–1.44× at 4 M,
- * 1.66–1.71× at 16.8 M).
+ * Elements below which the pool runs a call on the calling thread when its float32 input / output is in
+ * the pool memory or another `SharedArrayBuffer` (plain code / metadata arrays are fine: the workers'
+ * shares of them are copied, a small cost). Measured on a 2-core machine (`bench/pool.bench.ts`, size
+ * sweep, 2026-11-29 04:33 UTC): KIVI-2 quantizeValues and MXFP4 quantizeBlocks break even between 1 M and
+ * 2 M elements — pool memory 0.81–0.98× at 1 M, 1.27–1.29× at 2 M, 1.70–1.90× at 16.8 M; other shared
+ * arrays 0.75–0.90× at 1 M, 1.08–1.24× at 2 M, 1.81–1.87× at 16.8 M.
  *
  * @example
  * ```ts
  * const pool = await KernelPool.create({ minElements: DEFAULT_POOL_MIN_ELEMENTS * 4 });
  * ```
  */
-export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 20;
+export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 21;
 
 /**
- * Elements below which the pool runs a call single-threaded when its float32 input or output is plain
- * (not `SharedArrayBuffer`-backed: ≥ 2 bytes per element to copy for the workers' shares; measured as above:
- * 0.84× at 4 M, 1.00–1.02× at 8 M, 1.11× at 16.8 M elements).
+ * Elements below which the pool runs a call on the calling thread when its float32 input or output is a
+ * plain array (≥ 2 bytes per element that the calling thread copies for the workers' shares first, and
+ * back). Measured as above, plain arrays never paid on 2 cores: 0.43–0.63× at 1 M, 0.86–0.90× at 8 M,
+ * 0.94–0.98× at 16.8 M (0.81–1.16× over all pooled kernels at 16.8 M) — so the default pools only
+ * tensors of 32 M elements and more; keep large tensors in the pool memory instead.
  *
  * @example
  * ```ts
  * const pool = await KernelPool.create({ minElementsPlain: DEFAULT_POOL_MIN_ELEMENTS_PLAIN * 2 });
  * ```
  */
-export const DEFAULT_POOL_MIN_ELEMENTS_PLAIN = 1 << 23;
+export const DEFAULT_POOL_MIN_ELEMENTS_PLAIN = 1 << 25;
 
 /**
  * Options of {@link KernelPool.create}.
