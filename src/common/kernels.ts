@@ -549,10 +549,6 @@ export class WasmKernels {
     return new Uint32Array(this.x.memory.buffer);
   }
 
-  private u8(): Uint8Array {
-    return new Uint8Array(this.x.memory.buffer);
-  }
-
   /**
    * KIVI values: `rows` tokens of D channels from `x[xOff…]`; codes at `cOff` (D/f words per row),
    * scales/mins at `mOff` (D/G per row). Needs G % (32/bits) === 0, float32 metadata, half-even.
