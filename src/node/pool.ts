@@ -500,6 +500,36 @@ class Arena {
 }
 
 /**
+ * A worker and the replies it owes, in the order its jobs were posted (one reply per job), so a call
+ * can return on the workers' completion flags before their messages arrive.
+ */
+class Link {
+  readonly worker: Worker;
+  readonly #waiting: { resolve: (ok: boolean) => void; reject: (e: Error) => void }[] = [];
+
+  constructor(worker: Worker) {
+    this.worker = worker;
+    worker.on('message', (ok: boolean) => {
+      this.#waiting.shift()?.resolve(ok);
+      if (this.#waiting.length === 0) worker.unref(); // idle workers do not keep the process alive
+    });
+    worker.on('error', (e: Error) => {
+      for (const r of this.#waiting.splice(0)) r.reject(e);
+    });
+    worker.unref();
+  }
+
+  /** Post a job; resolves with the worker's reply to it. */
+  post(parts: [string, WireArg[]][]): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage(parts);
+    });
+  }
+}
+
+/**
  * A pool of worker threads that runs the wasm SIMD kernels of large calls in parallel (Node only).
  *
  * @example
@@ -524,7 +554,7 @@ export class KernelPool {
   readonly minElements: number;
   /** Calls with plain (non-shared) arrays and fewer elements run single-threaded. */
   readonly minElementsPlain: number;
-  readonly #workers: Worker[];
+  readonly #workers: Link[];
   /** This thread's kernels (optimized up front), for its share and for calls under the threshold. */
   readonly #local: WasmKernels | null;
   /** The same on the pool memory, for calls that touch arrays allocated there. */
@@ -544,8 +574,6 @@ export class KernelPool {
   #lock: Promise<void> = Promise.resolve();
   /** Per worker: 0 while its share runs, then 1 (done) or 2 (failed); shared with the workers. */
   readonly #done: Int32Array;
-  /** The workers' completion messages of the last call, when it returned on their `#done` flags. */
-  #pending: Promise<unknown> = Promise.resolve();
   #lastParts = 0;
 
   /**
@@ -564,7 +592,7 @@ export class KernelPool {
 
   private constructor(
     done: Int32Array,
-    workers: Worker[],
+    workers: Link[],
     local: [WasmKernels, WasmKernels] | null,
     memory: SharedMemory | null,
     arenaAt: number,
@@ -605,7 +633,7 @@ export class KernelPool {
         'E_CONFIG',
         () => `KernelPool.create: ${name} must be a non-negative integer, got ${min[i]}`,
       );
-    const workers: Worker[] = [];
+    const workers: Link[] = [];
     const done = new Int32Array(new SharedArrayBuffer(4 * threads));
     if (wasmKernels() === null) return new KernelPool(done, workers, null, null, 0, 1, min);
     // one shared memory: [static data | a scratch slot per thread | arrays handed out by the pool]
@@ -624,12 +652,10 @@ export class KernelPool {
         done,
         index: i - 1,
       };
-      const w = new Worker(src, { eval: true, workerData });
-      w.unref();
-      workers.push(w);
+      workers.push(new Link(new Worker(src, { eval: true, workerData })));
     }
     // a round trip proves each worker compiled the module
-    await Promise.all(workers.map((w) => KernelPool.#post(w, [])));
+    await Promise.all(workers.map((w) => w.post([])));
     return new KernelPool(done, workers, local, memory, arenaAt, threads, min);
   }
 
@@ -738,24 +764,6 @@ export class KernelPool {
     return this.#arena?.used ?? 0;
   }
 
-  static #post(w: Worker, parts: [string, WireArg[]][]): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      const onMsg = (ok: boolean): void => {
-        w.off('error', onErr);
-        w.unref();
-        resolve(ok);
-      };
-      const onErr = (e: Error): void => {
-        w.off('message', onMsg);
-        reject(e);
-      };
-      w.once('message', onMsg);
-      w.once('error', onErr);
-      w.ref();
-      w.postMessage(parts);
-    });
-  }
-
   async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('KernelPool: the pool is closed');
     const prev = this.#lock;
@@ -814,7 +822,6 @@ export class KernelPool {
 
   /** Split the calls into parts, run them (workers + this thread), copy the outputs back. */
   async #execute(calls: Call[]): Promise<boolean> {
-    await this.#pending; // the previous call's completion messages (normally delivered long ago)
     const k = this.#workers.length + 1;
     const parts: Part[] = [];
     for (const c of calls) parts.push(...SPLIT[c.m]!(c.a, calls.length >= k ? 1 : Math.ceil(k / calls.length)));
@@ -882,7 +889,7 @@ export class KernelPool {
         msg.push([p.m, a]);
       }
       Atomics.store(this.#done, w, 0);
-      runs.push(KernelPool.#post(this.#workers[w]!, msg));
+      runs.push(this.#workers[w]!.post(msg));
       busy.push(w);
     }
     let ok = true;
@@ -899,7 +906,7 @@ export class KernelPool {
     let oks: boolean[];
     if (flagged) {
       oks = busy.map((w) => Atomics.load(this.#done, w) === 1);
-      this.#pending = Promise.all(runs).catch(() => undefined);
+      Promise.all(runs).catch(() => undefined); // their messages arrive later (see Link)
     } else oks = await Promise.all(runs);
     if (!ok || !oks.every((b) => b)) return false;
     for (let w = 0; w < k - 1; w++)
@@ -1020,6 +1027,6 @@ export class KernelPool {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
   }
 }
