@@ -128,6 +128,15 @@ export async function main(): Promise<void> {
   const ao = { bits: 4, axis: -1, groupSize: 128 };
   const qa = quantizeAffine(x, ao);
   const aoo = { ...ao, out: { codes: qa.codes.slice(), scales: qa.scales.slice(), zeros: qa.zeros.slice() } };
+  const aom = {
+    ...ao,
+    out: {
+      codes: pool.uint8(qa.codes.length),
+      scales: pool.float32(qa.scales.length),
+      zeros: pool.float32(qa.zeros.length),
+    },
+  };
+  const qam = await pool.quantizeAffine(xm, aom);
   await runGroup({
     title: `quantizeAffine 4-bit float zero point ${shape}, groups of 128 on the last axis`,
     bytes: n * 4,
@@ -136,6 +145,7 @@ export async function main(): Promise<void> {
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeAffine(x, aoo)) },
       { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
+      { name: inPool, fn: () => pool.quantizeAffine(xm, aom) },
       { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeAffine(x, aoo)) },
     ],
   });
@@ -150,6 +160,7 @@ export async function main(): Promise<void> {
         name: 'wasm SIMD',
         fn: withBackend('wasm', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })),
       },
+      { name: inPool, fn: () => pool.fwht({ dtype: 'float32', data: outM, shape: [n / 4096, 4096] }) },
       { name: 'JS kernel', fn: withBackend('js', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })) },
     ],
   });
@@ -162,6 +173,7 @@ export async function main(): Promise<void> {
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => dequantizeAffine(qa, aOut)) },
       { name: 'wasm SIMD (new output)', fn: withBackend('wasm', () => dequantizeAffine(qa)) },
+      { name: inPool, fn: () => pool.dequantizeAffine(qam, outM) },
       { name: 'JS kernel (into out)', fn: withBackend('js', () => dequantizeAffine(qa, aOut)) },
     ],
   });

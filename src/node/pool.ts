@@ -970,15 +970,17 @@ export class KernelPool {
   }
 
   /**
-   * {@link dequantizeAffine} split across the threads; byte-identical results.
+   * {@link dequantizeAffine} split across the threads; byte-identical results. `out` (optional) receives
+   * the result, as in `dequantizeAffine` (in the pool memory: written in place).
    *
    * @example
    * ```ts
    * const w2 = await pool.dequantizeAffine(q);
+   * await pool.dequantizeAffine(q, pool.float32(w2.data.length));
    * ```
    */
-  dequantizeAffine(q: AffineQuantized): Promise<Float32Tensor> {
-    return this.#pooled(() => dequantizeAffine(q));
+  dequantizeAffine(q: AffineQuantized, out?: Float32Array): Promise<Float32Tensor> {
+    return this.#pooled(() => dequantizeAffine(q, out));
   }
 
   /**

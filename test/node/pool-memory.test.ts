@@ -230,6 +230,9 @@ describe('KernelPool memory: kernels in place, byte-identical to one thread on p
       expect(firstDiff(b.scales, a.scales)).toBe(-1);
       expect(firstDiff(b.zeros, a.zeros)).toBe(-1);
       expect(firstDiff((await pool.dequantizeAffine(b)).data, dequantizeAffine(a).data)).toBe(-1);
+      const y = pool.float32(plain.length);
+      expect((await pool.dequantizeAffine(b, y)).data).toBe(y);
+      expect(firstDiff(y, dequantizeAffine(a).data)).toBe(-1);
       const h = randomData(9 * 1024, 5);
       const hx: Float32Tensor = { dtype: 'float32', data: resident(pool, h), shape: [9, 1024] };
       const ref: Float32Tensor = { dtype: 'float32', data: h.slice(), shape: [9, 1024] };
