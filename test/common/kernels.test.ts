@@ -740,6 +740,53 @@ describe('quantization codes: near-half quotients, NaN payloads, scale edges (mu
       expect(same(b, dequantizeRef(qk).data)).toBe(true);
     }
   });
+
+  it('KIVI on bfloat16 / float16-grid data (many quotients exactly at k + 0.5: the vector exact path) equals the Ref', () => {
+    const u = new Uint32Array(1);
+    const f = new Float32Array(u.buffer);
+    /** x rounded to 8 (bfloat16) or 11 (float16) significant bits, half-even. */
+    const grid = (x: number, bits: number): number => {
+      f[0] = x;
+      const drop = 24 - bits;
+      const b = u[0]!;
+      const lo = b & ((1 << drop) - 1);
+      const half = 1 << (drop - 1);
+      const up = lo > half || (lo === half && ((b >>> drop) & 1) === 1);
+      u[0] = (((b >>> drop) + (up ? 1 : 0)) << drop) >>> 0;
+      return f[0]!;
+    };
+    fc.assert(
+      fc.property(
+        fc.constantFrom<KiviBits>(2, 4, 8),
+        fc.constantFrom(8, 11),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 1 << 30 }),
+        (bits, sig, groups, seed) => {
+          let st = seed;
+          const rnd = (): number => {
+            st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
+            return st / 4294967296;
+          };
+          const D = 64;
+          const T = 32 * groups;
+          const d = new Float32Array(T * D);
+          for (let i = 0; i < d.length; i++) d[i] = grid((rnd() * 2 - 1) * 3 * (1 + (i % 7)), sig);
+          const x: Float32Tensor = { dtype: 'float32', data: d, shape: [T, D] };
+          const o = { bits, groupSize: 32 };
+          for (const [q, ref] of [
+            [quantizeValues, quantizeValuesRef],
+            [quantizeKeys, quantizeKeysRef],
+          ] as const) {
+            const a = withBackend('wasm', () => q(x, o));
+            const r = ref(x, o);
+            expect(firstDiff(a.codes, r.codes)).toBe(-1);
+            expect(firstDiff(a.scales, r.scales)).toBe(-1);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
 });
 
 describe('FWHT (n = 2^k): wasm = JS = Ref, bit for bit', () => {

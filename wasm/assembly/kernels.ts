@@ -524,23 +524,32 @@ const KVC = memory.data<u32>([
  * `valuesCodes`, with the constants passed in.
  */
 @inline
-function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4: v128, c: usize): v128 {
+function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4: v128, c: usize, exact: bool): v128 {
   // two halves of 4 vectors (fewer live registers); constant swizzle masks (a runtime mask costs V8 an
-  // extra saturating add per swizzle)
-  let y0 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p), m), r), cq);
-  let y1 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 16), m), r), cq);
-  let y2 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 32), m), r), cq);
-  let y3 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 48), m), r), cq);
-  const accA = i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
+  // extra saturating add per swizzle). exact: r is the scale s (+Inf for s = 0), cq is qmax, y comes from
+  // the dividing definition (its code in byte 2, as on the multiply path), and the result is a NaN mask
+  let v0 = v128.load(p);
+  let v1 = v128.load(p, 16);
+  let v2 = v128.load(p, 32);
+  let v3 = v128.load(p, 48);
+  let y0 = yVal(v0, m, r, cq, exact);
+  let y1 = yVal(v1, m, r, cq, exact);
+  let y2 = yVal(v2, m, r, cq, exact);
+  let y3 = yVal(v3, m, r, cq, exact);
+  const accA = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
   let z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
   let z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
   const a0 = bits == 4 ? i32x4.dot_i16x8_s(z0, d16) : i32x4.dot_i16x8_s(z0, d4);
   const a1 = bits == 4 ? i32x4.dot_i16x8_s(z1, d16) : i32x4.dot_i16x8_s(z1, d4);
-  y0 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 64), m), r), cq);
-  y1 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 80), m), r), cq);
-  y2 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 96), m), r), cq);
-  y3 = f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 112), m), r), cq);
-  const accB = i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
+  v0 = v128.load(p, 64);
+  v1 = v128.load(p, 80);
+  v2 = v128.load(p, 96);
+  v3 = v128.load(p, 112);
+  y0 = yVal(v0, m, r, cq, exact);
+  y1 = yVal(v1, m, r, cq, exact);
+  y2 = yVal(v2, m, r, cq, exact);
+  y3 = yVal(v3, m, r, cq, exact);
+  const accB = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
   z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
   z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
   if (bits == 4) {
@@ -550,7 +559,19 @@ function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4
     const w1 = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(i32x4.dot_i16x8_s(z0, d4), i32x4.dot_i16x8_s(z1, d4)), d16);
     v128.store64_lane(c, narrow4(w0, w1, w0, w1), 0);
   }
-  return i16x8.max_u(accA, accB);
+  return exact ? v128.or(accA, accB) : i16x8.max_u(accA, accB);
+}
+
+/** y of 4 values: the multiply path, or (exact) the dividing definition's code moved to byte 2. */
+@inline
+function yVal(v: v128, m: v128, r: v128, cq: v128, exact: bool): v128 {
+  return exact ? i32x4.shl(yDiv(v, m, r, cq), 16) : f32x4.add(f32x4.mul(f32x4.sub(v, m), r), cq);
+}
+
+/** Lanes of 4 vectors that hold NaN (all ones), or'ed together. */
+@inline
+function nanMask4(a: v128, b: v128, c: v128, d: v128): v128 {
+  return v128.or(v128.or(f32x4.ne(a, a), f32x4.ne(b, b)), v128.or(f32x4.ne(c, c), f32x4.ne(d, d)));
 }
 
 /**
@@ -590,11 +611,21 @@ function valuesTiled(
     for (let k: usize = 0; k < 4; k++) {
       acc = i16x8.max_u(
         acc,
-        valGroup(bits, p0 + (k << 7), v128.load32_splat(mp + (k << 2)), v128.load32_splat(pp + (k << 2)), cq, d16, d4, c0 + k * cB),
+        valGroup(bits, p0 + (k << 7), v128.load32_splat(mp + (k << 2)), v128.load32_splat(pp + (k << 2)), cq, d16, d4, c0 + k * cB, false),
       );
     }
-    const wpg: usize = cB >> 2;
-    if (codesBad(acc, badL) && !valuesExact(x, g * wpg, 4 * wpg, bits, 32, qmaxF, codes, scales, mins)) return -1;
+    if (codesBad(acc, badL)) {
+      // a lane near a half-integer (or NaN): the tile again by the definition, four lanes at a time
+      const vq = f32x4.splat(qmaxF);
+      const inf = f32x4.splat(f32.POSITIVE_INFINITY);
+      let nan = i32x4.splat(0);
+      for (let k: usize = 0; k < 4; k++) {
+        const s = v128.load32_splat(scales + ((g + k) << 2));
+        const sv = v128.bitselect(inf, s, f32x4.eq(s, f32x4.splat(0)));
+        nan = v128.or(nan, valGroup(bits, p0 + (k << 7), v128.load32_splat(mp + (k << 2)), sv, vq, d16, d4, c0 + k * cB, true));
+      }
+      if (v128.any_true(nan)) return -1;
+    }
   }
   if (NG4 < NG) {
     for (let g = NG4; g < NG; g++) {
@@ -1029,7 +1060,12 @@ function keysCodes(
         wd = i32x4.add(i32x4.shl(wd, 8), y);
       }
       v128.store(cp, i32x4.sub(wd, vK));
-      if (codesBad(acc, badL) && !keysExact(x, w, d, 4, D, bits, G, qmaxF, codes, scales, mins)) return -1;
+      if (codesBad(acc, badL)) {
+        // a lane near a half-integer (or NaN): the 4 words again by the definition, 4 lanes at a time
+        const s0 = v128.load(scales + (mp - mins));
+        const sv = v128.bitselect(f32x4.splat(f32.POSITIVE_INFINITY), s0, f32x4.eq(s0, f32x4.splat(0)));
+        if (keysWordExact(bits, p, rowB, vm, sv, vq, cp)) return -1;
+      }
       mp += 16;
       pp += 16;
       xp += 16;
@@ -1038,6 +1074,24 @@ function keysCodes(
     if (d < D && !keysExact(x, w, d, D - d, D, bits, G, qmaxF, codes, scales, mins)) return -1;
   }
   return 0;
+}
+
+/**
+ * Words of 4 channels (f tokens from `p`, rows `rowB` apart) by the dividing definition, stored at `cp`;
+ * true when an element is NaN. `sv`: the scales, +Inf where s = 0 (code 0).
+ */
+@inline
+function keysWordExact(bits: i32, p: usize, rowB: usize, vm: v128, sv: v128, vq: v128, cp: usize): bool {
+  const f = 32 / bits;
+  let wd = i32x4.splat(0);
+  let nan = i32x4.splat(0);
+  for (let j = f - 1; j >= 0; j--) {
+    const v = v128.load(p + <usize>j * rowB);
+    nan = v128.or(nan, f32x4.ne(v, v));
+    wd = i32x4.add(i32x4.shl(wd, bits), v128.and(yDiv(v, vm, sv, vq), i32x4.splat(0xff)));
+  }
+  v128.store(cp, wd);
+  return v128.any_true(nan);
 }
 
 /** Words (w, d … d+nd−1) of the keys by the definition; false on a non-finite element. */
