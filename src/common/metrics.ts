@@ -25,7 +25,7 @@ import { check } from './errors.js';
  * - `nmse`: mse / mean(ref²);
  * - `sqnrDb`: 10·log10(Σ ref² / Σ (ref − approx)²) = −10·log10(nmse);
  * - `maxAbsError`: max |ref − approx|;
- * - `cosine`: Σ ref·approx / (‖ref‖·‖approx‖);
+ * - `cosine`: Σ ref·approx / (‖ref‖·‖approx‖), clamped to [−1, 1];
  * - `n`: number of elements.
  *
  * @example
@@ -98,7 +98,10 @@ function sqnrOf(s: Sums): number {
 function cosineOf(s: Sums): number {
   if (s.ref2 === 0 && s.app2 === 0) return 1;
   if (s.ref2 === 0 || s.app2 === 0) return 0;
-  return s.dot / (Math.sqrt(s.ref2) * Math.sqrt(s.app2));
+  // |cos| ≤ 1 (Cauchy–Schwarz), but rounding, and sums that fall into the subnormal range for magnitudes
+  // below ~1e-154, can push the quotient past ±1 (by up to 3.4e-10 measured): clamp
+  const c = s.dot / (Math.sqrt(s.ref2) * Math.sqrt(s.app2));
+  return c > 1 ? 1 : c < -1 ? -1 : c;
 }
 
 /**

@@ -99,6 +99,23 @@ describe('metrics: properties against a direct float64 oracle', () => {
       { numRuns: 200 },
     );
   });
+  it('cosine stays in [−1, 1] for subnormal-energy inputs (fast-check found 1 + 6e-12 and −1 − 3.4e-10)', () => {
+    const cases: [number[], number[]][] = [
+      [[6.286911138816803e-162], [-2.161264103903717e-117]],
+      [[-6.799341950942123e-161], [-4.051003752184129e-161]],
+      [
+        [3e-160, -1e-161],
+        [3e-160, -1e-161],
+      ],
+    ];
+    for (const [r, a] of cases) {
+      const c = cosineSimilarity(r, a);
+      expect(c).toBeLessThanOrEqual(1);
+      expect(c).toBeGreaterThanOrEqual(-1);
+      expect(errorReport(r, a).cosine).toBe(c);
+    }
+    expect(cosineSimilarity([3e-160, -1e-161], [3e-160, -1e-161])).toBe(1);
+  });
   it('inputs are not mutated', () => {
     const r = new Float32Array([1, 2, 3]);
     const a = [1, 2, 4];
