@@ -741,7 +741,7 @@ describe('quantization codes: near-half quotients, NaN payloads, scale edges (mu
     }
   });
 
-  it('KIVI on bfloat16 / float16-grid data (many quotients exactly at k + 0.5: the vector exact path) equals the Ref', () => {
+  it('KIVI and affine on bfloat16 / float16-grid data (many quotients exactly at k + 0.5: the vector exact paths) equal the Ref', () => {
     const u = new Uint32Array(1);
     const f = new Float32Array(u.buffer);
     /** x rounded to 8 (bfloat16) or 11 (float16) significant bits, half-even. */
@@ -781,6 +781,14 @@ describe('quantization codes: near-half quotients, NaN payloads, scale edges (mu
             const r = ref(x, o);
             expect(firstDiff(a.codes, r.codes)).toBe(-1);
             expect(firstDiff(a.scales, r.scales)).toBe(-1);
+          }
+          // the affine quantizer's exact path too (groups of 64 / 40 along the last axis: a ragged group)
+          for (const gs of [64, 40]) {
+            const ao = { bits: bits === 8 ? 3 : bits, axis: -1, groupSize: gs };
+            const a = withBackend('wasm', () => quantizeAffine(x, ao));
+            const r = quantizeAffineRef(x, ao);
+            expect(firstDiff(a.codes, r.codes)).toBe(-1);
+            expect(firstDiff(a.zeros, r.zeros)).toBe(-1);
           }
         },
       ),

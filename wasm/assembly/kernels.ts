@@ -1324,7 +1324,23 @@ function affineCodes(
       }
       const mn = load<f32>(zeros + (p << 2));
       const s = load<f32>(scales + (p << 2));
-      if (codesBad(acc, badL)) i = 0; // recompute the whole group by the definition
+      if (codesBad(acc, badL)) {
+        // a lane near a half-integer (or NaN): the group again by the definition, 16 lanes at a time
+        const sv = s == 0 ? f32x4.splat(f32.POSITIVE_INFINITY) : f32x4.splat(s);
+        let nan = i32x4.splat(0);
+        for (i = 0; i + 16 <= n; i += 16) {
+          const xb = xg + (<usize>i << 2);
+          const v0 = v128.load(xb);
+          const v1 = v128.load(xb, 16);
+          const v2 = v128.load(xb, 32);
+          const v3 = v128.load(xb, 48);
+          nan = v128.or(nan, nanMask4(v0, v1, v2, v3));
+          const h01 = v128.shuffle<u16>(yDiv(v0, vm, sv, vq), yDiv(v1, vm, sv, vq), 0, 2, 4, 6, 8, 10, 12, 14);
+          const h23 = v128.shuffle<u16>(yDiv(v2, vm, sv, vq), yDiv(v3, vm, sv, vq), 0, 2, 4, 6, 8, 10, 12, 14);
+          v128.store(cg + <usize>i, v128.shuffle<u8>(h01, h23, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+        }
+        if (v128.any_true(nan)) return -1;
+      }
       if (i < n && !affineExact(xg + (<usize>i << 2), cg + <usize>i, n - i, mn, s, qmaxF)) return -1;
     }
   }
