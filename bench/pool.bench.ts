@@ -6,7 +6,8 @@
  * plain input (the pool copies the workers' share into shared memory), with a `SharedArrayBuffer`
  * input (each thread copies its share into its kernels' memory) and with the input and outputs in the pool
  * memory (`pool.float32` & co.: read and written in place; "1 thread" is then a one-thread pool on its own
- * memory, the same code path); dequantizers write into a preallocated `out` (plain / shared / pool). One-thread and
+ * memory, the same code path); every output is preallocated (`out`: plain / shared / pool memory; fresh
+ * per-call outputs page-fault on this VM, 8 vs 35 ms at random for KIVI-2 quantizeKeys). One-thread and
  * pooled runs alternate (so load drift on a shared machine hits both alike); medians; GB/s of float32
  * input (dequantize: output), the ratio to a same-process copy of the same bytes, the speed-up over one
  * thread and over the JS twin (3 runs). Then a size sweep of two kernels to place the pool threshold.
@@ -134,17 +135,22 @@ export async function main(): Promise<void> {
   };
   for (const bits of [2, 4] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
+    // preallocated outputs (fresh per-call outputs page-fault on this VM: 8 vs 35 ms at random)
+    const kP = quantizeKeys(x, o);
+    const vP = quantizeValues(x, o);
+    const ko = { ...o, out: { codes: kP.codes, scales: kP.scales as Float32Array, mins: kP.mins as Float32Array } };
+    const vo = { ...o, out: { codes: vP.codes, scales: vP.scales as Float32Array, mins: vP.mins as Float32Array } };
     await row(
       `KIVI-${bits} quantizeKeys`,
       'plain',
-      () => quantizeKeys(x, o),
-      () => pool.quantizeKeys(x, o),
+      () => quantizeKeys(x, ko),
+      () => pool.quantizeKeys(x, ko),
     );
     await row(
       `KIVI-${bits} quantizeKeys`,
       'shared',
-      () => quantizeKeys(x, o),
-      () => pool.quantizeKeys(xs, o),
+      () => quantizeKeys(x, ko),
+      () => pool.quantizeKeys(xs, ko),
     );
     const kl = quantizeKeys(x, o);
     const [k1, kp] = [
@@ -156,19 +162,19 @@ export async function main(): Promise<void> {
       'pool memory',
       () => pool1.quantizeKeys(m1.x, k1),
       () => pool.quantizeKeys(mp.x, kp),
-      () => quantizeKeys(x, o),
+      () => quantizeKeys(x, ko),
     );
     await row(
       `KIVI-${bits} quantizeValues`,
       'plain',
-      () => quantizeValues(x, o),
-      () => pool.quantizeValues(x, o),
+      () => quantizeValues(x, vo),
+      () => pool.quantizeValues(x, vo),
     );
     await row(
       `KIVI-${bits} quantizeValues`,
       'shared',
-      () => quantizeValues(x, o),
-      () => pool.quantizeValues(xs, o),
+      () => quantizeValues(x, vo),
+      () => pool.quantizeValues(xs, vo),
     );
     const vl = quantizeValues(x, o);
     const [v1, vp] = [
@@ -180,7 +186,7 @@ export async function main(): Promise<void> {
       'pool memory',
       () => pool1.quantizeValues(m1.x, v1),
       () => pool.quantizeValues(mp.x, vp),
-      () => quantizeValues(x, o),
+      () => quantizeValues(x, vo),
     );
     const qk = quantizeKeys(x, o);
     const qv = quantizeValues(x, o);
@@ -226,24 +232,55 @@ export async function main(): Promise<void> {
     );
   }
   const ao = { bits: 4, axis: -1, groupSize: 128 };
+  const aP = quantizeAffine(x, ao);
+  const aoo = {
+    ...ao,
+    out: { codes: aP.codes as Uint8Array, scales: aP.scales as Float32Array, zeros: aP.zeros as Float32Array },
+  };
   await row(
     'affine 4-bit quantize',
     'plain',
-    () => quantizeAffine(x, ao),
-    () => pool.quantizeAffine(x, ao),
+    () => quantizeAffine(x, aoo),
+    () => pool.quantizeAffine(x, aoo),
   );
   await row(
     'affine 4-bit quantize',
     'shared',
-    () => quantizeAffine(x, ao),
-    () => pool.quantizeAffine(xs, ao),
+    () => quantizeAffine(x, aoo),
+    () => pool.quantizeAffine(xs, aoo),
+  );
+  const aOut = (p: KernelPool) => ({
+    ...ao,
+    out: { codes: p.uint8(aP.codes.length), scales: p.float32(aP.scales.length), zeros: p.float32(aP.zeros.length) },
+  });
+  const [a1, ap] = [aOut(pool1), aOut(pool)];
+  await row(
+    'affine 4-bit quantize',
+    'pool memory',
+    () => pool1.quantizeAffine(m1.x, a1),
+    () => pool.quantizeAffine(mp.x, ap),
+    () => quantizeAffine(x, aoo),
   );
   const qa = quantizeAffine(x, ao);
   await row(
     'affine 4-bit dequantize',
-    'new output',
-    () => dequantizeAffine(qa),
-    () => pool.dequantizeAffine(qa),
+    'plain out',
+    () => dequantizeAffine(qa, out1),
+    () => pool.dequantizeAffine(qa, outP),
+  );
+  await row(
+    'affine 4-bit dequantize',
+    'shared out',
+    () => dequantizeAffine(qa, out1),
+    () => pool.dequantizeAffine(qa, outS),
+  );
+  const [qa1, qap] = [await pool1.quantizeAffine(m1.x, a1), await pool.quantizeAffine(mp.x, ap)];
+  await row(
+    'affine 4-bit dequantize',
+    'pool memory',
+    () => pool1.dequantizeAffine(qa1, m1.out),
+    () => pool.dequantizeAffine(qap, mp.out),
+    () => dequantizeAffine(qa, out1),
   );
   for (const format of ['mxfp4', 'mxfp8_e4m3', 'bfp12'] as const) {
     const qb = quantizeBlocks(x, { format, blockSize: 32 });
