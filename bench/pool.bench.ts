@@ -356,13 +356,18 @@ export async function main(): Promise<void> {
     () => fwht(f1),
   );
 
-  // threshold: pool speed-up by size, plain and shared input (outputs allocated per call), and input and
+  // threshold: pool speed-up by size, plain and shared input (plain preallocated outputs), and input and
   // outputs in the pool memory (a one-thread pool's for "1 thread")
   const sweepOut = (p: KernelPool) => ({
     kivi: { codes: p.uint32(n / 16), scales: p.float32(n / 32), mins: p.float32(n / 32) },
     mx: { scales: p.uint8(n / 32), codes: p.uint8(n / 2) },
   });
   const [so1, soP] = [sweepOut(pool1), sweepOut(pool)];
+  // plain outputs for the plain and shared columns (preallocated too: fresh ones page-fault at random)
+  const soPlain = {
+    kivi: { codes: new Uint32Array(n / 16), scales: new Float32Array(n / 32), mins: new Float32Array(n / 32) },
+    mx: { scales: new Uint8Array(n / 32), codes: new Uint8Array(n / 2) },
+  };
   console.log('\n## pool speed-up by tensor size (rows of 128 channels; speed-up = 1 thread ms ÷ pool ms)');
   console.log(
     '| elements | KIVI-2 quantizeValues, plain | shared | pool memory | mxfp4 quantizeBlocks, plain | shared | pool memory |',
@@ -399,13 +404,13 @@ export async function main(): Promise<void> {
         const [a, b] =
           which === 'kivi'
             ? await pair(
-                () => (p1 === null ? quantizeValues(t1, o) : p1.quantizeValues(t1, ko(so1.kivi))),
-                () => pool.quantizeValues(tp, p1 === null ? o : ko(soP.kivi)),
+                () => (p1 === null ? quantizeValues(t1, ko(soPlain.kivi)) : p1.quantizeValues(t1, ko(so1.kivi))),
+                () => pool.quantizeValues(tp, ko(p1 === null ? soPlain.kivi : soP.kivi)),
                 reps,
               )
             : await pair(
-                () => (p1 === null ? quantizeBlocks(t1, bo) : p1.quantizeBlocks(t1, mo(so1.mx))),
-                () => pool.quantizeBlocks(tp, p1 === null ? bo : mo(soP.mx)),
+                () => (p1 === null ? quantizeBlocks(t1, mo(soPlain.mx)) : p1.quantizeBlocks(t1, mo(so1.mx))),
+                () => pool.quantizeBlocks(tp, mo(p1 === null ? soPlain.mx : soP.mx)),
                 reps,
               );
         cells.push(`${(a / b).toFixed(2)}× (${(a * 1e3).toFixed(2)} / ${(b * 1e3).toFixed(2)} ms)`);
