@@ -54,22 +54,22 @@ import { KERNELS_SHARED_WASM_BASE64 } from './kernels-shared-wasm.generated.js';
  * Elements below which the pool runs a call on the calling thread when its float32 input / output is in
  * the pool memory or another `SharedArrayBuffer` (plain code / metadata arrays are fine: the workers'
  * shares of them are copied, a small cost). Measured on a 2-core machine (`bench/pool.bench.ts`, size
- * sweep, 2026-11-29 04:33 UTC): KIVI-2 quantizeValues and MXFP4 quantizeBlocks break even between 1 M and
- * 2 M elements — pool memory 0.81–0.98× at 1 M, 1.27–1.29× at 2 M, 1.70–1.90× at 16.8 M; other shared
- * arrays 0.75–0.90× at 1 M, 1.08–1.24× at 2 M, 1.81–1.87× at 16.8 M.
+ * sweep of KIVI-2 quantizeValues and MXFP4 quantizeBlocks, two runs on 2026-11-29): pool memory 0.60–0.98×
+ * at 1 M elements, 0.92–1.29× at 2 M, 1.11–1.74× at 4 M, 1.24–1.90× at 16.8 M; other shared arrays
+ * 0.65–0.90× at 1 M, 0.76–1.24× at 2 M, 0.96–1.63× at 4 M — so 4 M, where both runs about break even.
  *
  * @example
  * ```ts
  * const pool = await KernelPool.create({ minElements: DEFAULT_POOL_MIN_ELEMENTS * 4 });
  * ```
  */
-export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 21;
+export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 22;
 
 /**
  * Elements below which the pool runs a call on the calling thread when its float32 input or output is a
  * plain array (≥ 2 bytes per element that the calling thread copies for the workers' shares first, and
- * back). Measured as above, plain arrays never paid on 2 cores: 0.43–0.63× at 1 M, 0.86–0.90× at 8 M,
- * 0.94–0.98× at 16.8 M (0.81–1.16× over all pooled kernels at 16.8 M) — so the default pools only
+ * back). Measured as above, plain arrays did not pay on 2 cores: 0.41–0.63× at 1 M, 0.81–0.96× at 8 M,
+ * 0.94–1.01× at 16.8 M (0.81–1.17× over all pooled kernels at 16.8 M) — so the default pools only
  * tensors of 32 M elements and more; keep large tensors in the pool memory instead.
  *
  * @example
