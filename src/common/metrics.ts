@@ -101,7 +101,7 @@ function cosineOf(s: Sums): number {
   // |cos| ≤ 1 (Cauchy–Schwarz), but rounding, and sums that fall into the subnormal range for magnitudes
   // below ~1e-154, can push the quotient past ±1 (by up to 3.4e-10 measured): clamp
   const c = s.dot / (Math.sqrt(s.ref2) * Math.sqrt(s.app2));
-  return c > 1 ? 1 : c < -1 ? -1 : c;
+  return Math.min(1, Math.max(-1, c));
 }
 
 /**
