@@ -16,7 +16,14 @@
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
 import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
 import { setKernelBackend } from '../src/common/kernels.js';
-import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
+import type { Float32Tensor } from '../src/common/tensor.js';
+import {
+  dequantize,
+  type KiviBits,
+  type KiviQuantizeOptions,
+  quantizeKeys,
+  quantizeValues,
+} from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
 import { KernelPool } from '../src/node/index.js';
 import { machineLine, QUICK } from './harness.js';
@@ -135,101 +142,63 @@ export async function main(): Promise<void> {
   };
   for (const bits of [2, 4] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
-    // preallocated outputs (fresh per-call outputs page-fault on this VM: 8 vs 35 ms at random)
-    const kP = quantizeKeys(x, o);
-    const vP = quantizeValues(x, o);
-    const ko = { ...o, out: { codes: kP.codes, scales: kP.scales as Float32Array, mins: kP.mins as Float32Array } };
-    const vo = { ...o, out: { codes: vP.codes, scales: vP.scales as Float32Array, mins: vP.mins as Float32Array } };
-    await row(
-      `KIVI-${bits} quantizeKeys`,
-      'plain',
-      () => quantizeKeys(x, ko),
-      () => pool.quantizeKeys(x, ko),
-    );
-    await row(
-      `KIVI-${bits} quantizeKeys`,
-      'shared',
-      () => quantizeKeys(x, ko),
-      () => pool.quantizeKeys(xs, ko),
-    );
-    const kl = quantizeKeys(x, o);
-    const [k1, kp] = [
-      { ...o, out: kiviOut(pool1, kl) },
-      { ...o, out: kiviOut(pool, kl) },
-    ];
-    await row(
-      `KIVI-${bits} quantizeKeys`,
-      'pool memory',
-      () => pool1.quantizeKeys(m1.x, k1),
-      () => pool.quantizeKeys(mp.x, kp),
-      () => quantizeKeys(x, ko),
-    );
-    await row(
-      `KIVI-${bits} quantizeValues`,
-      'plain',
-      () => quantizeValues(x, vo),
-      () => pool.quantizeValues(x, vo),
-    );
-    await row(
-      `KIVI-${bits} quantizeValues`,
-      'shared',
-      () => quantizeValues(x, vo),
-      () => pool.quantizeValues(xs, vo),
-    );
-    const vl = quantizeValues(x, o);
-    const [v1, vp] = [
-      { ...o, out: kiviOut(pool1, vl) },
-      { ...o, out: kiviOut(pool, vl) },
-    ];
-    await row(
-      `KIVI-${bits} quantizeValues`,
-      'pool memory',
-      () => pool1.quantizeValues(m1.x, v1),
-      () => pool.quantizeValues(mp.x, vp),
-      () => quantizeValues(x, vo),
-    );
-    const qk = quantizeKeys(x, o);
-    const qv = quantizeValues(x, o);
-    await row(
-      `KIVI-${bits} dequantize keys`,
-      'plain out',
-      () => dequantize(qk, out1),
-      () => pool.dequantize(qk, outP),
-    );
-    await row(
-      `KIVI-${bits} dequantize keys`,
-      'shared out',
-      () => dequantize(qk, out1),
-      () => pool.dequantize(qk, outS),
-    );
-    const [qk1, qkp] = [await pool1.quantizeKeys(m1.x, k1), await pool.quantizeKeys(mp.x, kp)];
-    await row(
-      `KIVI-${bits} dequantize keys`,
-      'pool memory',
-      () => pool1.dequantize(qk1, m1.out),
-      () => pool.dequantize(qkp, mp.out),
-      () => dequantize(qk, out1),
-    );
-    await row(
-      `KIVI-${bits} dequantize values`,
-      'plain out',
-      () => dequantize(qv, out1),
-      () => pool.dequantize(qv, outP),
-    );
-    await row(
-      `KIVI-${bits} dequantize values`,
-      'shared out',
-      () => dequantize(qv, out1),
-      () => pool.dequantize(qv, outS),
-    );
-    const [qv1, qvp] = [await pool1.quantizeValues(m1.x, v1), await pool.quantizeValues(mp.x, vp)];
-    await row(
-      `KIVI-${bits} dequantize values`,
-      'pool memory',
-      () => pool1.dequantize(qv1, m1.out),
-      () => pool.dequantize(qvp, mp.out),
-      () => dequantize(qv, out1),
-    );
+    for (const kind of ['Keys', 'Values'] as const) {
+      const q = kind === 'Keys' ? quantizeKeys : quantizeValues;
+      const qp = (p: KernelPool, t: Float32Tensor, op: KiviQuantizeOptions) =>
+        kind === 'Keys' ? p.quantizeKeys(t, op) : p.quantizeValues(t, op);
+      // preallocated outputs (fresh per-call outputs page-fault on this VM: 8 vs 35 ms at random)
+      const ref = q(x, o);
+      const po = {
+        ...o,
+        out: { codes: ref.codes, scales: ref.scales as Float32Array, mins: ref.mins as Float32Array },
+      };
+      const name = `KIVI-${bits} quantize${kind}`;
+      await row(
+        name,
+        'plain',
+        () => q(x, po),
+        () => qp(pool, x, po),
+      );
+      await row(
+        name,
+        'shared',
+        () => q(x, po),
+        () => qp(pool, xs, po),
+      );
+      const [o1, oP] = [
+        { ...o, out: kiviOut(pool1, ref) },
+        { ...o, out: kiviOut(pool, ref) },
+      ];
+      await row(
+        name,
+        'pool memory',
+        () => qp(pool1, m1.x, o1),
+        () => qp(pool, mp.x, oP),
+        () => q(x, po),
+      );
+      const dn = `KIVI-${bits} dequantize ${kind.toLowerCase()}`;
+      await row(
+        dn,
+        'plain out',
+        () => dequantize(ref, out1),
+        () => pool.dequantize(ref, outP),
+      );
+      await row(
+        dn,
+        'shared out',
+        () => dequantize(ref, out1),
+        () => pool.dequantize(ref, outS),
+      );
+      const [q1, qP] = [await qp(pool1, m1.x, o1), await qp(pool, mp.x, oP)];
+      const d1 = () => pool1.dequantize(q1, m1.out);
+      await row(
+        dn,
+        'pool memory',
+        d1,
+        () => pool.dequantize(qP, mp.out),
+        () => dequantize(ref, out1),
+      );
+    }
   }
   const ao = { bits: 4, axis: -1, groupSize: 128 };
   const aP = quantizeAffine(x, ao);
