@@ -49,6 +49,9 @@ import { KERNELS_WASM_BASE64 } from './kernels-wasm.generated.js';
  */
 export type KernelBackend = 'js' | 'wasm' | 'auto';
 
+/** Byte offsets of the regions {@link WasmKernels} lays out, one per size (a tuple of the same length). */
+type Offsets<S extends readonly number[]> = { -readonly [K in keyof S]: number };
+
 /** The slice of the WebAssembly JS API used here (the project's TS lib has no DOM types). */
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
@@ -519,8 +522,8 @@ export class WasmKernels {
     new Uint8Array(a.buffer, a.byteOffset + off * b, n * b).set(new Uint8Array(this.x.memory.buffer, p, n * b));
   }
 
-  /** Make room for regions of the given byte sizes; returns their 16-aligned offsets. */
-  private layout(sizes: readonly number[]): number[] | null {
+  /** Make room for regions of the given byte sizes; returns their 16-aligned offsets, one per size. */
+  private layout<const S extends readonly number[]>(sizes: S): Offsets<S> | null {
     const offs: number[] = [];
     let p = this.base;
     for (const s of sizes) {
@@ -538,7 +541,7 @@ export class WasmKernels {
         return null;
       }
     }
-    return offs;
+    return offs as Offsets<S>;
   }
 
   private f32(): Float32Array {
@@ -687,7 +690,7 @@ export class WasmKernels {
     // prm: the kernels' per-group scratch (read one group past the end)
     const L = this.layout([ct * D * 4, ((ct * D) / f) * 4, nm, nm, nm + 16]);
     if (L === null) return false;
-    const [px, pc, ps, pm, pp] = L as [number, number, number, number, number];
+    const [px, pc, ps, pm, pp] = L;
     for (let t0 = 0; t0 < n; t0 += step) {
       const nt = Math.min(step, n - t0);
       const m = nt * D;
@@ -726,7 +729,7 @@ export class WasmKernels {
     const ct = Math.min(step, n);
     const L = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
     if (L === null) return false;
-    const [pc, ps, pm, po] = L as [number, number, number, number];
+    const [pc, ps, pm, po] = L;
     for (let t0 = 0; t0 < n; t0 += step) {
       const nt = Math.min(step, n - t0);
       const m = nt * D;
@@ -747,14 +750,14 @@ export class WasmKernels {
    * ln, s0, ns, L)` processes nr lines of ln elements from element e0 (groups s0 … s0 + ns) and returns
    * false to stop.
    */
-  private lineChunks(
+  private lineChunks<const S extends readonly number[]>(
     lines: number,
     len: number,
     gs: number,
     chunk: number,
     even: boolean,
-    sizes: (E: number, Gn: number) => number[],
-    run: (e0: number, nr: number, ln: number, s0: number, ns: number, L: number[]) => boolean,
+    sizes: (E: number, Gn: number) => S,
+    run: (e0: number, nr: number, ln: number, s0: number, ns: number, L: Offsets<S>) => boolean,
   ): boolean {
     const ng = Math.ceil(len / gs);
     if (len <= chunk) {
@@ -803,7 +806,7 @@ export class WasmKernels {
       false,
       (E, Gn) => [E * 4, E, Gn * 4, Gn * 4, Gn * 4 + 16],
       (e0, nr, ln, s0, ns, L) => {
-        const [px, pc, ps, pz, pp] = L as [number, number, number, number, number];
+        const [px, pc, ps, pz, pp] = L;
         const n = nr * ln;
         const [qc, qs, qz] = [this.outp(codes, e0, n, pc), this.outp(scales, s0, ns, ps), this.outp(zeros, s0, ns, pz)];
         if (this.x.affineFloatQuant(this.inp(x, e0, n, px), nr, ln, gs, qmax, qc, qs, qz, pp) !== 0) return false;
@@ -833,7 +836,7 @@ export class WasmKernels {
       false,
       (E, Gn) => [E, Gn * 4, Gn * 4, E * 4],
       (e0, nr, ln, s0, ns, L) => {
-        const [pc, ps, pz, po] = L as [number, number, number, number];
+        const [pc, ps, pz, po] = L;
         const n = nr * ln;
         const qo = this.outp(out, e0, n, po);
         const qc = this.inp(codes, e0, n, pc);
@@ -857,9 +860,9 @@ export class WasmKernels {
     for (let r0 = 0; r0 < rows; r0 += step) {
       const nr = Math.min(step, rows - r0);
       const e0 = offset + r0 * n;
-      const q = this.inp(data, e0, nr * n, px!);
+      const q = this.inp(data, e0, nr * n, px);
       this.x.fwhtPow2(q, nr, n, normalize ? 1 : 0, scale);
-      this.back(data, e0, nr * n, q, px!);
+      this.back(data, e0, nr * n, q, px);
     }
     return true;
   }
@@ -891,7 +894,7 @@ export class WasmKernels {
       true,
       (E, Gn) => [E * 4 + 64, Gn + 16, (E * w) / 8 + 64, E + 64],
       (e0, nr, ln, s0, ns, L) => {
-        const [px, ps, pc, pt] = L as [number, number, number, number];
+        const [px, ps, pc, pt] = L;
         const n = nr * ln;
         // the MX kernels' vector stores of a ragged tail reach up to 16 scale / 64 code bytes past the region
         const qs = this.outp(scales, s0, ns, ps, 16);
@@ -930,7 +933,7 @@ export class WasmKernels {
       true,
       (E, Gn) => [(E * w) / 8 + 64, Gn + 16, 64, E * 4 + 64],
       (e0, nr, ln, s0, ns, L) => {
-        const [pc, ps, pt, po] = L as [number, number, number, number];
+        const [pc, ps, pt, po] = L;
         const n = nr * ln;
         const qo = this.outp(out, e0, n, po, 64); // (up to 64 bytes past a ragged tail, as above)
         const qc = this.inp(codes, (e0 * w) / 8, (n * w) / 8, pc);
@@ -1020,17 +1023,7 @@ export class WasmKernels {
       tileFloats * 4 + 64,
     ]);
     if (L === null) return false;
-    const [pq, pl, pacc, pvm, pout, pqs, psw, psum, pt] = L as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
+    const [pq, pl, pacc, pvm, pout, pqs, psw, psum, pt] = L;
     const f32 = this.f32();
     const u32 = this.u32();
     const x = this.x;
@@ -1171,7 +1164,7 @@ export class WasmKernels {
     const n = x.length;
     const L = this.layout([((n + 3) & ~3) * 4, 16]);
     if (L === null) return Number.NaN;
-    const [px, ps] = L as [number, number];
+    const [px, ps] = L;
     this.f32().set(x, px >>> 2);
     this.x.kiviAttnSoftmax(px, (n + 3) & ~3, 1, n, 1, 0, 0, ps);
     x.set(this.f32().subarray(px >>> 2, (px >>> 2) + n));
@@ -1220,18 +1213,7 @@ export class WasmKernels {
       R * 8,
     ]);
     if (L === null) return false;
-    const [px, plut, pX, pwt, pp, ps, pz, pls, po, pacc] = L as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
+    const [px, plut, pX, pwt, pp, ps, pz, pls, po, pacc] = L;
     new Float64Array(this.x.memory.buffer, pwt, P).set(a.wt.subarray(0, P));
     // vectors in batches of Bc whose tables stay cache-resident (≤ 1 MB); the planes are copied once per batch
     for (let b0 = 0; b0 < B; b0 += Bc) {
