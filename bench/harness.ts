@@ -126,3 +126,27 @@ export async function runGroup(g: BenchGroup): Promise<{ name: string; medianS: 
   if (sink === 42) console.log('');
   return rows;
 }
+
+/** `n` float32 values in [−2, 2) from xorshift32 (`seed` ≠ 0). Same data in every run. */
+export function randomData(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 4;
+  }
+  return out;
+}
+
+/** `n` float32 values in [−2, 2) from the 32-bit LCG (1664525, 1013904223) started at `seed`. */
+export function lcgData(n: number, seed: number): Float32Array {
+  const d = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    d[i] = (s / 4294967296) * 4 - 2;
+  }
+  return d;
+}

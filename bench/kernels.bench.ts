@@ -17,7 +17,7 @@ import { type KernelBackend, setKernelBackend } from '../src/common/kernels.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
 import { KernelPool } from '../src/node/index.js';
-import { QUICK, runGroup } from './harness.js';
+import { lcgData, QUICK, runGroup } from './harness.js';
 
 function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
   return () => {
@@ -35,12 +35,7 @@ export async function main(): Promise<void> {
   const T = QUICK ? 512 : 4096;
   const D = 128;
   const n = H * T * D;
-  const data = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = (s / 4294967296) * 4 - 2;
-  }
+  const data = lcgData(n, 12345);
   const x = { dtype: 'float32' as const, data, shape: [H, T, D] };
   const shape = `[${H}, ${T}, ${D}]`;
   // one thread (no workers), arrays in its memory: the kernels read and write them in place

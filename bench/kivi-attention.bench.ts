@@ -11,19 +11,7 @@
 import { setKernelBackend, wasmSimdSupported } from '../src/common/kernels.js';
 import type { Float32Tensor } from '../src/common/tensor.js';
 import { type KiviBits, KiviCache } from '../src/kivi/index.js';
-import { QUICK, runGroup } from './harness.js';
-
-function randomData(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 4;
-  }
-  return out;
-}
+import { QUICK, randomData, runGroup } from './harness.js';
 
 /** Dense float32 attention for one query token per head over float32 K/V `[H, T, D]`. */
 function denseAttendF32(

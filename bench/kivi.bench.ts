@@ -21,19 +21,7 @@ import {
   quantizeKeysKernel,
   quantizeValueRowKernel,
 } from '../src/kivi/quantizer.js';
-import { QUICK, runGroup } from './harness.js';
-
-function randomData(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 4;
-  }
-  return out;
-}
+import { QUICK, randomData, runGroup } from './harness.js';
 
 export async function main(): Promise<void> {
   const [S, T, D] = QUICK ? [4, 512, 128] : [32, 4096, 128];

@@ -26,7 +26,7 @@ import {
 } from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
 import { KernelPool } from '../src/node/index.js';
-import { machineLine, QUICK } from './harness.js';
+import { lcgData, machineLine, QUICK } from './harness.js';
 
 /**
  * Alternate `one` and `pool` runs (after warm-ups: V8 runs a new wasm function through its baseline
@@ -51,16 +51,6 @@ async function pair(one: () => unknown, pool: () => Promise<unknown>, runs: numb
   return [med(a), med(b)];
 }
 
-function lcg(n: number, seed: number): Float32Array {
-  const d = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    d[i] = (s / 4294967296) * 4 - 2;
-  }
-  return d;
-}
-
 function sharedCopy(a: Float32Array): Float32Array {
   const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
   s.set(a);
@@ -75,7 +65,7 @@ export async function main(): Promise<void> {
   const D = 128;
   const n = H * T * D;
   const shape = [H, T, D];
-  const data = lcg(n, 12345);
+  const data = lcgData(n, 12345);
   const x = { dtype: 'float32' as const, data, shape };
   const xs = { ...x, data: sharedCopy(data) };
   const out1 = new Float32Array(n);

@@ -39,6 +39,14 @@ function asVector(x: Float32Array | Float32Tensor, who: string): Float32Array {
   return fail('E_DTYPE', `${who}: x must be a Float32Array or a float32 tensor`);
 }
 
+/** The bits of column byte j (columns 8j … 8j+7) that lie in the group [c0, c1). */
+function colMask(j: number, c0: number, c1: number): number {
+  let m = 255;
+  if (j === c0 >>> 3) m &= (255 << (c0 & 7)) & 255;
+  if (j === (c1 - 1) >>> 3) m &= 255 >>> (7 - ((c1 - 1) & 7));
+  return m;
+}
+
 /** Plane weights and constants for level r. */
 interface Plan {
   /** Planes read (0..P−1). */
@@ -133,10 +141,7 @@ export function gemvLutPrep(
     let a2 = 0;
     let a3 = 0;
     for (let j = j0; j <= j1; j++) {
-      let m = 255;
-      if (j === j0) m &= (255 << (c0 & 7)) & 255;
-      if (j === j1) m &= 255 >>> (7 - ((c1 - 1) & 7));
-      const v = lut[(j << 8) + m]!;
+      const v = lut[(j << 8) + colMask(j, c0, c1)]!;
       const k = (j - j0) & 3;
       if (k === 0) a0 += v;
       else if (k === 1) a1 += v;
@@ -228,9 +233,7 @@ export function gemvLutRows(
           let a2 = 0;
           let a3 = 0;
           for (let j = j0; j <= j1; j++) {
-            let m = 255;
-            if (j === j0) m &= (255 << (c0 & 7)) & 255;
-            if (j === j1) m &= 255 >>> (7 - ((c1 - 1) & 7));
+            let m = colMask(j, c0, c1);
             const e = rowBit + 8 * j;
             const sh = e & 7;
             const i = (e - sh) / 8;
