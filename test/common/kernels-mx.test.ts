@@ -16,15 +16,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BlockFormat, elementTable, formatTraits } from '../../src/bfp/formats.js';
-import {
-  type BlockTensor,
-  dequantizeBlocks,
-  dequantizeBlocksRef,
-  quantizeBlocks,
-  quantizeBlocksRef,
-} from '../../src/bfp/quantize.js';
+import { dequantizeBlocks, dequantizeBlocksRef, quantizeBlocks, quantizeBlocksRef } from '../../src/bfp/quantize.js';
 import { setKernelBackend, wasmSimdSupported } from '../../src/common/kernels.js';
 import { firstDiff, withBackend } from '../helpers/bits.js';
+import { codedBlocks, expectDecodeTwins } from '../helpers/blocks.js';
 
 afterEach(() => setKernelBackend('auto'));
 
@@ -202,31 +197,15 @@ describe('MX/BFP wasm fast paths = JS = Ref, bit for bit', () => {
       for (const bs of [16, 32]) {
         const w = formatTraits(format).elementBits;
         const nCodes = 2 ** w;
-        const rows = 256;
-        const len = Math.max(nCodes, 2 * bs);
-        const nb = len / bs;
-        const codes = new Uint16Array(rows * len);
-        for (let r = 0; r < rows; r++) for (let i = 0; i < len; i++) codes[r * len + i] = (i + 3 * r) % nCodes;
-        const packed = new Uint8Array((codes.length * w) / 8);
-        if (w === 8) packed.set(codes);
-        else for (let i = 0; i < codes.length; i++) packed[i >> 1]! |= codes[i]! << ((i & 1) * 4);
-        const scales = new Uint8Array(rows * nb);
-        for (let i = 0; i < scales.length; i++) scales[i] = (i * 7) % 256;
-        const b: BlockTensor = {
+        const b = codedBlocks(
           format,
-          shape: [rows, len],
-          axis: 1,
-          blockSize: bs,
-          scaleShape: [rows, nb],
-          scales,
-          codes: packed,
-          storageBits: 0,
-          scaleRule: 'floor',
-        };
-        const yw = withBackend('wasm', () => dequantizeBlocks(b)).data;
-        const yj = withBackend('js', () => dequantizeBlocks(b)).data;
-        expect(firstDiff(yw, yj), `${format} bs ${bs}`).toBe(-1);
-        expect(firstDiff(yw, dequantizeBlocksRef(b).data), `${format} bs ${bs}`).toBe(-1);
+          256,
+          Math.max(nCodes, 2 * bs),
+          bs,
+          (r, i) => (i + 3 * r) % nCodes,
+          (j) => (j * 7) % 256,
+        );
+        expectDecodeTwins(b, `${format} bs ${bs}`);
       }
   });
 });

@@ -12,13 +12,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type BlockFormat, elementTable, formatTraits } from '../../src/bfp/formats.js';
-import {
-  type BlockTensor,
-  dequantizeBlocks,
-  dequantizeBlocksRef,
-  quantizeBlocks,
-  quantizeBlocksRef,
-} from '../../src/bfp/quantize.js';
+import { dequantizeBlocks, dequantizeBlocksRef, quantizeBlocks, quantizeBlocksRef } from '../../src/bfp/quantize.js';
 import { dequantizeAffine, dequantizeAffineRef, quantizeAffine, quantizeAffineRef } from '../../src/common/affine.js';
 import { isLowbitError } from '../../src/common/errors.js';
 import {
@@ -44,6 +38,7 @@ import {
 } from '../../src/kivi/index.js';
 import { fwht, fwhtRef } from '../../src/mambaquant/hadamard.js';
 import { firstDiff, withBackend } from '../helpers/bits.js';
+import { codedBlocks, expectDecodeTwins } from '../helpers/blocks.js';
 
 afterEach(() => setKernelBackend('auto'));
 
@@ -960,32 +955,16 @@ describe('MX/BFP blocks: wasm = JS = Ref, bit for bit', () => {
     for (const format of FORMATS) {
       const w = formatTraits(format).elementBits;
       const nCodes = 2 ** w;
-      const rows = 256;
-      const len = nCodes + 2; // ragged last blocks
-      const bs = 7; // odd: 4-bit blocks start on either nibble
-      const nb = Math.ceil(len / bs);
-      const codes = new Uint16Array(rows * len);
-      for (let r = 0; r < rows; r++) for (let i = 0; i < len; i++) codes[r * len + i] = (i + r) % nCodes;
-      const packed = new Uint8Array((codes.length * w) / 8);
-      if (w === 8) packed.set(codes);
-      else for (let i = 0; i < codes.length; i++) packed[i >> 1]! |= codes[i]! << ((i & 1) * 4);
-      const scales = new Uint8Array(rows * nb);
-      for (let i = 0; i < scales.length; i++) scales[i] = i % 256;
-      const b: BlockTensor = {
+      // len = nCodes + 2: ragged last blocks; bs = 7, odd: 4-bit blocks start on either nibble
+      const b = codedBlocks(
         format,
-        shape: [rows, len],
-        axis: 1,
-        blockSize: bs,
-        scaleShape: [rows, nb],
-        scales,
-        codes: packed,
-        storageBits: 0,
-        scaleRule: 'floor',
-      };
-      const yw = withBackend('wasm', () => dequantizeBlocks(b)).data;
-      const yj = withBackend('js', () => dequantizeBlocks(b)).data;
-      expect(firstDiff(yw, yj), String(format)).toBe(-1);
-      expect(firstDiff(yw, dequantizeBlocksRef(b).data), String(format)).toBe(-1);
+        256,
+        nCodes + 2,
+        7,
+        (r, i) => (i + r) % nCodes,
+        (j) => j % 256,
+      );
+      expectDecodeTwins(b, String(format));
     }
   });
 });
