@@ -70,6 +70,18 @@ const t = (data: Float32Array, shape: readonly number[]): Float32Tensor => ({ dt
 
 const runWasm = wasmSimdSupported() ? it : it.skip;
 
+/**
+ * `quant` on the wasm backend equals it on the JS backend and the Ref's result `r`, byte for byte in each
+ * of `fields`; returns the wasm result.
+ */
+function wasmJsRef<Q>(quant: () => Q, r: Q, fields: readonly (keyof Q)[]): Q {
+  const w = withBackend('wasm', quant);
+  const j = withBackend('js', quant);
+  for (const q of [j, r])
+    for (const f of fields) expect(firstDiff(w[f] as ArrayBufferView, q[f] as ArrayBufferView), String(f)).toBe(-1);
+  return w;
+}
+
 describe('backend switch', () => {
   it('detects WebAssembly SIMD on this Node and resolves auto to wasm', () => {
     // Node 20 has WebAssembly SIMD; the module must validate here
@@ -138,15 +150,9 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
           const x = t(sample(S * T * D, seed, kind), [S, T, D]);
           const copy = x.data.slice();
           const o = { bits, groupSize: G };
-          const w = withBackend('wasm', () => quantizeKeys(x, o));
-          const j = withBackend('js', () => quantizeKeys(x, o));
           const r = quantizeKeysRef(x, o);
+          const w = wasmJsRef(() => quantizeKeys(x, o), r, ['codes', 'scales', 'mins']);
           expect(firstDiff(x.data, copy)).toBe(-1);
-          for (const q of [j, r]) {
-            expect(firstDiff(w.codes, q.codes)).toBe(-1);
-            expect(firstDiff(w.scales, q.scales)).toBe(-1);
-            expect(firstDiff(w.mins, q.mins)).toBe(-1);
-          }
           const dw = withBackend('wasm', () => dequantize(w)).data;
           expect(firstDiff(dw, withBackend('js', () => dequantize(w)).data)).toBe(-1);
           expect(firstDiff(dw, dequantizeRef(w).data)).toBe(-1);
@@ -183,14 +189,8 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
           const D = G * ng;
           const x = t(sample(S * T * D, seed, kind), [S, T, D]);
           const o = { bits, groupSize: G };
-          const w = withBackend('wasm', () => quantizeValues(x, o));
-          const j = withBackend('js', () => quantizeValues(x, o));
           const r = quantizeValuesRef(x, o);
-          for (const q of [j, r]) {
-            expect(firstDiff(w.codes, q.codes)).toBe(-1);
-            expect(firstDiff(w.scales, q.scales)).toBe(-1);
-            expect(firstDiff(w.mins, q.mins)).toBe(-1);
-          }
+          const w = wasmJsRef(() => quantizeValues(x, o), r, ['codes', 'scales', 'mins']);
           const dw = withBackend('wasm', () => dequantize(w)).data;
           expect(firstDiff(dw, withBackend('js', () => dequantize(w)).data)).toBe(-1);
           expect(firstDiff(dw, dequantizeRef(w).data)).toBe(-1);
@@ -301,14 +301,8 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
     const o4 = { bits: 4 as const, groupSize: 32 };
     const same = (x: Float32Tensor): void => {
       for (const o of [o2, o4]) {
-        const w = withBackend('wasm', () => quantizeValues(x, o));
-        const j = withBackend('js', () => quantizeValues(x, o));
         const r = quantizeValuesRef(x, o);
-        for (const q of [j, r]) {
-          expect(firstDiff(w.codes, q.codes)).toBe(-1);
-          expect(firstDiff(w.scales, q.scales)).toBe(-1);
-          expect(firstDiff(w.mins, q.mins)).toBe(-1);
-        }
+        wasmJsRef(() => quantizeValues(x, o), r, ['codes', 'scales', 'mins']);
         // the kernel itself produced them (no silent fallback)
         const n = x.data.length;
         const c = new Uint32Array((n * o.bits) / 32);
@@ -397,14 +391,8 @@ describe('affine (float zero point): wasm = JS = Ref, bit for bit', () => {
           const o = flat
             ? { bits, ...(gs === undefined ? {} : { groupSize: gs }) }
             : { bits, axis: -1, ...(gs === undefined ? {} : { groupSize: gs }) };
-          const w = withBackend('wasm', () => quantizeAffine(x, o));
-          const j = withBackend('js', () => quantizeAffine(x, o));
           const r = quantizeAffineRef(x, o);
-          for (const q of [j, r]) {
-            expect(firstDiff(w.codes, q.codes)).toBe(-1);
-            expect(firstDiff(w.scales, q.scales)).toBe(-1);
-            expect(firstDiff(w.zeros, q.zeros)).toBe(-1);
-          }
+          const w = wasmJsRef(() => quantizeAffine(x, o), r, ['codes', 'scales', 'zeros']);
           const dw = withBackend('wasm', () => dequantizeAffine(w)).data;
           expect(firstDiff(dw, withBackend('js', () => dequantizeAffine(w)).data)).toBe(-1);
           expect(firstDiff(dw, dequantizeAffineRef(w).data)).toBe(-1);
