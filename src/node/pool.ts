@@ -415,7 +415,8 @@ function optimizedInstance(memory?: SharedMemory, slot?: [number, number]): Wasm
   }
   const inst = new W.Instance(mod, memory === undefined ? {} : { env: { memory } });
   const x = inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0];
-  if (x.heapBase() > SLOTS_AT) throw new Error("KernelPool: the kernels' static data overlaps the scratch slots");
+  if (memory !== undefined && x.heapBase() > SLOTS_AT)
+    throw new Error("KernelPool: the kernels' static data overlaps the scratch slots");
   return new WasmKernels(x, slot);
 }
 
@@ -429,6 +430,7 @@ class Arena {
   /** Free blocks [start, bytes], by address. */
   #free: [number, number][] = [];
   readonly #used = new Map<number, number>();
+  #inUse = 0;
   /** End of the highest block ever handed out: memory above it is still all zero. */
   #high: number;
 
@@ -441,9 +443,7 @@ class Arena {
 
   /** Bytes handed out and not released. */
   get used(): number {
-    let n = 0;
-    for (const b of this.#used.values()) n += b;
-    return n;
+    return this.#inUse;
   }
 
   /** Address of a zero-filled block of `bytes` bytes (> 0). */
@@ -472,6 +472,7 @@ class Arena {
       blk[1] -= need;
     }
     this.#used.set(at, need);
+    this.#inUse += need;
     if (at < this.#high) new Uint8Array(this.#memory.buffer, at, Math.min(need, this.#high - at)).fill(0);
     this.#high = Math.max(this.#high, at + need);
     return at;
@@ -482,6 +483,7 @@ class Arena {
     const n = this.#used.get(at);
     if (n === undefined) return false;
     this.#used.delete(at);
+    this.#inUse -= n;
     let i = this.#free.findIndex(([s]) => s > at);
     if (i < 0) i = this.#free.length;
     this.#free.splice(i, 0, [at, n]);
