@@ -20,16 +20,7 @@ import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../s
 import { fwht } from '../../src/mambaquant/index.js';
 import { KernelPool } from '../../src/node/index.js';
 import { firstDiff } from '../helpers/bits.js';
-
-function randomData(n: number, seed: number): Float32Array {
-  const d = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    d[i] = s % 17 === 0 ? 0.5 : (s / 4294967296) * 6 - 3;
-  }
-  return d;
-}
+import { randomData } from '../helpers/data.js';
 
 /** A copy of `d` in the pool memory, at element offset `off` of a larger allocation. */
 function resident(pool: KernelPool, d: Float32Array, off = 0): Float32Array {

@@ -16,16 +16,17 @@ import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../s
 import { fwht } from '../../src/mambaquant/index.js';
 import { KernelPool } from '../../src/node/index.js';
 import { firstDiff } from '../helpers/bits.js';
+import { randomData } from '../helpers/data.js';
 
 function randomTensor(shape: number[], seed: number): Float32Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const d = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    d[i] = s % 17 === 0 ? 0.5 : (s / 4294967296) * 6 - 3;
-  }
-  return { dtype: 'float32', data: d, shape };
+  return {
+    dtype: 'float32',
+    data: randomData(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+  };
 }
 
 let pool: KernelPool;
