@@ -508,17 +508,29 @@ class Arena {
 class Link {
   readonly worker: Worker;
   readonly #waiting: { resolve: (ok: boolean) => void; reject: (e: Error) => void }[] = [];
+  #closing = false;
 
   constructor(worker: Worker) {
     this.worker = worker;
     worker.on('message', (ok: boolean) => {
       this.#waiting.shift()?.resolve(ok);
-      if (this.#waiting.length === 0) worker.unref(); // idle workers do not keep the process alive
+      // idle workers do not keep the process alive (but a closing one does, until it has exited)
+      if (this.#waiting.length === 0 && !this.#closing) worker.unref();
     });
     worker.on('error', (e: Error) => {
       for (const r of this.#waiting.splice(0)) r.reject(e);
     });
     worker.unref();
+  }
+
+  /**
+   * Terminate the worker. It stays ref'd until it has exited: a late reply to the last job must not
+   * unref it, or a top-level `await pool.close()` sees the event loop run empty (Node exit code 13).
+   */
+  close(): Promise<number> {
+    this.#closing = true;
+    this.worker.ref();
+    return this.worker.terminate();
   }
 
   /** Post a job; resolves with the worker's reply to it. */
@@ -1031,6 +1043,6 @@ export class KernelPool {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.#workers.map((w) => w.close()));
   }
 }
