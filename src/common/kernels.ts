@@ -25,7 +25,8 @@
  *   value chunk at a time (see {@link WasmKernels.kiviAttend}).
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
- * processed, and the results copied out; caller arrays are never aliased. The module (about 91 KB; 121 KB as base64) is
+ * processed, and the results copied out (decoders: in chunks of up to 4 MB of output, see
+ * {@link WasmKernels.deqChunk}); caller arrays are never aliased. The module (about 91 KB; 121 KB as base64) is
  * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
  * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
  * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
@@ -445,7 +446,7 @@ export function wasmKernels(): WasmKernels | null {
  */
 export class WasmKernels {
   /**
-   * Elements of float32 input per wasm call (256 KB): the copies in and out stay in L2. A getter, not a
+   * Elements of float32 input per wasm call of the encoders (256 KB): the copy in stays in L2. A getter, not a
    * static field: bundlers may move static field initialisers out of the class body, and the pool
    * ships the class's source text to its workers.
    */
@@ -603,7 +604,7 @@ export class WasmKernels {
     out: Float32Array,
     oOff: number,
   ): boolean {
-    const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
+    const step = Math.max(1, Math.floor(WasmKernels.deqChunk(4 + bits / 8 + 8 / G) / D));
     return this.kiviDequant(
       this.x.kiviValuesDequant,
       step,
@@ -658,7 +659,7 @@ export class WasmKernels {
     out: Float32Array,
     oOff: number,
   ): boolean {
-    const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
+    const step = G * Math.max(1, Math.floor(WasmKernels.deqChunk(4 + bits / 8 + 8 / G) / (G * D)));
     return this.kiviDequant(this.x.kiviKeysDequant, step, codes, cOff, scales, mins, mOff, nTok, D, bits, G, out, oOff);
   }
 
@@ -832,7 +833,7 @@ export class WasmKernels {
       lines,
       len,
       gs,
-      WasmKernels.CHUNK,
+      WasmKernels.deqChunk(5 + 8 / gs),
       false,
       (E, Gn) => [E, Gn * 4, Gn * 4, E * 4],
       (e0, nr, ln, s0, ns, L) => {
@@ -929,7 +930,7 @@ export class WasmKernels {
       rows,
       len,
       bs,
-      WasmKernels.MX_DEC_CHUNK,
+      WasmKernels.deqChunk(4 + w / 8 + 1 / bs),
       true,
       (E, Gn) => [(E * w) / 8 + 64, Gn + 16, 64, E * 4 + 64],
       (e0, nr, ln, s0, ns, L) => {
@@ -1276,16 +1277,22 @@ export class WasmKernels {
 
   // --- mx ---
   /**
-   * Elements per wasm call of the MX/BFP block kernels, measured on the benchmark machine: encoding in
-   * 64 K-element chunks (256 KB of input, in L2; 0.01–0.02× the memory copy better than 32 K, 8 K–16 K
-   * worse), decoding in 1 M-element chunks (4 MB of output: the copy of each decoded chunk into the
-   * caller's `out` is cheaper in large pieces, 0.53–0.55× → 0.63–0.72× the memory copy end to end, while
-   * 256 KB pieces cost about as much as copying the whole tensor).
+   * Elements per wasm call of the MX/BFP block encoder, measured on the benchmark machine: 64 K-element
+   * chunks (256 KB of input, in L2; 0.01–0.02× the memory copy better than 32 K, 8 K–16 K worse).
    */
   static get MX_ENC_CHUNK(): number {
     return 1 << 16;
   }
-  static get MX_DEC_CHUNK(): number {
-    return 1 << 20;
+
+  /**
+   * Elements per wasm call of every decoder (KIVI, affine, MX/BFP): up to 1 M (4 MB of float32 output),
+   * fewer when the call's regions (`bytesPerElement` of codes, metadata and output) would pass 6 MB (a pool
+   * thread's scratch slot is 8 MB). The copy of each decoded chunk into the caller's `out` is cheaper in
+   * large pieces, measured on the benchmark machine: MX 0.53–0.55× → 0.63–0.72× the memory copy end to
+   * end; KIVI (median of 5 runs, 67 MB of output) 2-bit keys 6.64 → 5.59 ms, 4-bit values 8.20 → 7.22 ms
+   * against 256 KB pieces (copy 4.5 ms); 1 MB pieces were as good as 4 MB.
+   */
+  static deqChunk(bytesPerElement: number): number {
+    return Math.min(1 << 20, Math.floor((6 << 20) / bytesPerElement));
   }
 }

@@ -268,6 +268,24 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
     }
   });
 
+  runWasm('dequantizers across 1 M-element output chunks (KIVI keys / values 2 and 4-bit, affine)', () => {
+    // WasmKernels.deqChunk: up to 2^20 output elements per call: ragged last chunks on every path
+    for (const bits of [2, 4] as const) {
+      const o = { bits, groupSize: 32 };
+      const kx = t(sample(8224 * 130, 3 + bits, 0), [1, 8224, 130]);
+      const vx = t(sample(2 * 4200 * 128, 5 + bits, 2), [2, 4200, 128]);
+      for (const q of [quantizeKeys(kx, o), quantizeValues(vx, o)]) {
+        const w = withBackend('wasm', () => dequantize(q)).data;
+        expect(w.length).toBeGreaterThan(1 << 20);
+        expect(firstDiff(w, withBackend('js', () => dequantize(q)).data)).toBe(-1);
+      }
+    }
+    const a = quantizeAffine(t(sample(1100 * 1000, 9, 0), [1100, 1000]), { bits: 4, axis: 1, groupSize: 64 });
+    expect(
+      firstDiff(withBackend('wasm', () => dequantizeAffine(a)).data, withBackend('js', () => dequantizeAffine(a)).data),
+    ).toBe(-1);
+  });
+
   runWasm('the same errors on both paths (NaN, ±Inf, |x| ≥ 2^127)', () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 127, -(2 ** 127)]) {
       for (const pos of [0, 5, 63, 64 + 17, 255]) {
