@@ -893,7 +893,8 @@ export class WasmKernels {
       bs,
       WasmKernels.MX_ENC_CHUNK,
       true,
-      (E, Gn) => [E * 4 + 64, Gn + 16, (E * w) / 8 + 64, E + 64],
+      // tmp: a byte per element, or 8 per block + one block of floats (the fast path's rare blocks)
+      (E, Gn) => [E * 4 + 64, Gn + 16, (E * w) / 8 + 64, E + 80 + 4 * bs],
       (e0, nr, ln, s0, ns, L) => {
         const [px, ps, pc, pt] = L;
         const n = nr * ln;

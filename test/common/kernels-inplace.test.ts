@@ -136,6 +136,7 @@ describe.skipIf(wasmKernels() === null)('wasm wrappers in place (adopted memory)
           );
           expect(d.stray).toBe(-1);
           expect(firstDiff(d.a[3]!, y)).toBe(-1);
+          for (const [i, a] of [ref.codes, ref.scales, ref.mins].entries()) expect(firstDiff(d.a[i]!, a)).toBe(-1);
         },
       ),
       { numRuns: 60 },
@@ -168,6 +169,7 @@ describe.skipIf(wasmKernels() === null)('wasm wrappers in place (adopted memory)
           expect(firstDiff(q.a[1]!, ref.codes)).toBe(-1);
           expect(firstDiff(q.a[2]!, ref.scales)).toBe(-1);
           expect(firstDiff(q.a[3]!, ref.zeros)).toBe(-1);
+          expect(firstDiff(q.a[0]!, x)).toBe(-1); // the input as it was
           const y = dequantizeAffine(ref).data;
           const d = inPlace(
             [
@@ -185,6 +187,7 @@ describe.skipIf(wasmKernels() === null)('wasm wrappers in place (adopted memory)
           );
           expect(d.stray).toBe(-1);
           expect(firstDiff(d.a[3]!, y)).toBe(-1);
+          for (const [i, a] of [ref.codes, ref.scales, ref.zeros].entries()) expect(firstDiff(d.a[i]!, a)).toBe(-1);
         },
       ),
       { numRuns: 60 },
@@ -216,9 +219,15 @@ describe.skipIf(wasmKernels() === null)('wasm wrappers in place (adopted memory)
         fc.constantFrom(8, 16, 32, 7, 40),
         gapsArb,
         fc.integer(),
-        (format, rows, half, bs, gaps, seed) => {
+        fc.boolean(),
+        (format, rows, half0, bs, gaps, seed, whole) => {
+          // whole: rows of whole blocks (the kernels' fast path when the block size is a multiple of 16)
+          const half = whole && bs % 2 === 0 ? (bs / 2) * Math.ceil(half0 / bs) : half0;
           const x = rnd(rows * half * 2, seed);
           if (seed % 7 === 0) x[Math.abs(seed) % x.length] = Number.NaN;
+          // blocks whose shared exponent needs the kernels' 2^±64 pre-scale: float32-subnormal and huge magnitudes
+          if (seed % 3 === 0) for (let i = 0; i < Math.min(x.length, 48); i++) x[i]! *= 2 ** -135;
+          if (seed % 5 === 0) for (let i = x.length - 1; i >= Math.max(0, x.length - 48); i--) x[i]! *= 2 ** 120;
           const t: Float32Tensor = { dtype: 'float32', data: x, shape: [rows, half * 2] };
           const o = { format, blockSize: bs };
           const ref = quantizeBlocks(t, o);
@@ -231,12 +240,15 @@ describe.skipIf(wasmKernels() === null)('wasm wrappers in place (adopted memory)
           expect(q.stray).toBe(-1);
           expect(firstDiff(q.a[1]!, ref.scales)).toBe(-1);
           expect(firstDiff(q.a[2]!, ref.codes)).toBe(-1);
+          expect(firstDiff(q.a[0]!, x)).toBe(-1); // the input as it was (NaN blocks, pre-scaled blocks)
           const y = dequantizeBlocks(ref).data;
           const d = inPlace([ref.scales, ref.codes, new Float32Array(y.length)], gaps, ([s, c, out]) =>
             dequantizeBlocks({ ...ref, scales: s as Uint8Array, codes: c as Uint8Array }, f32(out)),
           );
           expect(d.stray).toBe(-1);
           expect(firstDiff(d.a[2]!, y)).toBe(-1);
+          expect(firstDiff(d.a[0]!, ref.scales)).toBe(-1);
+          expect(firstDiff(d.a[1]!, ref.codes)).toBe(-1);
         },
       ),
       { numRuns: 80 },

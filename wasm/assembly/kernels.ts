@@ -1671,9 +1671,14 @@ function mxConsts(se: i32, kind: i32, mbits: i32, emin: i32, tb: usize): void {
   } else store<i32>(tb, (150 + se - mbits) << 23, 4);
 }
 
+/** Set by mxScales4 when a block holds NaN/Inf or needs the 2^±64 pre-scale (a wasm global: per instance). */
+let mxRare = false;
+
 /**
  * Pass 1 of mxEncFast for the nv ≤ 4 blocks from block b: scale bytes and the (Th, K) constants into
- * tmp; NaN/Inf blocks (input copy zeroed) and extreme blocks (pre-scaled by 2^±64) fixed up.
+ * tmp; for NaN/Inf blocks (codes 0) and extreme blocks (pre-scaled by 2^±64) the constants are set for
+ * `mxRareBlocks`, which recodes them after pass 2 (the input is never written: it may be the caller's
+ * array, read in place).
  */
 @inline
 function mxScales4(
@@ -1727,19 +1732,16 @@ function mxScales4(
     v128.store(tb + 16, v128.shuffle<i32>(K, K, 2, 2, 3, 3));
   }
   if (v128.any_true(v128.or(nan, v128.or(i32x4.lt_s(se, v128.load(MXPIN, 80)), i32x4.gt_s(se, v128.load(MXPIN, 96)))))) {
-    // rare: NaN/Inf blocks (codes 0: zero the input copy) and blocks needing the 2^±64 pre-scale
+    // rare: NaN/Inf blocks (codes 0) and blocks needing the 2^±64 pre-scale, recoded by mxRareBlocks
+    mxRare = true;
     for (let j = 0; j < nv; j++) {
-      const pj = p + <usize>j * nB;
       const tj = tb + (<usize>j << 3);
       if (load<u8>(scales + <usize>(b + j)) == 0xff) {
-        memory.fill(pj, 0, nB);
         mxConsts(0, kind, mbits, emin, tj);
         continue;
       }
       let sj = <i32>load<u8>(scales + <usize>(b + j)) - 127;
       if (sj >= seLo && sj <= seHi) continue;
-      const f = f32x4.splat(sj < seLo ? <f32>18446744073709551616.0 : <f32>5.421010862427522e-20);
-      for (let i: usize = 0; i < nB; i += 16) v128.store(pj + i, f32x4.mul(v128.load(pj + i), f));
       sj += sj < seLo ? 64 : -64;
       mxConsts(sj, kind, mbits, emin, tj);
     }
@@ -1747,8 +1749,63 @@ function mxScales4(
 }
 
 /**
+ * After pass 2 of mxEncFast: the codes of NaN/Inf blocks zeroed, those of extreme blocks recomputed from
+ * a copy pre-scaled by 2^±64 in `blk` (n floats of scratch), with the constants mxScales4 left in tmp.
+ */
+@inline
+function mxRareBlocks(
+  x: usize,
+  nb: i32,
+  n: i32,
+  kind: i32,
+  sh: i32,
+  sb: i32,
+  w: i32,
+  seLo: i32,
+  seHi: i32,
+  scales: usize,
+  codes: usize,
+  tmp: usize,
+  blk: usize,
+  vMax: v128,
+  ABS: v128,
+  EXP: v128,
+  FF: v128,
+  B7F: v128,
+  NIB: v128,
+): void {
+  const nB = <usize>n << 2;
+  const cB = <usize>((n * w) >> 3); // code bytes per block
+  for (let b = 0; b < nb; b++) {
+    const byte = <i32>load<u8>(scales + <usize>b);
+    const cb = codes + <usize>b * cB;
+    if (byte == 0xff) {
+      memory.fill(cb, 0, cB);
+      continue;
+    }
+    const sj = byte - 127;
+    if (sj >= seLo && sj <= seHi) continue;
+    const p = x + <usize>b * nB;
+    const f = f32x4.splat(sj < seLo ? <f32>18446744073709551616.0 : <f32>5.421010862427522e-20);
+    for (let i: usize = 0; i < nB; i += 16) v128.store(blk + i, f32x4.mul(v128.load(p + i), f));
+    const tb = tmp + (<usize>b << 3);
+    const Th = v128.load32_splat(tb);
+    const K = v128.load32_splat(tb, 4);
+    for (let i = 0; i < n; i += 16) {
+      const c = mxCodes16(blk + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+      if (w == 8) v128.store(cb + <usize>i, c);
+      else {
+        const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
+        v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
+      }
+    }
+  }
+}
+
+/**
  * Encode `nb` whole blocks of n = 16·k elements: scale bytes and codes (4-bit packed two per byte, or
- * 8-bit); `tmp` holds 8 bytes per block (+ 32). Literal format constants at every call site.
+ * 8-bit); `tmp` holds 8 bytes per block (+ 32), then (16-aligned) n floats of scratch for mxRareBlocks.
+ * Literal format constants at every call site.
  */
 @inline
 function mxEncFast(
@@ -1789,6 +1846,7 @@ function mxEncFast(
   v128.store(MXPIN, i32x4.splat(kind == 0 ? 127 + emin : 150 - mbits), 128);
   v128.store(MXPIN, i32x4.splat((23 - mbits) << 23), 144);
   const nb4 = nb & ~3;
+  mxRare = false;
   for (let b = 0; b < nb4; b += 4) mxScales4(x, b, 4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
   if (nb4 < nb) mxScales4(x, nb4, nb - nb4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
   // pass 2: codes, 16 elements at a time
@@ -1811,22 +1869,26 @@ function mxEncFast(
         v128.store(codes + (<usize>b << 4), i8x16.narrow_i16x8_u(q0, q1));
       }
     }
-    return;
-  }
-  for (let b = 0; b < nb; b++) {
-    const p = x + <usize>b * nB;
-    const cb = codes + <usize>((b * n * w) >> 3);
-    const tb = tmp + (<usize>b << 3);
-    const Th = v128.load32_splat(tb);
-    const K = v128.load32_splat(tb, 4);
-    for (let i = 0; i < n; i += 16) {
-      const c = mxCodes16(p + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
-      if (w == 8) v128.store(cb + <usize>i, c);
-      else {
-        const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
-        v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
+  } else {
+    for (let b = 0; b < nb; b++) {
+      const p = x + <usize>b * nB;
+      const cb = codes + <usize>((b * n * w) >> 3);
+      const tb = tmp + (<usize>b << 3);
+      const Th = v128.load32_splat(tb);
+      const K = v128.load32_splat(tb, 4);
+      for (let i = 0; i < n; i += 16) {
+        const c = mxCodes16(p + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+        if (w == 8) v128.store(cb + <usize>i, c);
+        else {
+          const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
+          v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
+        }
       }
     }
+  }
+  if (mxRare) {
+    const blk = (tmp + (<usize>nb << 3) + 32 + 15) & ~(<usize>15);
+    mxRareBlocks(x, nb, n, kind, sh, sb, w, seLo, seHi, scales, codes, tmp, blk, vMax, ABS, EXP, FF, B7F, NIB);
   }
 }
 
