@@ -145,13 +145,16 @@ describe('KernelPool', () => {
     vs.data.set(v.data);
     const d = await p3.quantizeValues(vs, { bits: 2, groupSize: 32 });
     expect(p3.lastParts).toBe(2); // float32 input shared (codes/metadata plain) and ≥ minElements: pooled
+    expect(p3.lastShares).toEqual([1, 1]); // (one part per thread)
     expect(firstDiff(d.codes, c.codes)).toBe(-1);
     expect(firstDiff(d.mins, c.mins)).toBe(-1);
     const sc = new Uint32Array(new SharedArrayBuffer(c.codes.byteLength));
     const sm = new Float32Array(new SharedArrayBuffer(c.scales.byteLength));
     const sz = new Float32Array(new SharedArrayBuffer(c.mins.byteLength));
     const e = await p3.quantizeValues(vs, { bits: 2, groupSize: 32, out: { codes: sc, scales: sm, mins: sz } });
-    expect(p3.lastParts).toBe(2);
+    expect(p3.lastParts).toBe(4); // every array shared: parts the threads claim (8 per thread; 4 tokens here)
+    expect(p3.lastShares.length).toBe(2);
+    expect(p3.lastShares[0]! + p3.lastShares[1]!).toBe(4);
     expect(e.codes).toBe(sc);
     expect(firstDiff(sc, c.codes)).toBe(-1);
     expect(firstDiff(sz, c.mins)).toBe(-1);
@@ -182,6 +185,26 @@ describe('KernelPool', () => {
     x.data[130] = Number.POSITIVE_INFINITY;
     expect(await codeOf(pool.quantizeAffine(x, { bits: 4, axis: -1, groupSize: 32 }))).toBe('E_NONFINITE');
     expect(pool.lastParts).toBe(0);
+    // every array shared (parts claimed by the threads): a NaN in the first, a middle or the last part stops
+    // the claiming; the call reruns on one thread and throws; the next call claims from a fresh counter
+    const good = randomTensor([64, 256], 5);
+    const sv = { ...good, data: new Float32Array(new SharedArrayBuffer(good.data.byteLength)) };
+    const ref = quantizeValues(good, { bits: 4, groupSize: 32 });
+    const sh = <A extends Float32Array | Uint32Array>(a: A): A =>
+      new (a.constructor as new (s: SharedArrayBuffer) => A)(new SharedArrayBuffer(a.byteLength));
+    const out = { codes: sh(ref.codes), scales: sh(ref.scales as Float32Array), mins: sh(ref.mins as Float32Array) };
+    const so = { bits: 4 as const, groupSize: 32, out };
+    for (const at of [0, 8000, good.data.length - 1]) {
+      sv.data.set(good.data);
+      sv.data[at] = Number.NaN;
+      expect(await codeOf(pool.quantizeValues(sv, so))).toBe('E_NONFINITE');
+      expect(pool.lastParts).toBe(0);
+      sv.data.set(good.data);
+      const q = await pool.quantizeValues(sv, so);
+      expect(pool.lastParts).toBe(16);
+      expect(firstDiff(q.codes, ref.codes)).toBe(-1);
+      expect(firstDiff(q.mins, ref.mins)).toBe(-1);
+    }
   });
 
   it('quantizeAffine / dequantizeAffine are byte-identical to one thread (lines or groups of one line)', async () => {
