@@ -9,10 +9,13 @@
  * memory, the same code path); every output is preallocated (`out`: plain / shared / pool memory; fresh
  * per-call outputs page-fault on this VM, 8 vs 35 ms at random for KIVI-2 quantizeKeys). One-thread and
  * pooled runs alternate (so load drift on a shared machine hits both alike); medians; GB/s of float32
- * input (dequantize: output), the ratio to a same-process copy of the same bytes, the speed-up over one
- * thread and over the JS twin (3 runs). Then a size sweep of two kernels to place the pool threshold.
+ * input (dequantize: output), the ratio to a same-process copy of the same bytes — by one thread, and by
+ * two threads (the calling thread and a worker each copy half: the ceiling of a memory-bound pooled
+ * kernel) — and the speed-up over one thread and over the JS twin (3 runs). Then a size sweep of two kernels to place the pool threshold.
  * Full size `[32, 4096, 128]` (16.8 M elements); quick: `[8, 256, 128]`.
  */
+
+import { Worker } from 'node:worker_threads';
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
 import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
 import { setKernelBackend } from '../src/common/kernels.js';
@@ -27,6 +30,46 @@ import {
 import { fwht } from '../src/mambaquant/hadamard.js';
 import { KernelPool } from '../src/node/index.js';
 import { lcgData, machineLine, QUICK } from './harness.js';
+
+/**
+ * The machine's two-thread copy speed, the ceiling of a memory-bound pooled kernel: this thread and a
+ * worker (blocked in `Atomics.wait` between runs, woken by `Atomics.notify`, as the pool's calling thread
+ * waits for its workers) each copy half of `bytes` between two `SharedArrayBuffer`s. `copy()` returns
+ * after both halves; `close()` ends the worker.
+ */
+function twoThreadCopy(bytes: number): { copy: () => void; close: () => Promise<number> } {
+  const flag = new Int32Array(new SharedArrayBuffer(8));
+  const src = new Uint8Array(new SharedArrayBuffer(bytes));
+  const dst = new Uint8Array(new SharedArrayBuffer(bytes));
+  for (let i = 0; i < bytes; i += 4096) src[i] = i & 255;
+  const half = (bytes >> 7) << 6; // 64-byte aligned
+  const w = new Worker(
+    `const { workerData: { flag, src, dst, half } } = require('node:worker_threads');
+    for (;;) {
+      Atomics.wait(flag, 0, 0);
+      if (Atomics.load(flag, 0) === 2) break;
+      dst.set(src.subarray(half), half);
+      Atomics.store(flag, 0, 0);
+      Atomics.store(flag, 1, 1);
+      Atomics.notify(flag, 1);
+    }`,
+    { eval: true, workerData: { flag, src, dst, half } },
+  );
+  return {
+    copy: () => {
+      Atomics.store(flag, 1, 0);
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      dst.set(src.subarray(0, half));
+      Atomics.wait(flag, 1, 0);
+    },
+    close: () => {
+      Atomics.store(flag, 0, 2);
+      Atomics.notify(flag, 0);
+      return w.terminate();
+    },
+  };
+}
 
 /**
  * Alternate `one` and `pool` runs (after warm-ups: V8 runs a new wasm function through its baseline
@@ -96,9 +139,10 @@ export async function main(): Promise<void> {
     `\n## worker pool vs one thread, wasm kernels, [${shape.join(', ')}] float32 (${(n * 4e-6).toFixed(1)} MB)`,
   );
   console.log(
-    '| kernel | input | memcpy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool × 1 thread | pool × JS twin |',
+    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | pool × JS twin |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const copy2 = twoThreadCopy(n * 4);
   const src = new Uint8Array(n * 4);
   const dst = new Uint8Array(n * 4);
   for (let i = 0; i < src.length; i += 4096) src[i] = i & 255;
@@ -121,13 +165,15 @@ export async function main(): Promise<void> {
   ): Promise<void> => {
     const [t1, tp] = await pair(one, many, runs);
     const tc = median(() => dst.set(src), runs);
+    median(copy2.copy, 2); // (wakes the worker's core)
+    const tc2 = median(copy2.copy, runs);
     setKernelBackend('js');
     twin(); // warm-up of the JS twin
     const tj = median(twin, QUICK ? 1 : 3);
     setKernelBackend('wasm');
     const ms = (t: number): string => (t * 1e3).toFixed(2);
     console.log(
-      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${(tj / tp).toFixed(1)}× |`,
+      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${(tj / tp).toFixed(1)}× |`,
     );
   };
   for (const bits of [2, 4] as KiviBits[]) {
@@ -376,6 +422,7 @@ export async function main(): Promise<void> {
       }
     console.log(`| ${e} | ${cells.join(' | ')} |`);
   }
+  await copy2.close();
   await pool.close();
   await pool1.close();
   setKernelBackend('auto');

@@ -126,8 +126,9 @@ const arr = (a: Arg[], i: number): Arr => a[i] as Arr;
 /**
  * Parts per thread of a call whose arrays are all shared (the threads claim them, see {@link claim}); a
  * static split cuts one part per thread. Measured on 2 cores, 16.8 M elements in the pool memory, ten
- * kernels, claimed vs static split alternating in one process: mean speed-up over one thread 1.67 → 1.74
- * and 1.69 → 1.74 with 8 per thread; 4 per thread 1.39 → 1.54 / 1.64 → 1.66; 32 lost in 6 of 10 kernels.
+ * kernels, claimed vs static split alternating in one process, mean speed-up over one thread: 8 per
+ * thread 1.65 → 1.70, 1.67 → 1.74, 1.69 → 1.74; 4 per thread 1.39 → 1.54, 1.64 → 1.66; 16 per thread
+ * 1.57 → 1.64; 32 per thread 1.68 → 1.61 (docs/performance.md).
  */
 const PARTS_PER_THREAD = 8;
 
