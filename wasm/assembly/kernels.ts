@@ -1788,16 +1788,36 @@ function mxRareBlocks(
     const p = x + <usize>b * nB;
     const f = f32x4.splat(sj < seLo ? <f32>18446744073709551616.0 : <f32>5.421010862427522e-20);
     for (let i: usize = 0; i < nB; i += 16) v128.store(blk + i, f32x4.mul(v128.load(p + i), f));
-    const tb = tmp + (<usize>b << 3);
-    const Th = v128.load32_splat(tb);
-    const K = v128.load32_splat(tb, 4);
-    for (let i = 0; i < n; i += 16) {
-      const c = mxCodes16(blk + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
-      if (w == 8) v128.store(cb + <usize>i, c);
-      else {
-        const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
-        v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
-      }
+    mxBlockCodes(blk, cb, n, w, tmp + (<usize>b << 3), kind, sh, sb, vMax, ABS, EXP, FF, B7F, NIB);
+  }
+}
+
+/** Codes of one block of n = 16·k elements at p into cb (4-bit packed or 8-bit), constants (Th, K) at tb. */
+@inline
+function mxBlockCodes(
+  p: usize,
+  cb: usize,
+  n: i32,
+  w: i32,
+  tb: usize,
+  kind: i32,
+  sh: i32,
+  sb: i32,
+  vMax: v128,
+  ABS: v128,
+  EXP: v128,
+  FF: v128,
+  B7F: v128,
+  NIB: v128,
+): void {
+  const Th = v128.load32_splat(tb);
+  const K = v128.load32_splat(tb, 4);
+  for (let i = 0; i < n; i += 16) {
+    const c = mxCodes16(p + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+    if (w == 8) v128.store(cb + <usize>i, c);
+    else {
+      const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
+      v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
     }
   }
 }
@@ -1871,19 +1891,8 @@ function mxEncFast(
     }
   } else {
     for (let b = 0; b < nb; b++) {
-      const p = x + <usize>b * nB;
       const cb = codes + <usize>((b * n * w) >> 3);
-      const tb = tmp + (<usize>b << 3);
-      const Th = v128.load32_splat(tb);
-      const K = v128.load32_splat(tb, 4);
-      for (let i = 0; i < n; i += 16) {
-        const c = mxCodes16(p + (<usize>i << 2), kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
-        if (w == 8) v128.store(cb + <usize>i, c);
-        else {
-          const q = i16x8.shr_u(i16x8.mul(c, NIB), 8); // low nibble first
-          v128.store64_lane(cb + <usize>(i >> 1), i8x16.narrow_i16x8_u(q, q), 0);
-        }
-      }
+      mxBlockCodes(x + <usize>b * nB, cb, n, w, tmp + (<usize>b << 3), kind, sh, sb, vMax, ABS, EXP, FF, B7F, NIB);
     }
   }
   if (mxRare) {
