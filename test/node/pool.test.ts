@@ -207,6 +207,16 @@ describe('KernelPool', () => {
     }
   });
 
+  it('decoders whose chunk regions outgrow a scratch slot still run pooled (groups of 1, 2.1 M elements)', async () => {
+    // affine groups of 1: 13 bytes of codes, scales, zeros and output per element; a 1 M-element chunk would
+    // need 13 MB of a worker's 8 MB slot (the kernel then reports "not run" and the call reruns on one thread)
+    const x = randomTensor([2, 1 << 20], 31);
+    const a = quantizeAffine(x, { bits: 8, groupSize: 1 });
+    const y = await pool.dequantizeAffine(a, new Float32Array(x.data.length));
+    expect(pool.lastParts).toBe(2);
+    expect(firstDiff(y.data, dequantizeAffine(a).data)).toBe(-1);
+  });
+
   it('quantizeAffine / dequantizeAffine are byte-identical to one thread (lines or groups of one line)', async () => {
     await fc.assert(
       fc.asyncProperty(
