@@ -267,6 +267,59 @@ describe('KernelPool memory: kernels in place, byte-identical to one thread on p
   });
 });
 
+describe('KernelPool with more threads than cores (4 threads: 3 workers claim parts too)', () => {
+  it('every pooled function is byte-identical to one thread; the parts add up; plain arrays split statically', async () => {
+    const p4 = await KernelPool.create({ threads: 4, minElements: 0, minElementsPlain: 0 });
+    try {
+      const plain = randomData(16 * 512 * 64, 41);
+      const shape = [16, 512, 64];
+      const x: Float32Tensor = { dtype: 'float32', data: resident(p4, plain), shape };
+      const px: Float32Tensor = { dtype: 'float32', data: plain, shape };
+      const sum = (): number => p4.lastShares.reduce((a, b) => a + b, 0);
+      for (const bits of [2, 4] as KiviBits[]) {
+        const o = { bits, groupSize: 32 };
+        for (const quant of [quantizeKeys, quantizeValues]) {
+          const ref = quant(px, o);
+          const out = {
+            codes: p4.uint32(ref.codes.length),
+            scales: p4.float32(ref.scales.length),
+            mins: p4.float32(ref.mins.length),
+          };
+          const q = await (quant === quantizeKeys
+            ? p4.quantizeKeys(x, { ...o, out })
+            : p4.quantizeValues(x, { ...o, out }));
+          expect(p4.lastParts).toBeGreaterThanOrEqual(32); // 8 per thread (or one per stream of keys)
+          expect(p4.lastShares.length).toBe(4);
+          expect(sum()).toBe(p4.lastParts);
+          expect(firstDiff(q.codes, ref.codes)).toBe(-1);
+          expect(firstDiff(q.scales, ref.scales)).toBe(-1);
+          expect(firstDiff(q.mins, ref.mins)).toBe(-1);
+          const y = p4.float32(plain.length);
+          await p4.dequantize(q, y);
+          expect(sum()).toBe(p4.lastParts);
+          expect(firstDiff(y, dequantize(ref).data)).toBe(-1);
+          // plain arrays: one contiguous share per thread
+          const qp = await (quant === quantizeKeys ? p4.quantizeKeys(px, o) : p4.quantizeValues(px, o));
+          expect(p4.lastShares).toEqual([1, 1, 1, 1].map(() => p4.lastParts / 4));
+          expect(firstDiff(qp.codes, ref.codes)).toBe(-1);
+        }
+      }
+      const b = quantizeBlocks(px, { format: 'mxfp4', blockSize: 32 });
+      const bo = { scales: p4.uint8(b.scales.length), codes: p4.uint8(b.codes.length) };
+      await p4.quantizeBlocks(x, { format: 'mxfp4', blockSize: 32, out: bo });
+      expect(sum()).toBe(32);
+      expect(firstDiff(bo.scales, b.scales)).toBe(-1);
+      expect(firstDiff(bo.codes, b.codes)).toBe(-1);
+      const f = { ...x, data: resident(p4, plain), shape: [128, 512] };
+      await p4.fwht(f);
+      expect(firstDiff(f.data, fwht({ ...px, data: plain.slice(), shape: [128, 512] }).data)).toBe(-1);
+      expect(firstDiff(x.data, plain)).toBe(-1);
+    } finally {
+      await p4.close();
+    }
+  });
+});
+
 describe('WasmKernels on adopted memory', () => {
   function instance(): [ConstructorParameters<typeof WasmKernels>[0], WasmKernels, [number, number]] {
     type Ctors = { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } };
