@@ -202,65 +202,12 @@ export function kiviValuesQuant(
   if (G == 32 && bits == 4) return valuesTiled(4, x, rows, D, lim, codes, scales, mins, prm);
   const mul = bits <= 4;
   const qmaxF = <f32>((1 << bits) - 1);
-  const vq = f32x4.splat(qmaxF);
   // groups are contiguous over the whole chunk (row-major rows of D = nGroups·G channels)
   const NG = <usize>rows * <usize>(D / G);
   const gB = <usize>G << 2;
-  const zero = f32x4.splat(0);
-  const vlim = f32x4.splat(lim);
-  const vnlim = f32x4.splat(-lim);
   let g: usize = 0;
-  // 1. min/max of 4 groups at a time: vertical scans, then a 4×4 transpose-reduce (no scalar work)
-  for (; g + 4 <= NG; g += 4) {
-    const p0 = x + g * gB;
-    let n0 = v128.load(p0);
-    let n1 = v128.load(p0 + gB);
-    let n2 = v128.load(p0 + 2 * gB);
-    let n3 = v128.load(p0 + 3 * gB);
-    let x0 = n0;
-    let x1 = n1;
-    let x2 = n2;
-    let x3 = n3;
-    for (let o: usize = 16; o < gB; o += 16) {
-      const v0 = v128.load(p0 + o);
-      const v1 = v128.load(p0 + gB + o);
-      const v2 = v128.load(p0 + 2 * gB + o);
-      const v3 = v128.load(p0 + 3 * gB + o);
-      n0 = f32x4.pmin(n0, v0);
-      n1 = f32x4.pmin(n1, v1);
-      n2 = f32x4.pmin(n2, v2);
-      n3 = f32x4.pmin(n3, v3);
-      x0 = f32x4.pmax(x0, v0);
-      x1 = f32x4.pmax(x1, v1);
-      x2 = f32x4.pmax(x2, v2);
-      x3 = f32x4.pmax(x3, v3);
-    }
-    const a01 = f32x4.pmin(v128.shuffle<f32>(n0, n1, 0, 4, 1, 5), v128.shuffle<f32>(n0, n1, 2, 6, 3, 7));
-    const a23 = f32x4.pmin(v128.shuffle<f32>(n2, n3, 0, 4, 1, 5), v128.shuffle<f32>(n2, n3, 2, 6, 3, 7));
-    const mn4 = f32x4.pmin(v128.shuffle<f32>(a01, a23, 0, 1, 4, 5), v128.shuffle<f32>(a01, a23, 2, 3, 6, 7));
-    const b01 = f32x4.pmax(v128.shuffle<f32>(x0, x1, 0, 4, 1, 5), v128.shuffle<f32>(x0, x1, 2, 6, 3, 7));
-    const b23 = f32x4.pmax(v128.shuffle<f32>(x2, x3, 0, 4, 1, 5), v128.shuffle<f32>(x2, x3, 2, 6, 3, 7));
-    const mx4 = f32x4.pmax(v128.shuffle<f32>(b01, b23, 0, 1, 4, 5), v128.shuffle<f32>(b01, b23, 2, 3, 6, 7));
-    // ±Inf, |x| ≥ lim, or a NaN that stuck in a lane (a dropped NaN is caught by the code pass)
-    if (v128.any_true(v128.or(v128.not(f32x4.gt(mn4, vnlim)), v128.not(f32x4.lt(mx4, vlim))))) return -1;
-    const mp = mins + (g << 2);
-    const sp = scales + (g << 2);
-    v128.store(mp, mn4);
-    v128.store(sp, mx4);
-    if (v128.any_true(v128.or(f32x4.eq(mn4, zero), f32x4.eq(mx4, zero)))) {
-      // a zero min or max: take the sign of the first zero in scan order, as the sequential scan does
-      for (let k: usize = 0; k < 4; k++) {
-        const pk = p0 + k * gB;
-        const m = load<f32>(mp + (k << 2));
-        if (m == 0) store<f32>(mp + (k << 2), firstZero(pk, G, m));
-        const M = load<f32>(sp + (k << 2));
-        if (M == 0) store<f32>(sp + (k << 2), firstZero(pk, G, M));
-      }
-    }
-    const s4 = f32x4.div(f32x4.sub(v128.load(sp), v128.load(mp)), vq);
-    v128.store(sp, s4);
-    v128.store(prm + (g << 2), yParam4(s4, mul));
-  }
+  // 1. min/max of 4 groups at a time (no scalar work)
+  for (; g + 4 <= NG; g += 4) if (groupParams4(x, g, G, lim, qmaxF, mul, scales, mins, prm) != 0) return -1;
   for (; g < NG; g++) {
     minMaxContig(x + g * gB, G);
     if (!(gMin > -lim && gMax < lim)) return -1;
@@ -447,28 +394,44 @@ function valuesCodes(
   return 0;
 }
 
-/** Min/max, scales, mins and 1/s (`prm`) of the 4 groups at g (G = 32); −1 when out of range. */
+/**
+ * Min/max, scales, mins and the y parameter (`prm`, see yParam4) of the 4 contiguous groups of G at group
+ * g: vertical scans, then a 4×4 transpose-reduce; a zero min or max takes the sign of the first zero in
+ * scan order, as the sequential scan does. −1 when out of range (±Inf, |x| ≥ lim, or a NaN that stuck in
+ * a lane; a dropped NaN is caught by the code pass).
+ */
 @inline
-function tileParams(x: usize, g: usize, lim: f32, qmaxF: f32, scales: usize, mins: usize, prm: usize): i32 {
+function groupParams4(
+  x: usize,
+  g: usize,
+  G: i32,
+  lim: f32,
+  qmaxF: f32,
+  mul: bool,
+  scales: usize,
+  mins: usize,
+  prm: usize,
+): i32 {
+  const gB = <usize>G << 2;
   const vq = f32x4.splat(qmaxF);
   const zero = f32x4.splat(0);
   const vlim = f32x4.splat(lim);
   const vnlim = f32x4.splat(-lim);
-  const p0 = x + (g << 7);
-  // a runtime loop, not straight-line code: TurboFan would schedule all 32 loads first and spill
+  const p0 = x + g * gB;
+  // a runtime loop, not straight-line code: TurboFan would schedule all the loads first and spill
   let n0 = v128.load(p0);
-  let n1 = v128.load(p0, 128);
-  let n2 = v128.load(p0, 256);
-  let n3 = v128.load(p0, 384);
+  let n1 = v128.load(p0 + gB);
+  let n2 = v128.load(p0 + 2 * gB);
+  let n3 = v128.load(p0 + 3 * gB);
   let x0 = n0;
   let x1 = n1;
   let x2 = n2;
   let x3 = n3;
-  for (let q = p0 + 16, e = p0 + 128; q < e; q += 16) {
+  for (let q = p0 + 16, e = p0 + gB; q < e; q += 16) {
     const v0 = v128.load(q);
-    const v1 = v128.load(q, 128);
-    const v2 = v128.load(q, 256);
-    const v3 = v128.load(q, 384);
+    const v1 = v128.load(q + gB);
+    const v2 = v128.load(q + 2 * gB);
+    const v3 = v128.load(q + 3 * gB);
     n0 = f32x4.pmin(n0, v0);
     n1 = f32x4.pmin(n1, v1);
     n2 = f32x4.pmin(n2, v2);
@@ -487,21 +450,20 @@ function tileParams(x: usize, g: usize, lim: f32, qmaxF: f32, scales: usize, min
   if (v128.any_true(v128.or(v128.not(f32x4.gt(mn4, vnlim)), v128.not(f32x4.lt(mx4, vlim))))) return -1;
   const mp = mins + (g << 2);
   const sp = scales + (g << 2);
-  const pp = prm + (g << 2);
   v128.store(mp, mn4);
   v128.store(sp, mx4);
   if (v128.any_true(v128.or(f32x4.eq(mn4, zero), f32x4.eq(mx4, zero)))) {
     for (let k: usize = 0; k < 4; k++) {
-      const pk = p0 + (k << 7);
+      const pk = p0 + k * gB;
       const m = load<f32>(mp + (k << 2));
-      if (m == 0) store<f32>(mp + (k << 2), firstZero(pk, 32, m));
+      if (m == 0) store<f32>(mp + (k << 2), firstZero(pk, G, m));
       const M = load<f32>(sp + (k << 2));
-      if (M == 0) store<f32>(sp + (k << 2), firstZero(pk, 32, M));
+      if (M == 0) store<f32>(sp + (k << 2), firstZero(pk, G, M));
     }
   }
   const s4 = f32x4.div(f32x4.sub(v128.load(sp), v128.load(mp)), vq);
   v128.store(sp, s4);
-  v128.store(pp, yParam4(s4, true));
+  v128.store(prm + (g << 2), yParam4(s4, mul));
   return 0;
 }
 
@@ -576,7 +538,7 @@ function nanMask4(a: v128, b: v128, c: v128, d: v128): v128 {
 
 /**
  * G = 32, bits 2 or 4: tiles of 4 groups (512 bytes). The min/max and parameters of a tile (the same
- * 4×4 transpose-reduce as the two-pass path, `tileParams`) run one tile ahead of its codes, so the
+ * 4×4 transpose-reduce as the two-pass path, `groupParams4`) run one tile ahead of its codes, so the
  * divisions' latency overlaps code work and the codes re-read the tile from L1; no per-word group
  * bookkeeping. The last NG % 4 groups run the scalar min/max and `valuesExact`.
  */
@@ -600,9 +562,9 @@ function valuesTiled(
   const d4 = v128.load(KVC, 64);
   const badL = v128.load(KVC, 80);
   const cB: usize = bits == 4 ? 16 : 8; // code bytes per group
-  if (NG4 > 0 && tileParams(x, 0, lim, qmaxF, scales, mins, prm) != 0) return -1;
+  if (NG4 > 0 && groupParams4(x, 0, 32, lim, qmaxF, true, scales, mins, prm) != 0) return -1;
   for (let g: usize = 0; g < NG4; g += 4) {
-    if (g + 4 < NG4 && tileParams(x, g + 4, lim, qmaxF, scales, mins, prm) != 0) return -1;
+    if (g + 4 < NG4 && groupParams4(x, g + 4, 32, lim, qmaxF, true, scales, mins, prm) != 0) return -1;
     const p0 = x + (g << 7);
     const mp = mins + (g << 2);
     const pp = prm + (g << 2);
