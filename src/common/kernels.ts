@@ -446,9 +446,11 @@ export function wasmKernels(): WasmKernels | null {
  */
 export class WasmKernels {
   /**
-   * Elements of float32 input per wasm call of the encoders (256 KB): the copy in stays in L2. A getter, not a
-   * static field: bundlers may move static field initialisers out of the class body, and the pool
-   * ships the class's source text to its workers.
+   * Elements of float32 input per wasm call of the encoders (64 K, 256 KB: the copy in stays in L2).
+   * Measured on the benchmark machine: MX/BFP encoding 0.01–0.02× the memory copy better than 32 K, 8 K–16 K
+   * worse; KIVI quantize 8 K–16 K and 256 K–1 M worse, 128 K equal. A getter, not a static field: bundlers
+   * may move static field initialisers out of the class body, and the pool ships the class's source text
+   * to its workers.
    */
   static get CHUNK(): number {
     return 1 << 16;
@@ -571,23 +573,7 @@ export class WasmKernels {
     mins: Float32Array,
     mOff: number,
   ): boolean {
-    const step = Math.max(1, Math.floor(WasmKernels.CHUNK / D));
-    return this.kiviQuant(
-      this.x.kiviValuesQuant,
-      step,
-      x,
-      xOff,
-      rows,
-      D,
-      bits,
-      G,
-      lim,
-      codes,
-      cOff,
-      scales,
-      mins,
-      mOff,
-    );
+    return this.kiviQuant(this.x.kiviValuesQuant, 1, x, xOff, rows, D, bits, G, lim, codes, cOff, scales, mins, mOff);
   }
 
   /** KIVI values dequantization of `rows` tokens (same layout as {@link kiviValuesQuant}). */
@@ -604,22 +590,7 @@ export class WasmKernels {
     out: Float32Array,
     oOff: number,
   ): boolean {
-    const step = Math.max(1, Math.floor(WasmKernels.deqChunk(4 + bits / 8 + 8 / G) / D));
-    return this.kiviDequant(
-      this.x.kiviValuesDequant,
-      step,
-      codes,
-      cOff,
-      scales,
-      mins,
-      mOff,
-      rows,
-      D,
-      bits,
-      G,
-      out,
-      oOff,
-    );
+    return this.kiviDequant(this.x.kiviValuesDequant, 1, codes, cOff, scales, mins, mOff, rows, D, bits, G, out, oOff);
   }
 
   /**
@@ -640,9 +611,8 @@ export class WasmKernels {
     mins: Float32Array,
     mOff: number,
   ): boolean {
-    const step = G * Math.max(1, Math.floor(WasmKernels.CHUNK / (G * D)));
     const k = this.x.kiviKeysQuant;
-    return this.kiviQuant(k, step, x, xOff, nTok, D, bits, G, lim, codes, cOff, scales, mins, mOff, true);
+    return this.kiviQuant(k, G, x, xOff, nTok, D, bits, G, lim, codes, cOff, scales, mins, mOff, true);
   }
 
   /** KIVI keys dequantization of one stream (same layout as {@link kiviKeysQuant}). */
@@ -659,18 +629,17 @@ export class WasmKernels {
     out: Float32Array,
     oOff: number,
   ): boolean {
-    const step = G * Math.max(1, Math.floor(WasmKernels.deqChunk(4 + bits / 8 + 8 / G) / (G * D)));
-    return this.kiviDequant(this.x.kiviKeysDequant, step, codes, cOff, scales, mins, mOff, nTok, D, bits, G, out, oOff);
+    return this.kiviDequant(this.x.kiviKeysDequant, G, codes, cOff, scales, mins, mOff, nTok, D, bits, G, out, oOff);
   }
 
   /**
-   * Shared chunk loop of the KIVI quantizers: `n` tokens of D channels, `step` tokens per chunk (keys: a
-   * multiple of G). Token t's codes start at word t·D/f and its metadata at t·D/G for both layouts
+   * Shared chunk loop of the KIVI quantizers: `n` tokens of D channels, chunks of a multiple of `unit`
+   * tokens (keys: G, values: 1) of about {@link WasmKernels.CHUNK} elements. Token t's codes start at word t·D/f and its metadata at t·D/G for both layouts
    * (values: row-major per token; keys: `[T/f, D]` and `[T/G, D]` with t a multiple of G).
    */
   private kiviQuant(
     kernel: RawExports['kiviValuesQuant'],
-    step: number,
+    unit: number,
     x: Float32Array,
     xOff: number,
     n: number,
@@ -686,6 +655,7 @@ export class WasmKernels {
     stage = false,
   ): boolean {
     const f = 32 / bits;
+    const step = unit * Math.max(1, Math.floor(WasmKernels.CHUNK / (unit * D)));
     const ct = Math.min(step, n);
     const nm = ((ct * D) / G) * 4;
     // prm: the kernels' per-group scratch (read one group past the end)
@@ -710,10 +680,13 @@ export class WasmKernels {
     return true;
   }
 
-  /** Shared chunk loop of the KIVI dequantizers (layout as {@link kiviQuant}). */
+  /**
+   * Shared chunk loop of the KIVI dequantizers (layout and `unit` as {@link kiviQuant}; chunks of about
+   * {@link WasmKernels.deqChunk} elements).
+   */
   private kiviDequant(
     kernel: RawExports['kiviValuesDequant'],
-    step: number,
+    unit: number,
     codes: Uint32Array,
     cOff: number,
     scales: Float32Array,
@@ -727,6 +700,7 @@ export class WasmKernels {
     oOff: number,
   ): boolean {
     const f = 32 / bits;
+    const step = unit * Math.max(1, Math.floor(WasmKernels.deqChunk(4 + bits / 8 + 8 / G) / (unit * D)));
     const ct = Math.min(step, n);
     const L = this.layout([((ct * D) / f) * 4, ((ct * D) / G) * 4, ((ct * D) / G) * 4, ct * D * 4]);
     if (L === null) return false;
@@ -891,7 +865,7 @@ export class WasmKernels {
       rows,
       len,
       bs,
-      WasmKernels.MX_ENC_CHUNK,
+      WasmKernels.CHUNK,
       true,
       // tmp: a byte per element, or 8 per block + one block of floats (the fast path's rare blocks)
       (E, Gn) => [E * 4 + 64, Gn + 16, (E * w) / 8 + 64, E + 80 + 4 * bs],
@@ -1277,14 +1251,6 @@ export class WasmKernels {
   }
 
   // --- mx ---
-  /**
-   * Elements per wasm call of the MX/BFP block encoder, measured on the benchmark machine: 64 K-element
-   * chunks (256 KB of input, in L2; 0.01–0.02× the memory copy better than 32 K, 8 K–16 K worse).
-   */
-  static get MX_ENC_CHUNK(): number {
-    return 1 << 16;
-  }
-
   /**
    * Elements per wasm call of every decoder (KIVI, affine, MX/BFP): up to 1 M (4 MB of float32 output),
    * fewer when the call's regions (`bytesPerElement` of codes, metadata and output) would pass 6 MB (a pool
