@@ -6,10 +6,10 @@
  * How a pooled call works: the pool runs the ordinary public function with the kernel layer swapped
  * for a recorder ({@link withWasmKernels}), so the function validates its input, allocates its outputs
  * and names the kernel calls it would make, with their geometry, exactly as single-threaded. The pool
- * then cuts each call on group / block / row boundaries into parts (one per thread), runs one part on
- * the calling thread and the others in the workers (each worker compiled the same wasm module once at
- * start-up), and copies the workers' outputs into the function's outputs where they are not in shared
- * memory. Every part runs the same kernel on the same bytes, so results are byte-identical to the
+ * then cuts each call on group / block / row boundaries into parts and runs them on the calling thread
+ * and in the workers (each worker compiled the same wasm module once at start-up): when every array is
+ * shared, 8 parts per thread that the threads claim from a shared counter as they go; otherwise one
+ * contiguous share per thread, the workers' outputs copied back into the function's outputs. Every part runs the same kernel on the same bytes, so results are byte-identical to the
  * single-threaded call (tested), including the output array types (ordinary typed arrays).
  *
  * Pool memory: every thread's kernels run on one shared WebAssembly memory (the kernels' shared-memory
@@ -394,15 +394,6 @@ parentPort.on('message', ([c, parts]) => {
 }
 
 /**
- * The kernels compiled by V8's optimizing compiler up front. By default V8 runs new wasm code through
- * its baseline compiler (Liftoff) and tiers hot functions up later; measured here, pool workers kept
- * running baseline code (their shares took 1.45× the time of the same share on the tiered-up calling
- * thread, 18 vs 12 ms of an FWHT), so the pool compiles its instances — the workers' and its own one for
- * the calling thread's share — with the baseline compiler and lazy compilation switched off for the
- * duration of the compile (V8 flags are process-wide; they are restored right after: to V8's defaults, or
- * to `--no-liftoff` / `--no-wasm-lazy-compilation` when the process was started with those).
- */
-/**
  * The V8 flags that put baseline compilation back after the optimized compile: V8's defaults, except
  * where the process was started with the opposite flag (then that one).
  */
@@ -428,16 +419,21 @@ const wasmCtors = (): WasmCtors => (globalThis as unknown as { WebAssembly: Wasm
 const MAX_PAGES = 32768;
 /** Where the threads' scratch slots start (above the module's static data). */
 const SLOTS_AT = 1 << 20;
-/** Bytes of scratch per thread: 8 MB (the largest chunk layout, MX decode of 1 M elements, needs 5.3 MB). */
+/** Bytes of scratch per thread: 8 MB (the decoders' chunks are budgeted to 6 MB, `WasmKernels.deqChunk`). */
 function slotBytes(threads: number): number {
   return Math.max(1 << 20, Math.min(8 << 20, Math.floor((256 << 20) / threads / 65536) * 65536));
 }
 
 /**
- * The kernels compiled by the optimizing compiler: the shared-memory module on `memory` with scratch in
- * `slot`, or (no memory) the ordinary module on its own memory — copies between plain arrays and
- * non-shared memory are plain memmoves, while V8 copies to or from shared memory with relaxed atomic
- * word copies (measured: KIVI-2 keys staged from a plain array, 6.9 vs 8.7 ms per 67 MB).
+ * The kernels compiled by V8's optimizing compiler up front: the shared-memory module on `memory` with
+ * scratch in `slot`, or (no memory) the ordinary module on its own memory — copies between plain arrays
+ * and non-shared memory are plain memmoves, while V8 copies to or from shared memory with relaxed atomic
+ * word copies (measured: KIVI-2 keys staged from a plain array, 6.9 vs 8.7 ms per 67 MB). By default V8
+ * runs new wasm code through its baseline compiler (Liftoff) and tiers hot functions up later; measured
+ * here, pool workers kept running baseline code (their shares took 1.45× the time of the same share on the
+ * tiered-up calling thread, 18 vs 12 ms of an FWHT), so the pool compiles its instances — the workers' and
+ * its own — with the baseline compiler and lazy compilation switched off for the duration of the compile
+ * (V8 flags are process-wide; {@link restoreFlags} puts them back right after).
  */
 function optimizedInstance(memory?: SharedMemory, slot?: [number, number]): WasmKernels {
   const bin = Buffer.from(memory === undefined ? KERNELS_WASM_BASE64 : KERNELS_SHARED_WASM_BASE64, 'base64');
@@ -626,7 +622,10 @@ export class KernelPool {
   #scratch: Uint8Array[] = [];
   /** Calls run one at a time (they share the scratch buffers). */
   #lock: Promise<void> = Promise.resolve();
-  /** Per worker: 0 while its share runs, then 1 (done) or 2 (failed); shared with the workers. */
+  /**
+   * Shared with the workers: per worker, 0 while its job runs, then 1 + 2 × the parts it ran or 2 (a kernel
+   * failed); the last slot is the claim counter of a call whose parts the threads claim.
+   */
   readonly #done: Int32Array;
   #lastParts = 0;
   #lastShares: number[] = [];
@@ -937,13 +936,6 @@ export class KernelPool {
       }
       mirror.set(buf, [m, lo]);
     }
-    const wire = (x: Arr): WireArr => {
-      const t = x instanceof Float32Array ? 0 : x instanceof Uint32Array ? 1 : 2;
-      if (this.#mine.has(x.buffer)) return [null, x.byteOffset, x.length, t];
-      if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset, x.length, t];
-      const [m, lo] = mirror.get(x.buffer)!;
-      return [null, m.byteOffset + x.byteOffset - lo, x.length, t];
-    };
     /** Copy a byte range between an original buffer and its mirror. */
     const copy = (x: Arr, r: Io, toMirror: boolean): void => {
       const off = x.byteOffset + r.lo * x.BYTES_PER_ELEMENT;
@@ -962,15 +954,14 @@ export class KernelPool {
       if (mine.length === 0) continue;
       const msg: [string, WireArg[]][] = [];
       for (const p of mine) {
-        const a = p.a.map((v) => (typeof v === 'object' ? wire(v) : v));
+        const a = p.a.map((v) => (typeof v === 'object' ? this.#wire(v, mirror) : v));
         for (const r of p.io) {
           const x = arr(p.a, r.i);
           if (r.inp && !(x.buffer instanceof SharedArrayBuffer)) copy(x, r, true);
         }
         msg.push([p.m, a]);
       }
-      Atomics.store(this.#done, w, 0);
-      runs.push(this.#workers[w]!.post(msg));
+      runs.push(this.#post(w, msg));
       busy.push(w);
     }
     let ok = true;
@@ -986,24 +977,39 @@ export class KernelPool {
     return true;
   }
 
+  /**
+   * `x` in a job message: the pool memory (a view the worker's kernels use in place: its address, or
+   * that of its mirror — `mirror` maps non-shared buffers to [mirror, first mirrored byte]) or another
+   * shared buffer.
+   */
+  #wire(x: Arr, mirror?: Map<ArrayBufferLike, [Uint8Array, number]>): WireArr {
+    const t = x instanceof Float32Array ? 0 : x instanceof Uint32Array ? 1 : 2;
+    if (this.#mine.has(x.buffer)) return [null, x.byteOffset, x.length, t];
+    if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset, x.length, t];
+    const [m, lo] = mirror!.get(x.buffer)!;
+    return [null, m.byteOffset + x.byteOffset - lo, x.length, t];
+  }
+
+  /** Post worker `w` a job (claim counter `at`, or −1: run every part), its flag cleared first. */
+  #post(w: number, msg: [string, WireArg[]][], at = -1): Promise<number> {
+    Atomics.store(this.#done, w, 0);
+    return this.#workers[w]!.post(msg, at);
+  }
+
   /** Run `parts` (arrays all shared) on every thread, each claiming runs of parts from a shared counter. */
   async #claimed(parts: Part[]): Promise<boolean> {
     const k = this.#workers.length + 1;
     const at = k - 1; // the counter: the flag slot the calling thread does not use
-    const wire = (x: Arr): WireArr => [
-      this.#mine.has(x.buffer) ? null : (x.buffer as SharedArrayBuffer),
-      x.byteOffset,
-      x.length,
-      x instanceof Float32Array ? 0 : x instanceof Uint32Array ? 1 : 2,
-    ];
-    const msg = parts.map((p): [string, WireArg[]] => [p.m, p.a.map((v) => (typeof v === 'object' ? wire(v) : v))]);
+    const msg = parts.map((p): [string, WireArg[]] => [
+      p.m,
+      p.a.map((v) => (typeof v === 'object' ? this.#wire(v) : v)),
+    ]);
     this.#lastParts = parts.length;
     Atomics.store(this.#done, at, 0);
     const runs: Promise<number>[] = [];
     const busy: number[] = [];
     for (let w = 0; w < k - 1; w++) {
-      Atomics.store(this.#done, w, 0);
-      runs.push(this.#workers[w]!.post(msg, at));
+      runs.push(this.#post(w, msg, at));
       busy.push(w);
     }
     let ran = 0;
