@@ -71,6 +71,11 @@ function twoThreadCopy(bytes: number): { copy: () => void; close: () => Promise<
   };
 }
 
+/** Median of times in ms, in seconds. */
+function medianS(t: number[]): number {
+  return t.sort((x, y) => x - y)[Math.floor((t.length - 1) / 2)]! / 1e3;
+}
+
 /**
  * Alternate `one` and `pool` runs (after warm-ups: V8 runs a new wasm function through its baseline
  * compiler for its first calls, about 10 calls of these kernels on this thread); medians in seconds.
@@ -90,8 +95,7 @@ async function pair(one: () => unknown, pool: () => Promise<unknown>, runs: numb
     await pool();
     b.push(performance.now() - t0);
   }
-  const med = (t: number[]): number => t.sort((x, y) => x - y)[Math.floor((t.length - 1) / 2)]! / 1e3;
-  return [med(a), med(b)];
+  return [medianS(a), medianS(b)];
 }
 
 function sharedCopy(a: Float32Array): Float32Array {
@@ -153,7 +157,7 @@ export async function main(): Promise<void> {
       fn();
       t.push(performance.now() - t0);
     }
-    return t.sort((a, b) => a - b)[Math.floor((reps - 1) / 2)]! / 1e3;
+    return medianS(t);
   };
   /** `twin`: the single-threaded call on plain arrays whose JS kernel is timed (default `one`). */
   const row = async (

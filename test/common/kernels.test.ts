@@ -82,6 +82,21 @@ function wasmJsRef<Q>(quant: () => Q, r: Q, fields: readonly (keyof Q)[]): Q {
   return w;
 }
 
+/**
+ * `groups` groups of G ones with signed zeros in scan order: group 1 sees −0 then +0 (lanes 1 and 4),
+ * group 2 +0 then −0, group 3 is −1 with −0 then +0 (a zero max); the rest stay ones.
+ */
+function signedZeroGroups(groups: number, G: number): Float32Array {
+  const d = new Float32Array(groups * G).fill(1);
+  d[G + 1] = -0;
+  d[G + 4] = 0;
+  d[2 * G + 1] = 0;
+  d[2 * G + 4] = -0;
+  d.fill(-1, 3 * G, 4 * G);
+  d[3 * G + 2] = -0;
+  d[3 * G + 7] = 0;
+  return d;
+}
 describe('backend switch', () => {
   it('detects WebAssembly SIMD on this Node and resolves auto to wasm', () => {
     // Node 20 has WebAssembly SIMD; the module must validate here
@@ -226,14 +241,7 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
     const w2 = withBackend('wasm', () => quantizeValues(x, o));
     expect(Object.is(w2.mins[0], 0)).toBe(true);
     // the 4-groups-at-a-time path: the same patterns in groups 1 and 2 of 4, a zero max in group 3
-    const d4 = new Float32Array(64).fill(1);
-    d4[16 + 1] = -0;
-    d4[16 + 4] = 0;
-    d4[32 + 1] = 0;
-    d4[32 + 4] = -0;
-    d4.fill(-1, 48, 64);
-    d4[48 + 2] = -0;
-    d4[48 + 7] = 0;
+    const d4 = signedZeroGroups(4, 16);
     const x4 = t(d4, [1, 64]);
     const w4 = withBackend('wasm', () => quantizeValues(x4, o));
     const r4 = quantizeValuesRef(x4, o);
@@ -336,14 +344,7 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
     };
     // one tile + a ragged tile of 3 groups: ±0 first in different lanes of groups 1..3 (zero fix-up),
     // scale edges (subnormal, 2^-126, >= 2^126 -> exact path), constant groups
-    const d = new Float32Array(7 * 32).fill(1);
-    d[32 + 1] = -0;
-    d[32 + 4] = 0;
-    d[64 + 1] = 0;
-    d[64 + 4] = -0;
-    d.fill(-1, 96, 128);
-    d[96 + 2] = -0;
-    d[96 + 7] = 0;
+    const d = signedZeroGroups(7, 32);
     const edges = [
       [0, 3 * 2 ** -149, 2 ** -149],
       [0, 3 * 2 ** -126, 2 ** -126],
