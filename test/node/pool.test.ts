@@ -29,6 +29,13 @@ function randomTensor(shape: number[], seed: number): Float32Tensor {
   };
 }
 
+/** A `SharedArrayBuffer`-backed array of `a`'s type and length: zero-filled, or a copy of `a`. */
+function sharedLike<A extends Float32Array | Uint32Array | Uint8Array>(a: A, copy = false): A {
+  const b = new (a.constructor as new (s: SharedArrayBuffer) => A)(new SharedArrayBuffer(a.byteLength));
+  if (copy) b.set(a as never);
+  return b;
+}
+
 let pool: KernelPool;
 beforeAll(async () => {
   pool = await KernelPool.create({ threads: 2, minElements: 0, minElementsPlain: 0 });
@@ -141,16 +148,15 @@ describe('KernelPool', () => {
     const c = await p3.quantizeValues(v, { bits: 2, groupSize: 32 });
     expect(p3.lastParts).toBe(0); // plain arrays below minElementsPlain: the recorded calls ran on this thread
     expect(firstDiff(c.codes, quantizeValues(v, { bits: 2, groupSize: 32 }).codes)).toBe(-1);
-    const vs = { ...v, data: new Float32Array(new SharedArrayBuffer(v.data.byteLength)) };
-    vs.data.set(v.data);
+    const vs = { ...v, data: sharedLike(v.data, true) };
     const d = await p3.quantizeValues(vs, { bits: 2, groupSize: 32 });
     expect(p3.lastParts).toBe(2); // float32 input shared (codes/metadata plain) and ≥ minElements: pooled
     expect(p3.lastShares).toEqual([1, 1]); // (one part per thread)
     expect(firstDiff(d.codes, c.codes)).toBe(-1);
     expect(firstDiff(d.mins, c.mins)).toBe(-1);
-    const sc = new Uint32Array(new SharedArrayBuffer(c.codes.byteLength));
-    const sm = new Float32Array(new SharedArrayBuffer(c.scales.byteLength));
-    const sz = new Float32Array(new SharedArrayBuffer(c.mins.byteLength));
+    const sc = sharedLike(c.codes);
+    const sm = sharedLike(c.scales as Float32Array);
+    const sz = sharedLike(c.mins as Float32Array);
     const e = await p3.quantizeValues(vs, { bits: 2, groupSize: 32, out: { codes: sc, scales: sm, mins: sz } });
     expect(p3.lastParts).toBe(4); // every array shared: parts the threads claim (8 per thread; 4 tokens here)
     expect(p3.lastShares.length).toBe(2);
@@ -160,7 +166,7 @@ describe('KernelPool', () => {
     expect(firstDiff(sz, c.mins)).toBe(-1);
     await p3.dequantize(d); // plain float32 output below minElementsPlain
     expect(p3.lastParts).toBe(0);
-    await p3.dequantize(d, new Float32Array(new SharedArrayBuffer(v.data.byteLength)));
+    await p3.dequantize(d, sharedLike(v.data));
     expect(p3.lastParts).toBe(2);
     expect(await KernelPool.create({ minElementsPlain: -1 }).catch((e) => e.code)).toBe('E_CONFIG');
     await p3.close();
@@ -188,11 +194,13 @@ describe('KernelPool', () => {
     // every array shared (parts claimed by the threads): a NaN in the first, a middle or the last part stops
     // the claiming; the call reruns on one thread and throws; the next call claims from a fresh counter
     const good = randomTensor([64, 256], 5);
-    const sv = { ...good, data: new Float32Array(new SharedArrayBuffer(good.data.byteLength)) };
+    const sv = { ...good, data: sharedLike(good.data) };
     const ref = quantizeValues(good, { bits: 4, groupSize: 32 });
-    const sh = <A extends Float32Array | Uint32Array>(a: A): A =>
-      new (a.constructor as new (s: SharedArrayBuffer) => A)(new SharedArrayBuffer(a.byteLength));
-    const out = { codes: sh(ref.codes), scales: sh(ref.scales as Float32Array), mins: sh(ref.mins as Float32Array) };
+    const out = {
+      codes: sharedLike(ref.codes),
+      scales: sharedLike(ref.scales as Float32Array),
+      mins: sharedLike(ref.mins as Float32Array),
+    };
     const so = { bits: 4 as const, groupSize: 32, out };
     for (const at of [0, 8000, good.data.length - 1]) {
       sv.data.set(good.data);
