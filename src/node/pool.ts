@@ -9,7 +9,10 @@
  * then cuts each call on group / block / row boundaries into parts and runs them on the calling thread
  * and in the workers (each worker compiled the same wasm module once at start-up): when every array is
  * shared, 8 parts per thread that the threads claim from a shared counter as they go; otherwise one
- * contiguous share per thread, the workers' outputs copied back into the function's outputs. Every part runs the same kernel on the same bytes, so results are byte-identical to the
+ * contiguous share per thread, the workers' outputs copied back into the function's outputs. The workers
+wait in `Atomics.wait` on a shared bell, not in their event loops; the pool rings it before it cuts a call
+(the wake-up overlaps that work) and writes the job into the worker's shared job buffer (posting it only
+when it names other shared buffers or does not fit). Every part runs the same kernel on the same bytes, so results are byte-identical to the
  * single-threaded call (tested), including the output array types (ordinary typed arrays).
  *
  * Pool memory: every thread's kernels run on one shared WebAssembly memory (the kernels' shared-memory
@@ -341,12 +344,88 @@ function recorder(calls: Call[]): WasmKernels {
  * A typed array in a message: its shared buffer (null: the pool's memory, read in place by the worker's
  * kernels), byte offset, length and element type.
  */
-type WireArr = [SharedArrayBuffer | null, number, number, 0 | 1 | 2];
-type WireArg = number | boolean | WireArr;
+export type WireArr = [SharedArrayBuffer | null, number, number, 0 | 1 | 2];
+export type WireArg = number | boolean | WireArr;
+
+/**
+ * Float64 words of each worker's job buffer (128 KB): a job of parts whose arrays are all in the pool
+ * memory is written there instead of posted (no structured clone on the calling thread, none to read in
+ * the worker); about 480 KIVI parts fit, larger jobs and jobs naming other shared buffers are posted.
+ */
+export const JOB_WORDS = 1 << 14;
+
+/**
+ * How long (ms) a worker woken ahead of a job waits for it before it blocks again: the pool rings the
+ * workers' bells before it cuts a call into parts, so that their wake-up overlaps that work.
+ */
+const WAKE_WAIT_MS = 0.5;
+
+/** The kernels a job names, by index (the same list on both sides). */
+const METHODS = (): string[] => Object.keys(SPLIT);
+
+/**
+ * Write a job — claim counter `c` and its parts — into `job`: [1, c, parts, then per part: method index,
+ * argument count, per argument a tag (0 number, 1 boolean, 2 array in the pool memory) and its value(s)].
+ * False (nothing marked written) when an array is in another buffer or the job does not fit.
+ */
+export function writeJob(
+  job: Float64Array,
+  c: number,
+  parts: [string, WireArg[]][],
+  methods: Map<string, number>,
+): boolean {
+  let p = 3;
+  for (const [m, args] of parts) {
+    if (p + 2 + 4 * args.length > job.length) return false;
+    job[p++] = methods.get(m)!;
+    job[p++] = args.length;
+    for (const v of args) {
+      if (typeof v === 'number') {
+        job[p++] = 0;
+        job[p++] = v;
+      } else if (typeof v === 'boolean') {
+        job[p++] = 1;
+        job[p++] = v ? 1 : 0;
+      } else {
+        if (v[0] !== null) return false;
+        job[p++] = 2;
+        job[p++] = v[1];
+        job[p++] = v[2];
+        job[p++] = v[3];
+      }
+    }
+  }
+  job[1] = c;
+  job[2] = parts.length;
+  job[0] = 1;
+  return true;
+}
+
+/** Read back what {@link writeJob} wrote: [c, parts]. Self-contained (the workers get its source text). */
+export function readJob(job: Float64Array, names: string[]): [number, [string, WireArg[]][]] {
+  const parts: [string, WireArg[]][] = [];
+  let p = 3;
+  for (let i = 0; i < job[2]!; i++) {
+    const m = names[job[p++]!]!;
+    const n = job[p++]!;
+    const args: WireArg[] = [];
+    for (let j = 0; j < n; j++) {
+      const t = job[p++];
+      if (t === 0) args.push(job[p++]!);
+      else if (t === 1) args.push(job[p++] === 1);
+      else {
+        args.push([null, job[p]!, job[p + 1]!, job[p + 2] as 0 | 1 | 2]);
+        p += 3;
+      }
+    }
+    parts.push([m, args]);
+  }
+  return [job[1]!, parts];
+}
 
 function workerSource(): string {
   return `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 // helpers some transpilers (esbuild keepNames, as in tsx) insert into class source text
 const __name = (target) => target;
 const __defProp = Object.defineProperty;
@@ -372,9 +451,10 @@ const me = workerData.index;
 const run = ([m, args]) => k[m](...args.map((v) => (Array.isArray(v) ? new T[v[3]](v[0] ?? memory.buffer, v[1], v[2]) : v)));
 const claimEnd = ${claimEnd.toString()};
 const claim = ${claim.toString()};
+const readJob = ${readJob.toString()};
 // [c, parts]: c < 0, run all parts; else claim them from the counter done[c] with the calling thread
 // reply (flag and message): 1 + 2 × the parts run, or 2 when a kernel reported failure
-parentPort.on('message', ([c, parts]) => {
+const handle = ([c, parts]) => {
   let ok = true;
   let ran = 0;
   if (c < 0) {
@@ -389,7 +469,25 @@ parentPort.on('message', ([c, parts]) => {
   Atomics.store(done, me, flag);
   Atomics.notify(done, me);
   parentPort.postMessage(flag);
-});
+};
+// blocked on the bell (not in the event loop: a wake costs no event-loop turn); rung ahead of a job, it
+// waits up to ${WAKE_WAIT_MS} ms for the job; the job is in the shared job buffer or, when it names other
+// shared buffers or does not fit, in a message
+const { ctl, job, names } = workerData;
+const bell = 2 * me;
+let rung = 0;
+let handled = 0;
+for (;;) {
+  while (Atomics.load(ctl, bell) === rung) Atomics.wait(ctl, bell, rung);
+  rung = Atomics.load(ctl, bell);
+  const until = performance.now() + ${WAKE_WAIT_MS};
+  while (Atomics.load(ctl, bell + 1) === handled && performance.now() < until);
+  while (handled < Atomics.load(ctl, bell + 1)) {
+    handled++;
+    handle(job[0] === 1 ? readJob(job, names) : receiveMessageOnPort(parentPort).message);
+    rung = Atomics.load(ctl, bell); // (the job's own ring: no second wait for a job)
+  }
+}
 `;
 }
 
@@ -542,9 +640,18 @@ class Link {
   readonly worker: Worker;
   readonly #waiting: { resolve: (flag: number) => void; reject: (e: Error) => void }[] = [];
   #closing = false;
+  /** [bell, jobs posted] of every worker (this one's at 2 × index). */
+  readonly #ctl: Int32Array;
+  readonly #bell: number;
+  readonly #job: Float64Array;
+  readonly #methods: Map<string, number>;
 
-  constructor(worker: Worker) {
+  constructor(worker: Worker, ctl: Int32Array, index: number, job: Float64Array, methods: Map<string, number>) {
     this.worker = worker;
+    this.#ctl = ctl;
+    this.#bell = 2 * index;
+    this.#job = job;
+    this.#methods = methods;
     worker.on('message', (flag: number) => {
       this.#waiting.shift()?.resolve(flag);
       // idle workers do not keep the process alive (but a closing one does, until it has exited)
@@ -574,8 +681,19 @@ class Link {
     return new Promise<number>((resolve, reject) => {
       this.#waiting.push({ resolve, reject });
       this.worker.ref();
-      this.worker.postMessage([claimAt, parts]);
+      if (!writeJob(this.#job, claimAt, parts, this.#methods)) {
+        this.#job[0] = 0;
+        this.worker.postMessage([claimAt, parts]);
+      }
+      Atomics.add(this.#ctl, this.#bell + 1, 1);
+      this.wake();
     });
+  }
+
+  /** Ring the worker's bell: it wakes (if blocked) and waits briefly for a job (see {@link WAKE_WAIT_MS}). */
+  wake(): void {
+    Atomics.add(this.#ctl, this.#bell, 1);
+    Atomics.notify(this.#ctl, this.#bell);
   }
 }
 
@@ -713,7 +831,11 @@ export class KernelPool {
     const memory = new (wasmCtors().Memory)({ initial: arenaAt / 65536, maximum: MAX_PAGES, shared: true });
     const local: [WasmKernels, WasmKernels] = [optimizedInstance(), optimizedInstance(memory, slot(0))];
     const src = workerSource();
+    const ctl = new Int32Array(new SharedArrayBuffer(8 * threads));
+    const names = METHODS();
+    const methods = new Map(names.map((m, i) => [m, i]));
     for (let i = 1; i < threads; i++) {
+      const job = new Float64Array(new SharedArrayBuffer(8 * JOB_WORDS));
       const workerData = {
         b64: KERNELS_SHARED_WASM_BASE64,
         restore: restoreFlags(),
@@ -722,8 +844,11 @@ export class KernelPool {
         done,
         index: i - 1,
         threads,
+        ctl,
+        job,
+        names,
       };
-      workers.push(new Link(new Worker(src, { eval: true, workerData })));
+      workers.push(new Link(new Worker(src, { eval: true, workerData }), ctl, i - 1, job, methods));
     }
     // a round trip proves each worker compiled the module
     await Promise.all(workers.map((w) => w.post([])));
@@ -896,6 +1021,7 @@ export class KernelPool {
   /** Split the calls into parts, run them (workers + this thread), copy the outputs back. */
   async #execute(calls: Call[]): Promise<boolean> {
     const k = this.#workers.length + 1;
+    for (const w of this.#workers) w.wake(); // their wake-up overlaps the cutting and posting below
     // every array shared (the pool memory or a SharedArrayBuffer): any thread can run any part, so the
     // threads claim parts from a counter (a late or slowed thread takes fewer); else one part per thread
     const dynamic = calls.every((c) =>

@@ -205,6 +205,35 @@ describe('KernelPool memory: kernels in place, byte-identical to one thread on p
     );
   });
 
+  it('a job too large for the shared job buffer goes to the worker as a message (KIVI keys of 600 streams)', async () => {
+    const shape = [600, 32, 128]; // one part per stream: 600 parts of 34 words each > JOB_WORDS
+    const plain = randomData(600 * 32 * 128, 5);
+    const o = { bits: 2 as KiviBits, groupSize: 32 };
+    const a = quantizeKeys({ dtype: 'float32', data: plain, shape }, o);
+    const x: Float32Tensor = { dtype: 'float32', data: resident(pool2, plain), shape };
+    const out = {
+      codes: pool2.uint32(a.codes.length),
+      scales: pool2.float32(a.scales.length),
+      mins: pool2.float32(a.mins.length),
+    };
+    for (let rep = 0; rep < 2; rep++) {
+      out.codes.fill(0);
+      await pool2.quantizeKeys(x, { ...o, out });
+      expect(pool2.lastParts).toBe(600);
+      expect(pool2.lastShares.reduce((p, q) => p + q, 0)).toBe(600);
+      expect(firstDiff(out.codes, a.codes)).toBe(-1);
+      expect(firstDiff(out.scales, a.scales)).toBe(-1);
+      expect(firstDiff(out.mins, a.mins)).toBe(-1);
+      // the next (small) job goes through the job buffer again
+      const v = randomData(8 * 64 * 128, 6 + rep);
+      const xv: Float32Tensor = { dtype: 'float32', data: resident(pool2, v), shape: [8, 64, 128] };
+      const qv = await pool2.quantizeValues(xv, o);
+      expect(firstDiff(qv.codes, quantizeValues({ ...xv, data: v }, o).codes)).toBe(-1);
+      pool2.release(xv.data);
+    }
+    for (const r of [out.codes, out.scales, out.mins, x.data]) pool2.release(r);
+  });
+
   it('quantizeAffine / dequantizeAffine and fwht (in place)', async () => {
     for (const pool of [pool2, pool1]) {
       const plain = randomData(37 * 300, 11);

@@ -15,6 +15,7 @@ import type { Float32Tensor } from '../../src/common/tensor.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../src/kivi/index.js';
 import { fwht } from '../../src/mambaquant/index.js';
 import { KernelPool } from '../../src/node/index.js';
+import { JOB_WORDS, readJob, type WireArg, writeJob } from '../../src/node/pool.js';
 import { firstDiff } from '../helpers/bits.js';
 import { randomData } from '../helpers/data.js';
 
@@ -50,6 +51,53 @@ describe('KernelPool', () => {
     const Cls = new Function(`${shim} return (${WasmKernels.toString()});`)() as typeof WasmKernels;
     expect(Cls.CHUNK).toBe(WasmKernels.CHUNK);
     expect(typeof Cls.prototype.kiviKeysQuant).toBe('function');
+  });
+
+  it('job buffer: what writeJob writes, readJob reads back exactly; other buffers or too much: refused', () => {
+    const names = ['kiviValuesQuant', 'mxEncode', 'fwhtPow2'];
+    const methods = new Map(names.map((m, i) => [m, i]));
+    const arg = fc.oneof(
+      fc.double(),
+      fc.integer({ min: -(2 ** 31), max: 2 ** 32 }),
+      fc.boolean(),
+      fc.tuple(fc.constant(null), fc.nat(2 ** 31), fc.nat(2 ** 29), fc.constantFrom<0 | 1 | 2>(0, 1, 2)),
+    );
+    const job = new Float64Array(JOB_WORDS);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -1, max: 255 }),
+        fc.array(fc.tuple(fc.constantFrom(...names), fc.array(arg, { maxLength: 14 })), { maxLength: 40 }),
+        (c, parts) => {
+          job.fill(Number.NaN);
+          expect(writeJob(job, c, parts as [string, WireArg[]][], methods)).toBe(true);
+          expect(job[0]).toBe(1);
+          expect(readJob(job, names)).toEqual([c, parts]); // Object.is on numbers: −0 and NaN kept
+        },
+      ),
+    );
+    const sab: WireArg = [new SharedArrayBuffer(8), 0, 2, 0];
+    job[0] = 0;
+    expect(writeJob(job, 0, [['mxEncode', [1, sab]]], methods)).toBe(false);
+    const part: [string, WireArg[]] = ['kiviValuesQuant', [[null, 0, 4, 0], 1, 2, true]];
+    // 12 words a part (2 + 4 for the array + 2 per number or boolean)
+    expect(
+      writeJob(
+        job,
+        0,
+        Array.from({ length: JOB_WORDS / 24 }, () => part),
+        methods,
+      ),
+    ).toBe(true);
+    job[0] = 0;
+    expect(
+      writeJob(
+        job,
+        0,
+        Array.from({ length: JOB_WORDS / 12 }, () => part),
+        methods,
+      ),
+    ).toBe(false);
+    expect(job[0]).toBe(0); // not marked written
   });
 
   it('starts the requested workers', () => {
