@@ -861,6 +861,7 @@ export class WasmKernels {
     scales: Uint8Array,
     codes: Uint8Array,
   ): boolean {
+    const exact = bs % 16 === 0 && len % bs === 0; // every block 16·k elements: codes stored exactly
     return this.lineChunks(
       rows,
       len,
@@ -872,9 +873,10 @@ export class WasmKernels {
       (e0, nr, ln, s0, ns, L) => {
         const [px, ps, pc, pt] = L;
         const n = nr * ln;
-        // the MX kernels' vector stores of a ragged tail reach up to 16 scale / 64 code bytes past the region
+        // the MX kernels' vector stores of a ragged tail reach up to 16 scale / 64 code bytes past the
+        // region; codes only past blocks of other than 16·k elements (whole ones are stored exactly)
         const qs = this.outp(scales, s0, ns, ps, 16);
-        const qc = this.outp(codes, (e0 * w) / 8, (n * w) / 8, pc, 64);
+        const qc = this.outp(codes, (e0 * w) / 8, (n * w) / 8, pc, exact ? 0 : 64);
         this.x.mxEncode(this.inp(x, e0, n, px), nr, ln, bs, kind, mbits, bias, emax, maxCode, w, qs, qc, pt);
         this.back(scales, s0, ns, qs, ps);
         this.back(codes, (e0 * w) / 8, (n * w) / 8, qc, pc);
@@ -901,6 +903,7 @@ export class WasmKernels {
     table: Float32Array,
     out: Float32Array,
   ): boolean {
+    const exact = bs % 16 === 0 && len % bs === 0; // every block 16·k elements: outputs stored exactly
     return this.lineChunks(
       rows,
       len,
@@ -911,7 +914,7 @@ export class WasmKernels {
       (e0, nr, ln, s0, ns, L) => {
         const [pc, ps, pt, po] = L;
         const n = nr * ln;
-        const qo = this.outp(out, e0, n, po, 64); // (up to 64 bytes past a ragged tail, as above)
+        const qo = this.outp(out, e0, n, po, exact ? 0 : 64); // (up to 64 bytes past a ragged block, as above)
         const qc = this.inp(codes, (e0 * w) / 8, (n * w) / 8, pc);
         const qs = this.inp(scales, s0, ns, ps);
         this.x.mxDecode(qc, nr, ln, bs, kind, mbits, bias, specials, w, qs, this.inp(table, 0, table.length, pt), qo);

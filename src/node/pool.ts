@@ -136,6 +136,12 @@ const arr = (a: Arg[], i: number): Arr => a[i] as Arr;
 const PARTS_PER_THREAD = 8;
 
 /**
+ * Bytes up to which a read-only array that is not shared (the MX decoder's 16-value table) is copied into
+ * the pool memory for a call, so that the call's parts can still be claimed (see `#shareSmall`).
+ */
+const SMALL_BYTES = 4096;
+
+/**
  * End of the run of parts that a claim at `i` of `n` takes with `k` threads: guided self-scheduling, a
  * 1/(2k) share of what is left (at least one part), so runs shrink towards the end. Self-contained (the
  * workers get its source text).
@@ -738,6 +744,8 @@ export class KernelPool {
    * workers' kernels read and write them in place.
    */
   #scratch: Uint8Array[] = [];
+  /** Grow-only region in the pool memory for a call's small read-only arrays (see {@link #shareSmall}). */
+  #small: Uint8Array | null = null;
   /** Calls run one at a time (they share the scratch buffers). */
   #lock: Promise<void> = Promise.resolve();
   /**
@@ -1018,10 +1026,48 @@ export class KernelPool {
     return (home ? this.#home : this.#local) as unknown as Record<string, (...a: Arg[]) => boolean>;
   }
 
+  /**
+   * Replace the calls' small read-only arrays that are not shared (at most {@link SMALL_BYTES} each, e.g.
+   * the MX decoder's 16-value table) with copies in the pool memory, so that a call whose other arrays
+   * are shared can still be claimed by every thread.
+   */
+  #shareSmall(calls: Call[]): void {
+    const picks: [Call, number][] = [];
+    let need = 0;
+    for (const c of calls) {
+      const whole = SPLIT[c.m]!(c.a, 1)[0];
+      c.a.forEach((v, i) => {
+        if (typeof v !== 'object' || v.buffer instanceof SharedArrayBuffer || v.byteLength > SMALL_BYTES) return;
+        if (whole === undefined || whole.io.some((r) => r.i === i && r.out)) return;
+        picks.push([c, i]);
+        need += (v.byteLength + 15) & ~15;
+      });
+    }
+    if (picks.length === 0 || need > 16 * SMALL_BYTES) return;
+    if (this.#small === null || this.#small.byteLength < need) {
+      if (this.#small !== null) this.#arena!.release(this.#small.byteOffset);
+      const at = this.#arena!.alloc(need); // (may grow the memory: take its buffer after)
+      const buf = this.#memory!.buffer;
+      this.#mine.add(buf);
+      this.#home!.adopt(buf);
+      this.#small = new Uint8Array(buf, at, need);
+    }
+    let off = this.#small.byteOffset;
+    for (const [c, i] of picks) {
+      const v = c.a[i] as Arr;
+      const C = v.constructor as new (b: ArrayBufferLike, o: number, n: number) => Arr;
+      const copy = new C(this.#small.buffer, off, v.length);
+      copy.set(v as never);
+      c.a[i] = copy;
+      off += (v.byteLength + 15) & ~15;
+    }
+  }
+
   /** Split the calls into parts, run them (workers + this thread), copy the outputs back. */
   async #execute(calls: Call[]): Promise<boolean> {
     const k = this.#workers.length + 1;
     for (const w of this.#workers) w.wake(); // their wake-up overlaps the cutting and posting below
+    this.#shareSmall(calls);
     // every array shared (the pool memory or a SharedArrayBuffer): any thread can run any part, so the
     // threads claim parts from a counter (a late or slowed thread takes fewer); else one part per thread
     const dynamic = calls.every((c) =>

@@ -215,7 +215,15 @@ describe('KernelPool', () => {
     await p3.dequantize(d); // plain float32 output below minElementsPlain
     expect(p3.lastParts).toBe(0);
     await p3.dequantize(d, sharedLike(v.data));
+    // plain codes / metadata inputs of ≤ 4 KB each are copied into the pool memory: every array shared
+    expect(p3.lastParts).toBe(4);
+    expect(p3.lastShares[0]! + p3.lastShares[1]!).toBe(4);
+    const big = randomTensor([4, 8192], 10); // 2-bit codes of 8 KB: not copied, one part per thread
+    const qb = quantizeValues(big, { bits: 2, groupSize: 32 });
+    const yb = sharedLike(big.data);
+    await p3.dequantize(qb, yb);
     expect(p3.lastParts).toBe(2);
+    expect(firstDiff(yb, dequantize(qb).data)).toBe(-1);
     expect(await KernelPool.create({ minElementsPlain: -1 }).catch((e) => e.code)).toBe('E_CONFIG');
     await p3.close();
   });
