@@ -8,10 +8,12 @@
  * memory (`pool.float32` & co.: read and written in place; "1 thread" is then a one-thread pool on its own
  * memory, the same code path); every output is preallocated (`out`: plain / shared / pool memory; fresh
  * per-call outputs page-fault on this VM, 8 vs 35 ms at random for KIVI-2 quantizeKeys). One-thread and
- * pooled runs alternate (so load drift on a shared machine hits both alike); medians; GB/s of float32
+ * pooled runs alternate (so load drift on a shared machine hits both alike; 21 pairs); medians; GB/s of float32
  * input (dequantize: output), the ratio to a same-process copy of the same bytes — by one thread, and by
  * two threads (the calling thread and a worker each copy half: the ceiling of a memory-bound pooled
- * kernel) — and the speed-up over one thread and over the JS twin (3 runs). Then a size sweep of two kernels to place the pool threshold.
+ * kernel) — and the speed-up over one thread and over the JS twin (3 runs), and how much two threads'
+ * pure ALU work scales at that moment (2.0× on two free cores: on a shared VM the host may give it less, and
+ * then no pooled row can scale either). Then a size sweep of two kernels to place the pool threshold.
  * Full size `[32, 4096, 128]` (16.8 M elements); quick: `[8, 256, 128]`.
  */
 
@@ -37,31 +39,65 @@ import { lcgData, machineLine, QUICK } from './harness.js';
  * waits for its workers) each copy half of `bytes` between two `SharedArrayBuffer`s. `copy()` returns
  * after both halves; `close()` ends the worker.
  */
-function twoThreadCopy(bytes: number): { copy: () => void; close: () => Promise<number> } {
-  const flag = new Int32Array(new SharedArrayBuffer(8));
+function twoThreadCopy(bytes: number): {
+  copy: () => void;
+  alu: () => number;
+  close: () => Promise<number>;
+} {
+  const flag = new Int32Array(new SharedArrayBuffer(16));
   const src = new Uint8Array(new SharedArrayBuffer(bytes));
   const dst = new Uint8Array(new SharedArrayBuffer(bytes));
   for (let i = 0; i < bytes; i += 4096) src[i] = i & 255;
   const half = (bytes >> 7) << 6; // 64-byte aligned
+  // pure ALU work (an LCG chain, ~5 ms), no memory traffic
+  const spin = (n: number): number => {
+    let s = 1;
+    for (let i = 0; i < n; i++) s = (Math.imul(s, 1664525) + 1013904223) | 0;
+    return s;
+  };
+  const N = 2e7;
   const w = new Worker(
-    `const { workerData: { flag, src, dst, half } } = require('node:worker_threads');
+    `const { workerData: { flag, src, dst, half, N } } = require('node:worker_threads');
+    const spin = ${spin.toString()};
     for (;;) {
       Atomics.wait(flag, 0, 0);
-      if (Atomics.load(flag, 0) === 2) break;
-      dst.set(src.subarray(half), half);
+      const cmd = Atomics.load(flag, 0);
+      if (cmd === 2) break;
+      if (cmd === 3) flag[2] = spin(N);
+      else dst.set(src.subarray(half), half);
       Atomics.store(flag, 0, 0);
       Atomics.store(flag, 1, 1);
       Atomics.notify(flag, 1);
     }`,
-    { eval: true, workerData: { flag, src, dst, half } },
+    { eval: true, workerData: { flag, src, dst, half, N } },
   );
+  const both = (cmd: number, mine: () => void): void => {
+    Atomics.store(flag, 1, 0);
+    Atomics.store(flag, 0, cmd);
+    Atomics.notify(flag, 0);
+    mine();
+    Atomics.wait(flag, 1, 0);
+  };
   return {
-    copy: () => {
-      Atomics.store(flag, 1, 0);
-      Atomics.store(flag, 0, 1);
-      Atomics.notify(flag, 0);
-      dst.set(src.subarray(0, half));
-      Atomics.wait(flag, 1, 0);
+    copy: () => both(1, () => dst.set(src.subarray(0, half))),
+    /**
+     * How many times one thread's pure ALU work the two threads do in the same time (2.0: two free
+     * cores; a VM whose host gives it less than two cores' time shows less): medians of 5.
+     */
+    alu: () => {
+      const one: number[] = [];
+      const two: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        let t0 = performance.now();
+        flag[3] = spin(N);
+        one.push(performance.now() - t0);
+        t0 = performance.now();
+        both(3, () => {
+          flag[3] = spin(N);
+        });
+        two.push(performance.now() - t0);
+      }
+      return (2 * medianS(one)) / medianS(two);
     },
     close: () => {
       Atomics.store(flag, 0, 2);
@@ -118,7 +154,7 @@ export async function main(): Promise<void> {
   const out1 = new Float32Array(n);
   const outP = new Float32Array(n);
   const outS = new Float32Array(new SharedArrayBuffer(n * 4));
-  const runs = QUICK ? 3 : 11;
+  const runs = QUICK ? 3 : 21;
   // the same tensors in the memory of this pool and of a one-thread pool (its "1 thread")
   const pool1 = await KernelPool.create({ threads: 1 });
   const inMem = (p: KernelPool) => {
@@ -143,9 +179,9 @@ export async function main(): Promise<void> {
     `\n## worker pool vs one thread, wasm kernels, [${shape.join(', ')}] float32 (${(n * 4e-6).toFixed(1)} MB)`,
   );
   console.log(
-    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | pool × JS twin |',
+    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | pool × JS twin | 2-thread ALU × |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const copy2 = twoThreadCopy(n * 4);
   const src = new Uint8Array(n * 4);
   const dst = new Uint8Array(n * 4);
@@ -171,13 +207,14 @@ export async function main(): Promise<void> {
     const tc = median(() => dst.set(src), runs);
     median(copy2.copy, 2); // (wakes the worker's core)
     const tc2 = median(copy2.copy, runs);
+    const alu = QUICK ? Number.NaN : copy2.alu();
     setKernelBackend('js');
     twin(); // warm-up of the JS twin
     const tj = median(twin, QUICK ? 1 : 3);
     setKernelBackend('wasm');
     const ms = (t: number): string => (t * 1e3).toFixed(2);
     console.log(
-      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${(tj / tp).toFixed(1)}× |`,
+      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
     );
   };
   for (const bits of [2, 4] as KiviBits[]) {
