@@ -57,16 +57,17 @@ import { KERNELS_SHARED_WASM_BASE64 } from './kernels-shared-wasm.generated.js';
  * Elements below which the pool runs a call on the calling thread when its float32 input / output is in
  * the pool memory or another `SharedArrayBuffer` (plain code / metadata arrays are fine: the workers'
  * shares of them are copied, a small cost). Measured on a 2-core machine (`bench/pool.bench.ts`, size
- * sweep of KIVI-2 quantizeValues and MXFP4 quantizeBlocks, two runs on 2026-11-29): pool memory 0.60–0.98×
- * at 1 M elements, 0.92–1.29× at 2 M, 1.11–1.74× at 4 M, 1.24–1.90× at 16.8 M; other shared arrays
- * 0.65–0.90× at 1 M, 0.76–1.24× at 2 M, 0.96–1.63× at 4 M — so 4 M, where both runs about break even.
+ * sweep of KIVI-2 quantizeValues and MXFP4 quantizeBlocks, two runs on 2026-11-29 07:48 / 07:50 UTC, jobs
+ * in the workers' shared job buffers): pool memory 0.81–1.27× at 1 M elements, 1.22–1.49× at 2 M,
+ * 1.47–1.69× at 4 M; other shared arrays 0.83–1.28× at 1 M, 1.06–1.58× at 2 M, 1.48–1.68× at 4 M — so
+ * 2 M, the smallest size at which every cell of both runs gained.
  *
  * @example
  * ```ts
  * const pool = await KernelPool.create({ minElements: DEFAULT_POOL_MIN_ELEMENTS * 4 });
  * ```
  */
-export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 22;
+export const DEFAULT_POOL_MIN_ELEMENTS = 1 << 21;
 
 /**
  * Elements below which the pool runs a call on the calling thread when its float32 input or output is a
