@@ -1839,16 +1839,18 @@ function mxEncFast(
       const Th = v128.load32_splat(tb);
       const K = v128.load32_splat(tb, 4);
       const p = x + (<usize>b << 7);
+      // each half stored before the next is loaded (TurboFan would hoist all eight loads and spill)
       const c0 = mxCodes16(p, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+      if (w == 8) v128.store(codes + (<usize>b << 5), c0);
+      else {
+        const q0 = i16x8.shr_u(i16x8.mul(c0, NIB), 8);
+        v128.store64_lane(codes + (<usize>b << 4), i8x16.narrow_i16x8_u(q0, q0), 0);
+      }
       const c1 = mxCodes16(p + 64, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
-      if (w == 8) {
-        v128.store(codes + (<usize>b << 5), c0);
-        v128.store(codes + (<usize>b << 5), c1, 16);
-      } else {
-        // code pairs (lo, hi) of 4 bits: the high byte of (lo + 256·hi)·0x0110 is lo + 16·hi
-        const q0 = i16x8.shr_u(i16x8.mul(c0, NIB), 8); // low nibble first
+      if (w == 8) v128.store(codes + (<usize>b << 5), c1, 16);
+      else {
         const q1 = i16x8.shr_u(i16x8.mul(c1, NIB), 8);
-        v128.store(codes + (<usize>b << 4), i8x16.narrow_i16x8_u(q0, q1));
+        v128.store64_lane(codes + (<usize>b << 4) + 8, i8x16.narrow_i16x8_u(q1, q1), 0);
       }
     }
   } else {
