@@ -10,10 +10,11 @@
  * and in the workers (each worker compiled the same wasm module once at start-up): when every array is
  * shared, 8 parts per thread that the threads claim from a shared counter as they go; otherwise one
  * contiguous share per thread, the workers' outputs copied back into the function's outputs. The workers
-wait in `Atomics.wait` on a shared bell, not in their event loops; the pool rings it before it cuts a call
-(the wake-up overlaps that work) and writes the job into the worker's shared job buffer (posting it only
-when it names other shared buffers or does not fit). Every part runs the same kernel on the same bytes, so results are byte-identical to the
- * single-threaded call (tested), including the output array types (ordinary typed arrays).
+ * wait in `Atomics.wait` on a shared bell, not in their event loops; the pool rings it before it cuts a
+ * call (the wake-up overlaps that work) and writes the job into the worker's shared job buffer (posting it
+ * only when it names other shared buffers or does not fit). Every part runs the same kernel on the same
+ * bytes, so results are byte-identical to the single-threaded call (tested), including the output array
+ * types (ordinary typed arrays).
  *
  * Pool memory: every thread's kernels run on one shared WebAssembly memory (the kernels' shared-memory
  * build), which also holds arrays the pool hands out ({@link KernelPool.float32}, `uint32`, `uint8`;
@@ -373,7 +374,8 @@ const METHODS = (): string[] => Object.keys(SPLIT);
 /**
  * Write a job — claim counter `c` and its parts — into `job`: [1, c, parts, then per part: method index,
  * argument count, per argument a tag (0 number, 1 boolean, 2 array in the pool memory) and its value(s)].
- * False (nothing marked written) when an array is in another buffer or the job does not fit.
+ * False (nothing marked written) when an array is in another buffer or the job does not fit. Internal
+ * (exported for the tests, not from `lowbit/node`).
  */
 export function writeJob(
   job: Float64Array,
@@ -408,7 +410,10 @@ export function writeJob(
   return true;
 }
 
-/** Read back what {@link writeJob} wrote: [c, parts]. Self-contained (the workers get its source text). */
+/**
+ * Read back what {@link writeJob} wrote: [c, parts]. Self-contained (the workers get its source text).
+ * Internal (exported for the tests).
+ */
 export function readJob(job: Float64Array, names: string[]): [number, [string, WireArg[]][]] {
   const parts: [string, WireArg[]][] = [];
   let p = 3;
