@@ -1503,12 +1503,14 @@ function mxEncBlock(
 
 // --- fast encode: blocks of 16·k elements, every row a whole number of blocks ------------------------
 //
-// The chunk is then a flat run of blocks, encoded in two passes (the chunk stays in L2):
+// The chunk is then a flat run of blocks, encoded strip by strip (STRIP blocks), two passes per strip:
 // 1. per 4 blocks: the integer max of |bits| of each block, the four shared exponents in SIMD lanes,
 //    the scale bytes and each block's constants (Th, K below) into `tmp`. Blocks holding NaN/±Inf get
-//    0xFF and their input (our copy) zeroed; blocks whose constants would leave the normal float32
-//    range (se + emin < −126, or M ≥ 2^128 below) are scaled in place by 2^±64 first (exact for every
-//    element that can round to a nonzero code; the others stay below half the smallest code either way).
+//    0xFF, and blocks whose constants would leave the normal float32 range (se + emin < −126, or
+//    M ≥ 2^128 below) need their elements scaled by 2^±64 (exact for every element that can round to a
+//    nonzero code; the others stay below half the smallest code either way): both are flagged and
+//    recoded after the last strip by mxRareBlocks (zero codes, or codes of a scaled copy in scratch) —
+//    the input is never written.
 // 2. codes, 16 elements at a time, in the integer domain:
 //    - BFP: code = bits(|x| + C) − bits(C) with C = 2^(se − mbits + 23) (= K): one float add rounds
 //      |x| / 2^(se − mbits) to an integer, half to even (|x| < 2^(se+1) ≤ C/2^(22 − mbits), so the
@@ -1632,6 +1634,16 @@ function mxConsts(se: i32, kind: i32, mbits: i32, emin: i32, tb: usize): void {
     store<i32>(tb, ((23 - mbits) << 23) - (eth << mbits), 4);
   } else store<i32>(tb, (150 + se - mbits) << 23, 4);
 }
+
+/**
+ * Blocks per strip of the fast encoder: both passes run over a strip (2 KB of input for blocks of 32, in
+ * L1) before the next, so that reading the input from memory goes on between the arithmetic instead of
+ * in a separate first pass over the whole chunk. In place in the module's memory (67 MB, 64 K-element
+ * calls, one thread), against one first pass per chunk: FP4 7.36 / 7.12 → 5.43 / 5.38 ms, E4M3 6.60 /
+ * 6.45 → 4.80 / 4.77, BFP12 5.75 / 5.60 → 4.58 / 4.50; on data already in cache unchanged (4.89–4.97 ms
+ * FP4); strips of 4 blocks slower on cached data (FP4 6.15 ms), 8–64 between.
+ */
+const STRIP = 16;
 
 /** Set by mxScales4 when a block holds NaN/Inf or needs the 2^±64 pre-scale (a wasm global: per instance). */
 let mxRare = false;
@@ -1827,36 +1839,39 @@ function mxEncFast(
   v128.store(MXPIN, i32x4.splat(127), 112);
   v128.store(MXPIN, i32x4.splat(kind == 0 ? 127 + emin : 150 - mbits), 128);
   v128.store(MXPIN, i32x4.splat((23 - mbits) << 23), 144);
-  const nb4 = nb & ~3;
   mxRare = false;
-  for (let b = 0; b < nb4; b += 4) mxScales4(x, b, 4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
-  if (nb4 < nb) mxScales4(x, nb4, nb - nb4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
-  // pass 2: codes, 16 elements at a time
-  if (n == 32) {
-    // one block (two groups of 16) per iteration: one pair of constant loads, one 16-byte store
-    for (let b = 0; b < nb; b++) {
-      const tb = tmp + (<usize>b << 3);
-      const Th = v128.load32_splat(tb);
-      const K = v128.load32_splat(tb, 4);
-      const p = x + (<usize>b << 7);
-      // each half stored before the next is loaded (TurboFan would hoist all eight loads and spill)
-      const c0 = mxCodes16(p, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
-      if (w == 8) v128.store(codes + (<usize>b << 5), c0);
-      else {
-        const q0 = i16x8.shr_u(i16x8.mul(c0, NIB), 8);
-        v128.store64_lane(codes + (<usize>b << 4), i8x16.narrow_i16x8_u(q0, q0), 0);
+  // strips of STRIP blocks: pass 1 (scales and constants, four blocks at a time) then pass 2 (codes) of the
+  // strip, which is still in L1 — the stream of loads from memory continues between the compute
+  for (let s0 = 0; s0 < nb; s0 += STRIP) {
+    const s1 = min(nb, s0 + STRIP);
+    const e4 = s0 + ((s1 - s0) & ~3);
+    for (let b = s0; b < e4; b += 4) mxScales4(x, b, 4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
+    if (e4 < s1) mxScales4(x, e4, s1 - e4, n, kind, mbits, emin, seLo, seHi, scales, tmp, ABS, FF);
+    if (n == 32) {
+      for (let b = s0; b < s1; b++) {
+        const tb = tmp + (<usize>b << 3);
+        const Th = v128.load32_splat(tb);
+        const K = v128.load32_splat(tb, 4);
+        const p = x + (<usize>b << 7);
+        // each half stored before the next is loaded (TurboFan would hoist all eight loads and spill)
+        const c0 = mxCodes16(p, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+        if (w == 8) v128.store(codes + (<usize>b << 5), c0);
+        else {
+          const q0 = i16x8.shr_u(i16x8.mul(c0, NIB), 8);
+          v128.store64_lane(codes + (<usize>b << 4), i8x16.narrow_i16x8_u(q0, q0), 0);
+        }
+        const c1 = mxCodes16(p + 64, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
+        if (w == 8) v128.store(codes + (<usize>b << 5), c1, 16);
+        else {
+          const q1 = i16x8.shr_u(i16x8.mul(c1, NIB), 8);
+          v128.store64_lane(codes + (<usize>b << 4) + 8, i8x16.narrow_i16x8_u(q1, q1), 0);
+        }
       }
-      const c1 = mxCodes16(p + 64, kind, sh, sb, Th, K, vMax, ABS, EXP, FF, B7F);
-      if (w == 8) v128.store(codes + (<usize>b << 5), c1, 16);
-      else {
-        const q1 = i16x8.shr_u(i16x8.mul(c1, NIB), 8);
-        v128.store64_lane(codes + (<usize>b << 4) + 8, i8x16.narrow_i16x8_u(q1, q1), 0);
+    } else {
+      for (let b = s0; b < s1; b++) {
+        const cb = codes + <usize>((b * n * w) >> 3);
+        mxBlockCodes(x + <usize>b * nB, cb, n, w, tmp + (<usize>b << 3), kind, sh, sb, vMax, ABS, EXP, FF, B7F, NIB);
       }
-    }
-  } else {
-    for (let b = 0; b < nb; b++) {
-      const cb = codes + <usize>((b * n * w) >> 3);
-      mxBlockCodes(x + <usize>b * nB, cb, n, w, tmp + (<usize>b << 3), kind, sh, sb, vMax, ABS, EXP, FF, B7F, NIB);
     }
   }
   if (mxRare) {
