@@ -486,6 +486,27 @@ describe('affine (float zero point): wasm = JS = Ref, bit for bit', () => {
     });
     expect(m[0]).toEqual(m[1]);
     expect(m[0]).toMatch(/^E_NONFINITE/);
+    // the same in a later strip of the kernel (strips of 2048 elements: lines 60 … of 100 here), where the
+    // strips before it were already written
+    for (const [i, v] of [
+      [6001, Number.NaN],
+      [9999, Number.POSITIVE_INFINITY],
+      [7000, 3e38],
+    ] as const) {
+      const e = sample(100 * 100, 4, 0);
+      e[i] = v;
+      if (v === 3e38) e[i + 1] = -3e38; // (same group: its range overflows float32)
+      const msg = (['wasm', 'js'] as const).map((b) => {
+        try {
+          withBackend(b, () => quantizeAffine(t(e, [100, 100]), { bits: 4, axis: 1, groupSize: 50 }));
+          return 'none';
+        } catch (err) {
+          return isLowbitError(err) ? `${err.code}: ${err.message}` : String(err);
+        }
+      });
+      expect(msg[0]).toEqual(msg[1]);
+      expect(msg[0]).toMatch(/^E_NONFINITE/);
+    }
   });
 });
 

@@ -1189,9 +1189,30 @@ export function affineFloatQuant(
   zeros: usize,
   prm: usize,
 ): i32 {
-  if (qmaxI <= 15) return affineCodes(true, x, lines, len, gs, qmaxI, codes, scales, zeros, prm);
-  return affineCodes(false, x, lines, len, gs, qmaxI, codes, scales, zeros, prm);
+  const ng = <usize>((len + gs - 1) / gs); // groups per line
+  const sl = max(1, AFF_STRIP / len); // lines per strip
+  for (let l0 = 0; l0 < lines; l0 += sl) {
+    const nl = min(sl, lines - l0);
+    const e0 = <usize>l0 * <usize>len;
+    const g0 = <usize>l0 * ng;
+    const xs = x + (e0 << 2);
+    const r =
+      qmaxI <= 15
+        ? affineCodes(true, xs, nl, len, gs, qmaxI, codes + e0, scales + (g0 << 2), zeros + (g0 << 2), prm)
+        : affineCodes(false, xs, nl, len, gs, qmaxI, codes + e0, scales + (g0 << 2), zeros + (g0 << 2), prm);
+    if (r != 0) return r;
+  }
+  return 0;
 }
+
+/**
+ * Elements per strip of the affine quantizer (whole lines; a longer line is one strip): its three passes
+ * run over a strip (8 KB of input, in L1) before the next, so that reading from memory goes on between
+ * the arithmetic. In place in the module's memory (67 MB, lines of 128, groups of 128, 4-bit, one thread,
+ * two runs): 5.70 / 5.66 → 5.27 / 5.15 ms (1024: 5.22 / 5.12, 4096: 5.98 / 5.96); on cached data 4.57 /
+ * 4.55 → 4.64 / 4.59 ms.
+ */
+const AFF_STRIP = 2048;
 
 /**
  * Three passes: min/max of every group (independent groups, so their scalar tails overlap), then
