@@ -1001,25 +1001,28 @@ export class KernelPool {
       if (wk === null || wasmKernels() === null) return fn();
       const calls: Call[] = [];
       const res = withWasmKernels(recorder(calls), fn);
-      // bytes of plain (non-shared) arrays the workers' shares would copy in or out
+      // bytes of plain (non-shared) arrays the workers' shares would copy in or out (no workers: not needed)
       let total = 0;
       let plainBytes = 0;
-      for (const c of calls) {
-        const whole = SPLIT[c.m]!(c.a, 1)[0];
-        if (whole === undefined) continue;
-        total += whole.n;
-        for (const r of whole.io) {
-          const x = arr(whole.a, r.i);
-          if (!(x.buffer instanceof SharedArrayBuffer)) plainBytes += (r.hi - r.lo) * x.BYTES_PER_ELEMENT;
+      const wholes: (Part | undefined)[] = [];
+      if (this.#workers.length > 0)
+        for (const c of calls) {
+          const whole = SPLIT[c.m]!(c.a, 1)[0];
+          wholes.push(whole);
+          if (whole === undefined) continue;
+          total += whole.n;
+          for (const r of whole.io) {
+            const x = arr(whole.a, r.i);
+            if (!(x.buffer instanceof SharedArrayBuffer)) plainBytes += (r.hi - r.lo) * x.BYTES_PER_ELEMENT;
+          }
         }
-      }
       // a float32 tensor to copy (≥ 2 bytes per element) makes the call "plain"; small code/metadata outputs do not
       const min = plainBytes >= 2 * total ? this.minElementsPlain : this.minElements;
       if (total < min || total === 0 || this.#workers.length === 0) {
         for (const c of calls) if (!this.#kernels(c.a)[c.m]!(...c.a)) return fn();
         return res;
       }
-      if (await this.#execute(calls)) return res;
+      if (await this.#execute(calls, wholes)) return res;
       this.#lastParts = 0;
       this.#lastShares = [];
       return fn(); // again, single-threaded: throws the documented error
@@ -1037,11 +1040,11 @@ export class KernelPool {
    * the MX decoder's 16-value table) with copies in the pool memory, so that a call whose other arrays
    * are shared can still be claimed by every thread.
    */
-  #shareSmall(calls: Call[]): void {
+  #shareSmall(calls: Call[], wholes: (Part | undefined)[]): void {
     const picks: [Call, number][] = [];
     let need = 0;
-    for (const c of calls) {
-      const whole = SPLIT[c.m]!(c.a, 1)[0];
+    for (const [k, c] of calls.entries()) {
+      const whole = wholes[k];
       c.a.forEach((v, i) => {
         if (typeof v !== 'object' || v.buffer instanceof SharedArrayBuffer || v.byteLength > SMALL_BYTES) return;
         if (whole === undefined || whole.io.some((r) => r.i === i && r.out)) return;
@@ -1069,11 +1072,14 @@ export class KernelPool {
     }
   }
 
-  /** Split the calls into parts, run them (workers + this thread), copy the outputs back. */
-  async #execute(calls: Call[]): Promise<boolean> {
+  /**
+   * Split the calls into parts, run them (workers + this thread), copy the outputs back. `wholes`: each
+   * call as one part (its ranges), as {@link KernelPool.#pooled} measured it.
+   */
+  async #execute(calls: Call[], wholes: (Part | undefined)[]): Promise<boolean> {
     const k = this.#workers.length + 1;
     for (const w of this.#workers) w.wake(); // their wake-up overlaps the cutting and posting below
-    this.#shareSmall(calls);
+    this.#shareSmall(calls, wholes);
     // every array shared (the pool memory or a SharedArrayBuffer): any thread can run any part, so the
     // threads claim parts from a counter (a late or slowed thread takes fewer); else one part per thread
     const dynamic = calls.every((c) =>
