@@ -861,7 +861,7 @@ export class WasmKernels {
     scales: Uint8Array,
     codes: Uint8Array,
   ): boolean {
-    const exact = bs % 16 === 0 && len % bs === 0; // every block 16·k elements: codes stored exactly
+    const exact = WasmKernels.mxExact(bs, len);
     return this.lineChunks(
       rows,
       len,
@@ -903,7 +903,7 @@ export class WasmKernels {
     table: Float32Array,
     out: Float32Array,
   ): boolean {
-    const exact = bs % 16 === 0 && len % bs === 0; // every block 16·k elements: outputs stored exactly
+    const exact = WasmKernels.mxExact(bs, len);
     return this.lineChunks(
       rows,
       len,
@@ -1254,6 +1254,14 @@ export class WasmKernels {
   }
 
   // --- mx ---
+  /**
+   * Whether the MX kernels store a chunk's codes / decoded values exactly (no vector store past its end):
+   * every block has 16·k elements (blocks of `bs`, rows of `len`).
+   */
+  static mxExact(bs: number, len: number): boolean {
+    return bs % 16 === 0 && len % bs === 0;
+  }
+
   /**
    * Elements per wasm call of every decoder (KIVI, affine, MX/BFP): up to 1 M (4 MB of float32 output),
    * fewer when the call's regions (`bytesPerElement` of codes, metadata and output) would pass 6 MB (a pool

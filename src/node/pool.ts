@@ -368,8 +368,9 @@ export const JOB_WORDS = 1 << 14;
  */
 const WAKE_WAIT_MS = 0.5;
 
-/** The kernels a job names, by index (the same list on both sides). */
-const METHODS = (): string[] => Object.keys(SPLIT);
+/** The kernels a job names, by index (the same list on both sides: the workers get it as `names`). */
+const METHODS = Object.keys(SPLIT);
+const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]));
 
 /**
  * Write a job — claim counter `c` and its parts — into `job`: [1, c, parts, then per part: method index,
@@ -656,14 +657,12 @@ class Link {
   readonly #ctl: Int32Array;
   readonly #bell: number;
   readonly #job: Float64Array;
-  readonly #methods: Map<string, number>;
 
-  constructor(worker: Worker, ctl: Int32Array, index: number, job: Float64Array, methods: Map<string, number>) {
+  constructor(worker: Worker, ctl: Int32Array, index: number, job: Float64Array) {
     this.worker = worker;
     this.#ctl = ctl;
     this.#bell = 2 * index;
     this.#job = job;
-    this.#methods = methods;
     worker.on('message', (flag: number) => {
       this.#waiting.shift()?.resolve(flag);
       // idle workers do not keep the process alive (but a closing one does, until it has exited)
@@ -693,7 +692,7 @@ class Link {
     return new Promise<number>((resolve, reject) => {
       this.#waiting.push({ resolve, reject });
       this.worker.ref();
-      if (!writeJob(this.#job, claimAt, parts, this.#methods)) {
+      if (!writeJob(this.#job, claimAt, parts, METHOD_INDEX)) {
         this.#job[0] = 0;
         this.worker.postMessage([claimAt, parts]);
       }
@@ -846,8 +845,6 @@ export class KernelPool {
     const local: [WasmKernels, WasmKernels] = [optimizedInstance(), optimizedInstance(memory, slot(0))];
     const src = workerSource();
     const ctl = new Int32Array(new SharedArrayBuffer(8 * threads));
-    const names = METHODS();
-    const methods = new Map(names.map((m, i) => [m, i]));
     for (let i = 1; i < threads; i++) {
       const job = new Float64Array(new SharedArrayBuffer(8 * JOB_WORDS));
       const workerData = {
@@ -860,9 +857,9 @@ export class KernelPool {
         threads,
         ctl,
         job,
-        names,
+        names: METHODS,
       };
-      workers.push(new Link(new Worker(src, { eval: true, workerData }), ctl, i - 1, job, methods));
+      workers.push(new Link(new Worker(src, { eval: true, workerData }), ctl, i - 1, job));
     }
     // a round trip proves each worker compiled the module
     await Promise.all(workers.map((w) => w.post([])));
