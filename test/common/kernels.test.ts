@@ -82,6 +82,19 @@ function wasmJsRef<Q>(quant: () => Q, r: Q, fields: readonly (keyof Q)[]): Q {
   return w;
 }
 
+/** What `fn` throws on the wasm and on the JS backend ('code: message', or 'none'), in that order. */
+function errorsOnBoth(fn: () => unknown): [string, string] {
+  const one = (b: 'wasm' | 'js'): string => {
+    try {
+      withBackend(b, fn);
+      return 'none';
+    } catch (e) {
+      return isLowbitError(e) ? `${e.code}: ${e.message}` : String(e);
+    }
+  };
+  return [one('wasm'), one('js')];
+}
+
 /**
  * `groups` groups of G ones with signed zeros in scan order: group 1 sees −0 then +0 (lanes 1 and 4),
  * group 2 +0 then −0, group 3 is −1 with −0 then +0 (a zero max); the rest stay ones.
@@ -299,22 +312,12 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
       for (const pos of [0, 5, 63, 64 + 17, 255]) {
         const d = sample(2 * 32 * 4, pos, 1);
         d[pos] = bad;
-        const codes = (['wasm', 'js'] as const).map((b) =>
-          ['k', 'k5', 'v'].map((which) => {
-            try {
-              withBackend(b, () =>
-                which === 'k'
-                  ? quantizeKeys(t(d, [2, 32, 4]), { bits: 2, groupSize: 16 })
-                  : which === 'k5'
-                    ? quantizeKeys(t(d.subarray(0, 160), [1, 32, 5]), { bits: 2, groupSize: 16 })
-                    : quantizeValues(t(d, [8, 32]), { bits: 2, groupSize: 16 }),
-              );
-              return 'none';
-            } catch (e) {
-              return isLowbitError(e) ? `${e.code}: ${e.message}` : String(e);
-            }
-          }),
-        );
+        const per = [
+          () => quantizeKeys(t(d, [2, 32, 4]), { bits: 2, groupSize: 16 }),
+          () => quantizeKeys(t(d.subarray(0, 160), [1, 32, 5]), { bits: 2, groupSize: 16 }),
+          () => quantizeValues(t(d, [8, 32]), { bits: 2, groupSize: 16 }),
+        ].map(errorsOnBoth);
+        const codes = [per.map((e) => e[0]), per.map((e) => e[1])];
         expect(codes[0]).toEqual(codes[1]);
         expect(codes[0]![0]).toMatch(/^E_(NONFINITE|LIMIT)/);
         expect(codes[0]![2]).toMatch(/^E_(NONFINITE|LIMIT)/);
@@ -366,14 +369,7 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
       for (const pos of [0, 33, 127, 128 + 64 + 5, 6 * 32 + 31]) {
         const x = sample(7 * 32, pos, 0);
         x[pos] = bad;
-        const got = (['wasm', 'js'] as const).map((b) => {
-          try {
-            withBackend(b, () => quantizeValues(t(x, [7, 32]), o4));
-            return 'none';
-          } catch (err) {
-            return isLowbitError(err) ? `${err.code}: ${err.message}` : String(err);
-          }
-        });
+        const got = errorsOnBoth(() => quantizeValues(t(x, [7, 32]), o4));
         expect(got[0]).toEqual(got[1]);
         expect(got[0]).toMatch(/^E_(NONFINITE|LIMIT)/);
       }
@@ -464,26 +460,12 @@ describe('affine (float zero point): wasm = JS = Ref, bit for bit', () => {
     ] as const) {
       const d = sample(64, 9, 2);
       d[i] = v;
-      const msg = (['wasm', 'js'] as const).map((b) => {
-        try {
-          withBackend(b, () => quantizeAffine(t(d, [2, 32]), { bits: 4, axis: 1 }));
-          return 'none';
-        } catch (e) {
-          return isLowbitError(e) ? `${e.code}: ${e.message}` : String(e);
-        }
-      });
+      const msg = errorsOnBoth(() => quantizeAffine(t(d, [2, 32]), { bits: 4, axis: 1 }));
       expect(msg[0]).toEqual(msg[1]);
       expect(msg[0]).toMatch(/^E_NONFINITE/);
     }
     const d = new Float32Array([3e38, -3e38, 1, 2]);
-    const m = (['wasm', 'js'] as const).map((b) => {
-      try {
-        withBackend(b, () => quantizeAffine(t(d, [4]), { bits: 4 }));
-        return 'none';
-      } catch (e) {
-        return isLowbitError(e) ? `${e.code}: ${e.message}` : String(e);
-      }
-    });
+    const m = errorsOnBoth(() => quantizeAffine(t(d, [4]), { bits: 4 }));
     expect(m[0]).toEqual(m[1]);
     expect(m[0]).toMatch(/^E_NONFINITE/);
     // the same in a later strip of the kernel (strips of 2048 elements: lines 60 … of 100 here), where the
@@ -496,14 +478,7 @@ describe('affine (float zero point): wasm = JS = Ref, bit for bit', () => {
       const e = sample(100 * 100, 4, 0);
       e[i] = v;
       if (v === 3e38) e[i + 1] = -3e38; // (same group: its range overflows float32)
-      const msg = (['wasm', 'js'] as const).map((b) => {
-        try {
-          withBackend(b, () => quantizeAffine(t(e, [100, 100]), { bits: 4, axis: 1, groupSize: 50 }));
-          return 'none';
-        } catch (err) {
-          return isLowbitError(err) ? `${err.code}: ${err.message}` : String(err);
-        }
-      });
+      const msg = errorsOnBoth(() => quantizeAffine(t(e, [100, 100]), { bits: 4, axis: 1, groupSize: 50 }));
       expect(msg[0]).toEqual(msg[1]);
       expect(msg[0]).toMatch(/^E_NONFINITE/);
     }
