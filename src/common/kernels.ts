@@ -1153,28 +1153,42 @@ export class WasmKernels {
   // --- gemv ---
   /**
    * Bit-plane GEMV (mwq LUT-GEMV, twin of `gemvLutPrep`/`gemvLutRows` in src/mwq/gemv.ts): y_b = Ŵ·x_b
-   * for B vectors `xs` ([B, cols]) from the first `a.P` planes of `planes` (W words per plane, element
-   * e = row·cols + col is bit e & 31 of word e >>> 5), into `out` ([B, rows]). Planes are copied in
-   * chunks of 32k rows (≈ 256 KB of plane bytes), once per batch of vectors whose tables fit in 1 MB.
+   * for B vectors `xs` ([B, cols]) from the first `P` planes of `planes` (W words per plane, element
+   * e = row·cols + col is bit e & 31 of word e >>> 5), into `out` ([B, rows]); only output rows
+   * [r0, r1) (r0 a multiple of 32: the Node pool splits calls by rows). The geometry and level constants
+   * are those of {@link GemvPlanesArgs}, flat (`wt`: P weights). Planes are copied in chunks of 32k rows
+   * (≈ 256 KB of plane bytes), once per batch of vectors whose tables fit in 1 MB.
    */
   gemvBitPlanes(
     planes: Uint32Array,
     W: number,
-    a: GemvPlanesArgs,
+    rows: number,
+    cols: number,
+    G: number,
+    P: number,
+    wt: Float64Array,
+    andW: number,
+    off: number,
+    residual: boolean,
+    baseP: number,
     scales: Float32Array,
     zeros: Float32Array,
     levelScales: Float32Array,
     xs: Float32Array,
     B: number,
     out: Float32Array,
+    r0: number,
+    r1: number,
   ): boolean {
-    const { rows, cols, G, P } = a;
     const gpr = cols / G;
     const nG = rows * gpr;
     const nb = (cols + 7) >>> 3;
-    const nL = a.residual ? Math.max(0, P - a.baseP) : 0;
+    const nL = residual ? Math.max(0, P - baseP) : 0;
     // rows per chunk: a multiple of 32 (each chunk starts on a word), about 2^21 plane bits
-    const R = Math.min(Math.ceil(rows / 32) * 32, Math.max(32, Math.floor(2 ** 21 / Math.max(1, P * cols) / 32) * 32));
+    const R = Math.min(
+      Math.ceil((r1 - r0) / 32) * 32,
+      Math.max(32, Math.floor(2 ** 21 / Math.max(1, P * cols) / 32) * 32),
+    );
     const cw = Math.ceil((R * cols) / 32) + 1;
     // column tiles: about 128 KB of tables per tile
     const tileG = Math.max(1, Math.floor(64 / Math.max(1, G >>> 3)));
@@ -1193,7 +1207,13 @@ export class WasmKernels {
     ]);
     if (L === null) return false;
     const [px, plut, pX, pwt, pp, ps, pz, pls, po, pacc] = L;
-    new Float64Array(this.x.memory.buffer, pwt, P).set(a.wt.subarray(0, P));
+    new Float64Array(this.x.memory.buffer, pwt, P).set(wt.subarray(0, P));
+    // arrays in this module's memory (the Node pool's) are read / written in place: the planes at their
+    // stride of W words (the kernel reads up to 2 bytes past a chunk's last word: `at` leaves 64), the
+    // group and level scales at their offsets, each output vector's rows
+    const inPlanes = this.at(planes, 0) >= 0;
+    const inGroups = this.at(scales, 0) >= 0 && this.at(zeros, 0) >= 0 && (nL === 0 || this.at(levelScales, 0) >= 0);
+    const inOut = this.at(out, 0) >= 0;
     // vectors in batches of Bc whose tables stay cache-resident (≤ 1 MB); the planes are copied once per batch
     for (let b0 = 0; b0 < B; b0 += Bc) {
       const b1 = Math.min(B, b0 + Bc);
@@ -1203,48 +1223,53 @@ export class WasmKernels {
         f.fill(0, (px >>> 2) + cols, (px >>> 2) + nb * 8);
         this.x.gemvPrep(px, cols, G, plut + (b - b0) * nb * 2048, pX + (b - b0) * gpr * 8);
       }
-      for (let o0 = 0; o0 < rows; o0 += R) {
-        const o1 = Math.min(rows, o0 + R);
+      for (let o0 = r0; o0 < r1; o0 += R) {
+        const o1 = Math.min(r1, o0 + R);
         const nr = o1 - o0;
         const w0 = (o0 * cols) / 32;
         const w1 = Math.ceil((o1 * cols) / 32);
-        const u = this.u32();
-        for (let p = 0; p < P; p++) {
-          const d = (pp >>> 2) + p * cw;
-          u.set(planes.subarray(p * W + w0, p * W + w1), d);
-          u.fill(0, d + w1 - w0, d + cw);
-        }
-        const fv = this.f32();
         const g0 = o0 * gpr;
         const ng = nr * gpr;
-        fv.set(scales.subarray(g0, g0 + ng), ps >>> 2);
-        fv.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
-        for (let l = 0; l < nL; l++)
-          fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
+        if (!inPlanes) {
+          const u = this.u32();
+          for (let p = 0; p < P; p++) {
+            const d = (pp >>> 2) + p * cw;
+            u.set(planes.subarray(p * W + w0, p * W + w1), d);
+            u.fill(0, d + w1 - w0, d + cw);
+          }
+        }
+        if (!inGroups) {
+          const fv = this.f32();
+          fv.set(scales.subarray(g0, g0 + ng), ps >>> 2);
+          fv.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
+          for (let l = 0; l < nL; l++)
+            fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
+        }
         for (let b = b0; b < b1; b++) {
           this.x.gemvRows(
-            pp,
-            cw * 4,
+            inPlanes ? this.at(planes, w0) : pp,
+            inPlanes ? W * 4 : cw * 4,
             nr,
             cols,
             G,
             P,
             pwt,
-            a.andW,
-            a.off,
-            a.residual ? 1 : 0,
-            a.baseP,
+            andW,
+            off,
+            residual ? 1 : 0,
+            baseP,
             plut + (b - b0) * nb * 2048,
             pX + (b - b0) * gpr * 8,
-            ps,
-            pz,
-            pls,
-            R * gpr * 4,
+            inGroups ? this.at(scales, g0) : ps,
+            inGroups ? this.at(zeros, g0) : pz,
+            inGroups && nL > 0 ? this.at(levelScales, g0) : pls,
+            inGroups ? nG * 4 : R * gpr * 4,
             tileG,
             pacc,
-            po + (b - b0) * R * 4,
+            inOut ? this.at(out, b * rows + o0) : po + (b - b0) * R * 4,
           );
         }
+        if (inOut) continue;
         const fo = this.f32();
         for (let b = b0; b < b1; b++)
           out.set(fo.subarray((po >>> 2) + (b - b0) * R, (po >>> 2) + (b - b0) * R + nr), b * rows + o0);

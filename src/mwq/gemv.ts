@@ -311,7 +311,30 @@ function bitSerial(nw: NestedWeights, xs: Float32Array, B: number, r: number, ou
     baseP: pl.baseP,
   };
   const wk = wasmKernels();
-  if (wk?.gemvBitPlanes(d.planes, W, a, d.scales, d.zeros, d.levelScales, xs, B, out)) return;
+  if (
+    wk?.gemvBitPlanes(
+      d.planes,
+      W,
+      rows,
+      cols,
+      G,
+      a.P,
+      a.wt,
+      a.andW,
+      a.off,
+      a.residual,
+      a.baseP,
+      d.scales,
+      d.zeros,
+      d.levelScales,
+      xs,
+      B,
+      out,
+      0,
+      rows,
+    )
+  )
+    return;
   const gpr = cols / G;
   const lb = ((cols + 7) >>> 3) * 256;
   // vectors in batches whose tables fit in 1 MB (as the wasm wrapper); row blocks of ≈ 64 KB of plane

@@ -1,7 +1,9 @@
 /**
  * A persistent worker pool (Node only: `worker_threads` + `SharedArrayBuffer`) that splits the large
  * tensors of the wasm SIMD kernels across cores: KIVI quantize / dequantize, the common affine quantizer,
- * MX/BFP block encode / decode and the power-of-two FWHT.
+ * MX/BFP block encode / decode, the power-of-two FWHT and the bit-plane GEMV / GEMM of mwq (by output
+ * rows; {@link KernelPool.nestedWeights} keeps a weight store in the pool memory, read in place). The fused
+ * KIVI decode attention is not pooled (one decode step reads the whole packed cache, which is not shared).
  *
  * How a pooled call works: the pool runs the ordinary public function with the kernel layer swapped
  * for a recorder ({@link withWasmKernels}), so the function validates its input, allocates its outputs
@@ -52,6 +54,7 @@ import type { KiviQuantizeOptions } from '../kivi/index.js';
 import { dequantize, type QuantizedKeys, type QuantizedValues, quantizeKeys, quantizeValues } from '../kivi/index.js';
 import type { FwhtOptions } from '../mambaquant/index.js';
 import { fwht } from '../mambaquant/index.js';
+import { gemm, gemv, NestedWeights } from '../mwq/index.js';
 import { KERNELS_SHARED_WASM_BASE64 } from './kernels-shared-wasm.generated.js';
 
 /**
@@ -101,7 +104,7 @@ export interface KernelPoolOptions {
   readonly minElementsPlain?: number;
 }
 
-type Arr = Float32Array | Uint32Array | Uint8Array;
+type Arr = Float32Array | Uint32Array | Uint8Array | Float64Array;
 type Arg = number | boolean | Arr;
 /** One kernel call: a {@link WasmKernels} method name and its arguments. */
 interface Call {
@@ -279,6 +282,31 @@ function kiviSplit(m: string, quant: boolean, p: KiviPos, perGroup: boolean): (a
   };
 }
 
+/**
+ * Splitter of the bit-plane GEMV by output rows, in runs of 32 (each run starts on a plane word): a part
+ * reads its rows' words of each plane, their group scales / zeros / level scales and every input vector,
+ * and writes its rows of each output vector.
+ */
+function gemvSplit(a: Arg[], k: number): Part[] {
+  const [W, rows, cols, G, P] = [num(a, 1), num(a, 2), num(a, 3), num(a, 4), num(a, 5)];
+  const [baseP, B, r0, r1] = [num(a, 10), num(a, 15), num(a, 17), num(a, 18)];
+  const gpr = cols / G;
+  const nL = a[9] === true ? Math.max(0, P - baseP) : 0;
+  return ranges(Math.ceil((r1 - r0) / 32), k).map(([u0, nu]) => {
+    const [o0, o1] = [r0 + u0 * 32, Math.min(r1, r0 + (u0 + nu) * 32)];
+    const b = a.slice();
+    b[17] = o0;
+    b[18] = o1;
+    const [w0, w1] = [(o0 * cols) / 32, Math.ceil((o1 * cols) / 32)];
+    const ios: Io[] = [io(6, 0, P, true, false), io(14, 0, B * cols, true, false)];
+    for (let p = 0; p < P; p++) ios.push(io(0, p * W + w0, p * W + w1, true, false));
+    ios.push(io(11, o0 * gpr, o1 * gpr, true, false), io(12, o0 * gpr, o1 * gpr, true, false));
+    for (let l = 0; l < nL; l++) ios.push(io(13, l * rows * gpr + o0 * gpr, l * rows * gpr + o1 * gpr, true, false));
+    for (let v = 0; v < B; v++) ios.push(io(16, v * rows + o0, v * rows + o1, false, true));
+    return { m: 'gemvBitPlanes', a: b, n: (o1 - o0) * cols, io: ios };
+  });
+}
+
 /** How each pooled kernel splits into parts (keyed by {@link WasmKernels} method name). */
 const SPLIT: Record<string, (a: Arg[], k: number) => Part[]> = {
   kiviValuesQuant: kiviSplit('kiviValuesQuant', true, KQ, false),
@@ -320,6 +348,8 @@ const SPLIT: Record<string, (a: Arg[], k: number) => Part[]> = {
     ],
     9,
   ),
+  // (planes, W, rows, cols, G, P, wt, andW, off, residual, baseP, scales, zeros, levelScales, xs, B, out, r0, r1)
+  gemvBitPlanes: gemvSplit,
   // (codes, rows, len, bs, kind, mbits, bias, specials, w, scales, table, out)
   mxDecode: linesSplit(
     'mxDecode',
@@ -352,7 +382,7 @@ function recorder(calls: Call[]): WasmKernels {
  * A typed array in a message: its shared buffer (null: the pool's memory, read in place by the worker's
  * kernels), byte offset, length and element type.
  */
-export type WireArr = [SharedArrayBuffer | null, number, number, 0 | 1 | 2];
+export type WireArr = [SharedArrayBuffer | null, number, number, 0 | 1 | 2 | 3];
 export type WireArg = number | boolean | WireArr;
 
 /**
@@ -427,7 +457,7 @@ export function readJob(job: Float64Array, names: string[]): [number, [string, W
       if (t === 0) args.push(job[p++]!);
       else if (t === 1) args.push(job[p++] === 1);
       else {
-        args.push([null, job[p]!, job[p + 1]!, job[p + 2] as 0 | 1 | 2]);
+        args.push([null, job[p]!, job[p + 1]!, job[p + 2] as 0 | 1 | 2 | 3]);
         p += 3;
       }
     }
@@ -458,7 +488,7 @@ try {
 const memory = workerData.memory;
 const inst = new WebAssembly.Instance(mod, { env: { memory } });
 const k = new WasmKernels(inst.exports, workerData.slot);
-const T = [Float32Array, Uint32Array, Uint8Array];
+const T = [Float32Array, Uint32Array, Uint8Array, Float64Array];
 const done = workerData.done;
 const me = workerData.index;
 const run = ([m, args]) => k[m](...args.map((v) => (Array.isArray(v) ? new T[v[3]](v[0] ?? memory.buffer, v[1], v[2]) : v)));
@@ -940,9 +970,37 @@ export class KernelPool {
   }
 
   /**
+   * A copy of the bit-nested weights `nw` (mwq) whose planes, scales and level scales live in the pool
+   * memory: {@link KernelPool.gemv} / `gemm` then read them in place on every thread (no copy per call),
+   * and so does the single-threaded `gemv` through this pool ({@link KernelPool} with `threads: 1`).
+   * Serves the same levels with the same bytes. Give it back with {@link KernelPool.release}.
+   *
+   * @example
+   * ```ts
+   * const resident = pool.nestedWeights(nw); // once, e.g. when a layer is loaded
+   * const y = await pool.gemv(resident, x, 4); // same bytes as gemv(nw, x, 4)
+   * pool.release(resident);
+   * ```
+   */
+  nestedWeights(nw: NestedWeights): NestedWeights {
+    check(nw instanceof NestedWeights, 'E_CONFIG', 'KernelPool.nestedWeights: expected a NestedWeights');
+    const d = nw.data;
+    const copy = <A extends Float32Array | Uint32Array>(a: A, alloc: (n: number) => A): A => {
+      const b = alloc(a.length);
+      b.set(a as never);
+      return b;
+    };
+    const planes = copy(d.planes, (n) => this.uint32(n));
+    const scales = copy(d.scales, (n) => this.float32(n));
+    const zeros = copy(d.zeros, (n) => this.float32(n));
+    const levelScales = copy(d.levelScales, (n) => this.float32(n));
+    return new NestedWeights({ ...d, planes, scales, zeros, levelScales }, nw.fitReport);
+  }
+
+  /**
    * Give back an array from {@link KernelPool.float32} / `uint32` / `uint8` (the whole array as returned,
-   * not a subarray); its memory is reused by later allocations, so stop using it. Throws `E_CONFIG` for any
-   * other array or one already released.
+   * not a subarray), or the weights from {@link KernelPool.nestedWeights}; its memory is reused by later
+   * allocations, so stop using it. Throws `E_CONFIG` for any other array or one already released.
    *
    * @example
    * ```ts
@@ -950,7 +1008,12 @@ export class KernelPool {
    * pool.release(x);
    * ```
    */
-  release(a: Float32Array | Uint32Array | Uint8Array): void {
+  release(a: Float32Array | Uint32Array | Uint8Array | NestedWeights): void {
+    if (a instanceof NestedWeights) {
+      const d = a.data;
+      for (const v of [d.planes, d.scales, d.zeros, d.levelScales]) this.release(v);
+      return;
+    }
     if (a.length === 0 && !this.#mine.has(a.buffer)) return;
     check(
       this.#mine.has(a.buffer) && this.#arena!.release(a.byteOffset),
@@ -1164,7 +1227,7 @@ export class KernelPool {
    * shared buffer.
    */
   #wire(x: Arr, mirror?: Map<ArrayBufferLike, [Uint8Array, number]>): WireArr {
-    const t = x instanceof Float32Array ? 0 : x instanceof Uint32Array ? 1 : 2;
+    const t = x instanceof Float32Array ? 0 : x instanceof Uint32Array ? 1 : x instanceof Uint8Array ? 2 : 3;
     if (this.#mine.has(x.buffer)) return [null, x.byteOffset, x.length, t];
     if (x.buffer instanceof SharedArrayBuffer) return [x.buffer, x.byteOffset, x.length, t];
     const [m, lo] = mirror!.get(x.buffer)!;
@@ -1333,6 +1396,34 @@ export class KernelPool {
    */
   fwht(x: Float32Tensor, opts: FwhtOptions = {}): Promise<Float32Tensor> {
     return this.#pooled(() => fwht(x, opts));
+  }
+
+  /**
+   * `gemv` (mwq: bit-serial y = Ŵ_r·x from the first planes of level r) split across the threads by output
+   * rows (runs of 32); byte-identical results. The workers' rows' plane words are copied into the pool
+   * memory for each call (the calling thread's are read as in `gemv`): about a half of
+   * `nw.bytesRead(r)` on 2 threads, small beside the arithmetic of a bit-serial GEMV.
+   *
+   * @example
+   * ```ts
+   * const y = await pool.gemv(nw, x, 4); // same bytes as gemv(nw, x, 4)
+   * ```
+   */
+  gemv(nw: NestedWeights, x: Float32Array | Float32Tensor, r: number, out?: Float32Array): Promise<Float32Array> {
+    return this.#pooled(() => gemv(nw, x, r, out));
+  }
+
+  /**
+   * `gemm` (mwq: B input vectors at once, the planes read once for all) split across the threads by output
+   * rows, as {@link KernelPool.gemv}; byte-identical results.
+   *
+   * @example
+   * ```ts
+   * const Y = await pool.gemm(nw, { dtype: 'float32', data: xs, shape: [8, 4096] }, 4);
+   * ```
+   */
+  gemm(nw: NestedWeights, X: Float32Tensor, r: number, out?: Float32Array): Promise<Float32Tensor> {
+    return this.#pooled(() => gemm(nw, X, r, out));
   }
 
   /**
