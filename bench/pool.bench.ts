@@ -2,7 +2,9 @@
  * The worker pool (`lowbit/node` KernelPool, all cores: the calling thread + workers) against the same
  * public function on one thread, both on the wasm SIMD kernels, for every pooled kernel: KIVI
  * quantizeKeys / quantizeValues / dequantize (2/4-bit, G = 32), affine 4-bit (groups of 128), MX/BFP
- * blocks of 32 (mxfp4, mxfp8_e4m3, bfp12) and the FWHT (n = 4096). Each pooled kernel is measured with a
+ * blocks of 32 (mxfp4, mxfp8_e4m3, bfp12), the FWHT (n = 4096) and the mwq bit-plane GEMV (a square
+ * weight of as many elements, matquant 8 bits, level 4; GB/s of its float32 size; plain and pool memory
+ * only: its weights in the pool memory via `pool.nestedWeights`). Each pooled kernel is measured with a
  * plain input (the pool copies the workers' share into shared memory), with a `SharedArrayBuffer`
  * input (each thread copies its share into its kernels' memory) and with the input and outputs in the pool
  * memory (`pool.float32` & co.: read and written in place; "1 thread" is then a one-thread pool on its own
@@ -30,6 +32,7 @@ import {
   quantizeValues,
 } from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
+import { gemv, quantizeNested } from '../src/mwq/index.js';
 import { KernelPool } from '../src/node/index.js';
 import { lcgData, machineLine, QUICK } from './harness.js';
 
@@ -400,6 +403,35 @@ export async function main(): Promise<void> {
     () => pool1.fwht({ ...m1.x, data: m1.out, shape: [fr, 4096] }),
     () => pool.fwht({ ...mp.x, data: mp.out, shape: [fr, 4096] }),
     () => fwht(f1),
+  );
+  // bit-plane GEMV (mwq) of a square weight of n elements (matquant, 8 bits, groups of 128) at level 4
+  // (5 planes read): plain, and with the store, x and y in the pool memory (KernelPool.nestedWeights)
+  const side = Math.sqrt(n);
+  const nw = quantizeNested(
+    { dtype: 'float32', data: data.subarray(0, n), shape: [side, side] },
+    { scheme: 'matquant' },
+  );
+  const gx = lcgData(side, 99);
+  const gy = new Float32Array(side);
+  const gMem = (p: KernelPool) => {
+    const v = p.float32(side);
+    v.set(gx);
+    return { w: p.nestedWeights(nw), x: v, y: p.float32(side) };
+  };
+  const [g1, gp] = [gMem(pool1), gMem(pool)];
+  const gName = `bit-plane GEMV [${side}, ${side}], r = 4`;
+  await row(
+    gName,
+    'plain',
+    () => gemv(nw, gx, 4, gy),
+    () => pool.gemv(nw, gx, 4, gy),
+  );
+  await row(
+    gName,
+    'pool memory',
+    () => pool1.gemv(g1.w, g1.x, 4, g1.y),
+    () => pool.gemv(gp.w, gp.x, 4, gp.y),
+    () => gemv(nw, gx, 4, gy),
   );
 
   // threshold: pool speed-up by size, plain and shared input (plain preallocated outputs), and input and
