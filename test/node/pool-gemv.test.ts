@@ -10,11 +10,11 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLowbitError } from '../../src/common/errors.js';
 import { WasmKernels } from '../../src/common/kernels.js';
-import { KERNELS_WASM_BASE64 } from '../../src/common/kernels-wasm.generated.js';
 import { gemm, gemv, type NestedOptions, NestedWeights, quantizeNested } from '../../src/mwq/index.js';
 import { KernelPool } from '../../src/node/index.js';
 import { firstDiff } from '../helpers/bits.js';
 import { randomData } from '../helpers/data.js';
+import { freshKernels } from '../helpers/wasm.js';
 
 const OPTS: NestedOptions[] = [
   { scheme: 'truncate', bits: 8 },
@@ -183,13 +183,7 @@ describe('KernelPool.nestedWeights', () => {
 
 describe('WasmKernels.gemvBitPlanes on adopted memory', () => {
   it('reads the planes and scales in place and writes the output in place: its planes scratch stays untouched', () => {
-    type Ctors = { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } };
-    const W = (globalThis as unknown as { WebAssembly: Ctors }).WebAssembly;
-    const inst = new W.Instance(new W.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64')), {});
-    const ex = inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0];
-    ex.memory.grow(128); // 8 MB more
-    const slot: [number, number] = [1 << 20, 3 << 20];
-    const k = new WasmKernels(ex, slot);
+    const [ex, k, slot] = freshKernels(128, [1 << 20, 3 << 20]); // 8 MB more, a 2 MB scratch slot
     const nw = store(256, 512, 128, { scheme: 'residual', bits: 6, baseBits: 2 }, 21);
     const d = nw.data;
     const r = 6;

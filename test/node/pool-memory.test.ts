@@ -13,14 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dequantizeBlocks, quantizeBlocks } from '../../src/bfp/index.js';
 import { dequantizeAffine, quantizeAffine } from '../../src/common/affine.js';
 import { isLowbitError } from '../../src/common/errors.js';
-import { WasmKernels } from '../../src/common/kernels.js';
-import { KERNELS_WASM_BASE64 } from '../../src/common/kernels-wasm.generated.js';
 import type { Float32Tensor } from '../../src/common/tensor.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../../src/kivi/index.js';
 import { fwht } from '../../src/mambaquant/index.js';
 import { KernelPool } from '../../src/node/index.js';
 import { firstDiff } from '../helpers/bits.js';
 import { randomData } from '../helpers/data.js';
+import { freshKernels } from '../helpers/wasm.js';
 
 /** A copy of `d` in the pool memory, at element offset `off` of a larger allocation. */
 function resident(pool: KernelPool, d: Float32Array, off = 0): Float32Array {
@@ -352,15 +351,7 @@ describe('KernelPool with more threads than cores (4 threads: 3 workers claim pa
 });
 
 describe('WasmKernels on adopted memory', () => {
-  function instance(): [ConstructorParameters<typeof WasmKernels>[0], WasmKernels, [number, number]] {
-    type Ctors = { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } };
-    const W = (globalThis as unknown as { WebAssembly: Ctors }).WebAssembly;
-    const inst = new W.Instance(new W.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64')), {});
-    const ex = inst.exports as unknown as ConstructorParameters<typeof WasmKernels>[0];
-    ex.memory.grow(64); // 4 MB more
-    const slot: [number, number] = [1 << 20, 2 << 20];
-    return [ex, new WasmKernels(ex, slot), slot];
-  }
+  const instance = () => freshKernels(64, [1 << 20, 2 << 20]); // 4 MB more, a 1 MB scratch slot
 
   it('MX kernels keep their register scratch in the slot: the static data stays as it was', () => {
     const [ex, k, slot] = instance();
