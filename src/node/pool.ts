@@ -985,16 +985,23 @@ export class KernelPool {
   nestedWeights(nw: NestedWeights): NestedWeights {
     check(nw instanceof NestedWeights, 'E_CONFIG', 'KernelPool.nestedWeights: expected a NestedWeights');
     const d = nw.data;
+    const got: (Float32Array | Uint32Array)[] = [];
     const copy = <A extends Float32Array | Uint32Array>(a: A, alloc: (n: number) => A): A => {
       const b = alloc(a.length);
+      got.push(b);
       b.set(a as never);
       return b;
     };
-    const planes = copy(d.planes, (n) => this.uint32(n));
-    const scales = copy(d.scales, (n) => this.float32(n));
-    const zeros = copy(d.zeros, (n) => this.float32(n));
-    const levelScales = copy(d.levelScales, (n) => this.float32(n));
-    return new NestedWeights({ ...d, planes, scales, zeros, levelScales }, nw.fitReport);
+    try {
+      const planes = copy(d.planes, (n) => this.uint32(n));
+      const scales = copy(d.scales, (n) => this.float32(n));
+      const zeros = copy(d.zeros, (n) => this.float32(n));
+      const levelScales = copy(d.levelScales, (n) => this.float32(n));
+      return new NestedWeights({ ...d, planes, scales, zeros, levelScales }, nw.fitReport);
+    } catch (e) {
+      for (const b of got) this.release(b); // (E_LIMIT past 2 GB: nothing stays allocated)
+      throw e;
+    }
   }
 
   /**
@@ -1400,9 +1407,10 @@ export class KernelPool {
 
   /**
    * `gemv` (mwq: bit-serial y = Ŵ_r·x from the first planes of level r) split across the threads by output
-   * rows (runs of 32); byte-identical results. The workers' rows' plane words are copied into the pool
-   * memory for each call (the calling thread's are read as in `gemv`): about a half of
-   * `nw.bytesRead(r)` on 2 threads, small beside the arithmetic of a bit-serial GEMV.
+   * rows (runs of 32); byte-identical results. Weights from {@link KernelPool.nestedWeights} are read in
+   * place by every thread; for other weights the workers' rows' plane words are copied into the pool
+   * memory for each call (about a half of `nw.bytesRead(r)` on 2 threads, small beside the arithmetic of
+   * a bit-serial GEMV).
    *
    * @example
    * ```ts

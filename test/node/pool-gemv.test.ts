@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isLowbitError } from '../../src/common/errors.js';
+import { fail, isLowbitError } from '../../src/common/errors.js';
 import { WasmKernels } from '../../src/common/kernels.js';
 import { gemm, gemv, type NestedOptions, NestedWeights, quantizeNested } from '../../src/mwq/index.js';
 import { KernelPool } from '../../src/node/index.js';
@@ -175,6 +175,18 @@ describe('KernelPool.nestedWeights', () => {
       expect(code(() => p.release(resident))).toBe('E_CONFIG'); // released already
       expect(code(() => p.release(nw))).toBe('E_CONFIG'); // not the pool's
       expect(code(() => p.nestedWeights({} as NestedWeights))).toBe('E_CONFIG');
+      // the pool memory runs out part-way (the zeros do not fit: E_LIMIT): the arrays already allocated for
+      // the store are given back
+      const full = p.bytesInUse;
+      const float32 = p.float32.bind(p);
+      let n = 0;
+      p.float32 = (len: number): Float32Array => {
+        if (++n === 2) fail('E_LIMIT', 'test: the pool memory is full');
+        return float32(len);
+      };
+      expect(code(() => p.nestedWeights(nw))).toBe('E_LIMIT');
+      expect(n).toBe(2);
+      expect(p.bytesInUse).toBe(full);
     } finally {
       await p.close();
     }
