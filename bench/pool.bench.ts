@@ -117,24 +117,34 @@ function medianS(t: number[]): number {
 
 /**
  * Alternate `one` and `pool` runs (after warm-ups: V8 runs a new wasm function through its baseline
- * compiler for its first calls, about 10 calls of these kernels on this thread); medians in seconds.
+ * compiler for its first calls, about 10 calls of these kernels on this thread), each pair in alternating
+ * order; the medians in seconds and the median of the pairs' ratios one ÷ pool (two runs milliseconds
+ * apart: the host's drift, which moves the medians of a row by up to 25 % between two runs of the bench,
+ * mostly cancels in a pair).
  */
-async function pair(one: () => unknown, pool: () => Promise<unknown>, runs: number): Promise<[number, number]> {
+async function pair(one: () => unknown, pool: () => Promise<unknown>, runs: number): Promise<[number, number, number]> {
   for (let i = 0; i < (QUICK ? 2 : 12); i++) {
     await one();
     await pool();
   }
   const a: number[] = [];
   const b: number[] = [];
+  const time = async (fn: () => unknown, into: number[]): Promise<void> => {
+    const t0 = performance.now();
+    await fn();
+    into.push(performance.now() - t0);
+  };
   for (let i = 0; i < runs; i++) {
-    let t0 = performance.now();
-    await one();
-    a.push(performance.now() - t0);
-    t0 = performance.now();
-    await pool();
-    b.push(performance.now() - t0);
+    if (i % 2 === 0) {
+      await time(one, a);
+      await time(pool, b);
+    } else {
+      await time(pool, b);
+      await time(one, a);
+    }
   }
-  return [medianS(a), medianS(b)];
+  const ratios = a.map((t, i) => t / b[i]!).sort((x, y) => x - y);
+  return [medianS(a), medianS(b), ratios[Math.floor((ratios.length - 1) / 2)]!];
 }
 
 function sharedCopy(a: Float32Array): Float32Array {
@@ -182,9 +192,9 @@ export async function main(): Promise<void> {
     `\n## worker pool vs one thread, wasm kernels, [${shape.join(', ')}] float32 (${(n * 4e-6).toFixed(1)} MB)`,
   );
   console.log(
-    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | pool × JS twin | 2-thread ALU × |',
+    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | × (pairs) | pool × JS twin | 2-thread ALU × |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const copy2 = twoThreadCopy(n * 4);
   const src = new Uint8Array(n * 4);
   const dst = new Uint8Array(n * 4);
@@ -206,7 +216,7 @@ export async function main(): Promise<void> {
     many: () => Promise<unknown>,
     twin: () => unknown = one,
   ): Promise<void> => {
-    const [t1, tp] = await pair(one, many, runs);
+    const [t1, tp, tr] = await pair(one, many, runs);
     const tc = median(() => dst.set(src), runs);
     median(copy2.copy, 2); // (wakes the worker's core)
     const tc2 = median(copy2.copy, runs);
@@ -217,7 +227,7 @@ export async function main(): Promise<void> {
     setKernelBackend('wasm');
     const ms = (t: number): string => (t * 1e3).toFixed(2);
     console.log(
-      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
+      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${tr.toFixed(2)}× | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
     );
   };
   for (const bits of [2, 4] as KiviBits[]) {
