@@ -141,6 +141,15 @@ const arr = (a: Arg[], i: number): Arr => a[i] as Arr;
 const PARTS_PER_THREAD = 8;
 
 /**
+ * Kernels cut into fewer parts per thread when the threads claim them: the bit-plane GEMV builds its
+ * input vectors' subset-sum tables (1 MB at in = 4096) in every part, so it is cut into one part per
+ * thread. Measured (2 threads, [4096, 4096] matquant, everything in the pool memory, pooled ms at
+ * levels 2 / 4 / 8): 16 parts 5.68 / 8.06 / 9.66, 8 parts 5.78 / 8.57 / 10.38, 4 parts 6.11 / 8.26 / 10.42,
+ * 2 parts 3.91 / 5.72 / 7.80.
+ */
+const PARTS_PER_THREAD_OF: Readonly<Record<string, number>> = { gemvBitPlanes: 1 };
+
+/**
  * Bytes up to which a read-only array that is not shared (the MX decoder's 16-value table) is copied into
  * the pool memory for a call, so that the call's parts can still be claimed (see `#shareSmall`).
  */
@@ -1152,9 +1161,11 @@ export class KernelPool {
     const dynamic = calls.every((c) =>
       c.a.every((v) => typeof v !== 'object' || v.buffer instanceof SharedArrayBuffer),
     );
-    const want = dynamic ? PARTS_PER_THREAD * k : k;
     const parts: Part[] = [];
-    for (const c of calls) parts.push(...SPLIT[c.m]!(c.a, calls.length >= want ? 1 : Math.ceil(want / calls.length)));
+    for (const c of calls) {
+      const want = dynamic ? (PARTS_PER_THREAD_OF[c.m] ?? PARTS_PER_THREAD) * k : k;
+      parts.push(...SPLIT[c.m]!(c.a, calls.length >= want ? 1 : Math.ceil(want / calls.length)));
+    }
     if (dynamic) return this.#claimed(parts);
     // contiguous runs of parts of about equal element counts, one per thread; the last runs here
     let total = 0;
