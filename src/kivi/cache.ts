@@ -10,6 +10,7 @@ import { check, fail } from '../common/errors.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import { type AttendOptions, type AttendScratch, attendDenseRef, attendKernel, createScratch } from './attention.js';
 import {
+  cacheArrays,
   checkFiniteRange,
   checkFloat32Tensor,
   type KiviCacheConfig,
@@ -76,16 +77,45 @@ export interface KiviCacheCounts {
 export class KiviCache {
   #st: CacheState;
   #scratch: AttendScratch;
+  #released = false;
 
   constructor(config: KiviCacheConfig) {
     const cfg = normalizeCacheConfig(config);
-    this.#st = createState(cfg);
+    this.#st = createState(cfg, cacheArrays(config, 'KiviCache'));
     this.#scratch = createScratch(cfg.headDim, cfg.valueGroupSize);
   }
 
   /** The validated configuration (frozen, all defaults filled in). */
   get config(): NormalizedCacheConfig {
     return this.#st.cfg;
+  }
+
+  /**
+   * Give the cache's storage back to its allocator (`arrays.release` of the config, when it has one,
+   * e.g. a `KernelPool`); afterwards `append`, `attend`, `attendRef`, `keys`, `values` and `serialize`
+   * throw `E_CONFIG`. Idempotent.
+   *
+   * @example
+   * ```ts
+   * const cache = new KiviCache({ kvHeads: 8, headDim: 128, arrays: pool }); // pool: a KernelPool
+   * // … append, pool.attend(cache, q) …
+   * cache.release();
+   * ```
+   */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const st = this.#st;
+    const give = st.arrays.release?.bind(st.arrays);
+    if (give !== undefined)
+      for (const a of [st.kRes, st.vRes, ...[...st.kBlocks, ...st.vChunks].flatMap((b) => [b.codes, b.scales, b.mins])])
+        give(a);
+  }
+
+  /** State of a cache still in use (E_CONFIG after {@link KiviCache.release}). */
+  #live(who: string): CacheState {
+    check(!this.#released, 'E_CONFIG', `${who}: the cache was released`);
+    return this.#st;
   }
 
   /** Number of tokens held. */
@@ -121,7 +151,7 @@ export class KiviCache {
    */
   append(k: Float32Tensor, v: Float32Tensor): void {
     const who = 'KiviCache.append';
-    const { kvHeads: H, headDim: D, scaleDtype } = this.#st.cfg;
+    const { kvHeads: H, headDim: D, scaleDtype } = this.#live(who).cfg;
     const kd = checkFloat32Tensor(k, who, 'k');
     const vd = checkFloat32Tensor(v, who, 'v');
     const okShape = (s: readonly number[]) => s.length === 3 && s[0] === H && s[2] === D && s[1]! >= 1;
@@ -164,7 +194,7 @@ export class KiviCache {
     opts: AttendOptions,
     who: string,
   ): { heads: number; m: number; scale: number; causal: boolean } {
-    const { kvHeads: H, headDim: D } = this.#st.cfg;
+    const { kvHeads: H, headDim: D } = this.#live(who).cfg;
     const qd = checkFloat32Tensor(q, who, 'q');
     check(
       q.shape.length === 3 && q.shape[2] === D && q.shape[0]! >= 1 && q.shape[1]! >= 1,
@@ -196,7 +226,7 @@ export class KiviCache {
 
   /** Dequantized keys `[kvHeads, length, headDim]` (residual keys bit-identical to the inputs). */
   keys(): Float32Tensor {
-    const st = this.#st;
+    const st = this.#live('KiviCache.keys');
     const { kvHeads: H, headDim: D, residualLength: R, keyBits: bits, keyGroupSize: G } = st.cfg;
     const T = st.length;
     const out = new Float32Array(H * T * D);
@@ -228,7 +258,7 @@ export class KiviCache {
 
   /** Dequantized values `[kvHeads, length, headDim]` (residual values bit-identical to the inputs). */
   values(): Float32Tensor {
-    const st = this.#st;
+    const st = this.#live('KiviCache.values');
     const { kvHeads: H, headDim: D, valueBits: bits, valueGroupSize: G } = st.cfg;
     const T = st.length;
     const out = new Float32Array(H * T * D);
@@ -262,7 +292,7 @@ export class KiviCache {
 
   /** Serialize to the versioned binary format (magic `KIVC`, version 1, CRC-32 of the payload). */
   serialize(): Uint8Array {
-    return encodeState(this.#st);
+    return encodeState(this.#live('KiviCache.serialize'));
   }
 
   /**

@@ -130,7 +130,53 @@ export interface KiviCacheConfig {
    * for keys, D % (32/bits) for values).
    */
   readonly allowGroupStraddle?: boolean;
+  /**
+   * Where the cache allocates its storage (code words, scales, mins, residual windows); default: new
+   * ordinary typed arrays. A Node `KernelPool` (`lowbit/node`) fits: with `arrays: pool` the cache lives in
+   * the pool's shared memory and `pool.attend(cache, q)` splits its attention across threads.
+   */
+  readonly arrays?: KiviArrays;
 }
+
+/**
+ * An allocator of a {@link KiviCacheConfig}: zero-filled arrays of `n` elements, and optionally a way to
+ * give them back ({@link KiviCache.release}). The cache allocates its residual windows at construction and
+ * a key block / value chunk when a flush needs one; an allocator that throws there (e.g. `E_LIMIT` of a
+ * full pool memory) or hands out a wrong array (`E_CONFIG`) leaves that `append` half done: release the
+ * cache and start again.
+ *
+ * @example
+ * ```ts
+ * const arrays: KiviArrays = { float32: (n) => new Float32Array(n), uint32: (n) => new Uint32Array(n) };
+ * const cache = new KiviCache({ kvHeads: 8, headDim: 128, arrays });
+ * ```
+ */
+export interface KiviArrays {
+  float32(n: number): Float32Array;
+  uint32(n: number): Uint32Array;
+  /** Take back an array this allocator handed out (called by {@link KiviCache.release}). */
+  release?(a: Float32Array | Uint32Array): void;
+}
+
+/**
+ * The checked allocator of a cache config (E_CONFIG for anything but an object with `float32` and
+ * `uint32` functions). Internal.
+ */
+export function cacheArrays(cfg: KiviCacheConfig, who: string): KiviArrays {
+  const a = cfg.arrays;
+  if (a === undefined) return PLAIN_ARRAYS;
+  if (a === null || typeof a !== 'object' || typeof a.float32 !== 'function' || typeof a.uint32 !== 'function')
+    fail('E_CONFIG', `${who}: arrays must be an object with float32(n) and uint32(n) functions`);
+  if (a.release !== undefined && typeof a.release !== 'function')
+    fail('E_CONFIG', `${who}: arrays.release must be a function`);
+  return a;
+}
+
+/** The default allocator: new ordinary typed arrays. Internal. */
+export const PLAIN_ARRAYS: KiviArrays = {
+  float32: (n) => new Float32Array(n),
+  uint32: (n) => new Uint32Array(n),
+};
 
 /** Validated quantizer options. Internal. */
 export interface NormalizedQuantOptions {

@@ -35,6 +35,7 @@ export {
 export { type AttendOptions, attendDenseRef } from './attention.js';
 export { type KiviAttendOptions, KiviCache, type KiviCacheCounts } from './cache.js';
 export type {
+  KiviArrays,
   KiviBits,
   KiviCacheConfig,
   KiviFlushOrder,

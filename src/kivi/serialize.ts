@@ -25,7 +25,7 @@
  */
 import { fail, isLowbitError } from '../common/errors.js';
 import { f16BitsToF32, f32ToF16Bits } from '../common/half.js';
-import { type NormalizedCacheConfig, normalizeCacheConfig } from './config.js';
+import { type NormalizedCacheConfig, normalizeCacheConfig, PLAIN_ARRAYS } from './config.js';
 import { type CacheState, createState, residualCounts, VALUE_CHUNK, valueRingRows } from './state.js';
 
 const MAGIC = 0x4356494b; // 'KIVC' read as little-endian u32
@@ -207,7 +207,7 @@ export function decodeState(bytes: Uint8Array): CacheState {
   const crc = dv.getUint32(64, true);
   if (checksum(bytes, bytes.length) !== crc) bad('checksum mismatch (corrupt data)');
 
-  const st = createState(cfg);
+  const st = createState(cfg, PLAIN_ARRAYS);
   const z = sizes(cfg);
   const f16 = cfg.scaleDtype === 'float16';
   let o = HEADER;

@@ -15,7 +15,9 @@
  * createState, residualCounts, pushTokens, settle, heldBytes.
  * @module
  */
-import type { NormalizedCacheConfig } from './config.js';
+
+import { fail } from '../common/errors.js';
+import type { KiviArrays, NormalizedCacheConfig } from './config.js';
 import { quantizeKeysKernel, quantizeValueRowKernel } from './quantizer.js';
 
 /** Tokens per value chunk. */
@@ -35,6 +37,8 @@ export interface ValueChunk {
 
 export interface CacheState {
   readonly cfg: NormalizedCacheConfig;
+  /** Where the storage arrays come from (`KiviCacheConfig.arrays`). */
+  readonly arrays: KiviArrays;
   length: number;
   readonly kBlocks: KeyBlock[];
   readonly kRes: Float32Array;
@@ -48,22 +52,39 @@ export interface CacheState {
   readonly mxBuf: Float32Array;
 }
 
+/**
+ * `a` (from a `KiviArrays` allocator) checked: n elements, all zero (E_CONFIG otherwise: a custom
+ * allocator that hands out the wrong size or a used array).
+ */
+function fresh<A extends Float32Array | Uint32Array>(a: A, n: number, C: new (n: number) => A): A {
+  if (!(a instanceof C) || a.length !== n)
+    fail('E_CONFIG', `KiviCache: arrays handed out ${describe(a)} for ${C.name}(${n})`);
+  for (let i = 0; i < n; i++)
+    if (a[i] !== 0) fail('E_CONFIG', 'KiviCache: arrays handed out an array that is not zero-filled');
+  return a;
+}
+
+function describe(a: unknown): string {
+  return ArrayBuffer.isView(a) ? `a ${a.constructor.name} of ${(a as Float32Array).length}` : String(a);
+}
+
 /** Capacity (rows) of the value residual ring. */
 export function valueRingRows(cfg: NormalizedCacheConfig): number {
   return cfg.residualLength + 2;
 }
 
-export function createState(cfg: NormalizedCacheConfig): CacheState {
+export function createState(cfg: NormalizedCacheConfig, arrays: KiviArrays): CacheState {
   const { kvHeads: H, headDim: D, residualLength: R } = cfg;
   return {
     cfg,
+    arrays,
     length: 0,
     kBlocks: [],
-    kRes: new Float32Array(H * (R + 1) * D),
+    kRes: fresh(arrays.float32(H * (R + 1) * D), H * (R + 1) * D, Float32Array),
     kResLen: 0,
     vChunks: [],
     vQLen: 0,
-    vRes: new Float32Array(valueRingRows(cfg) * H * D),
+    vRes: fresh(arrays.float32(valueRingRows(cfg) * H * D), valueRingRows(cfg) * H * D, Float32Array),
     vResStart: 0,
     vResLen: 0,
     mnBuf: new Float32Array(D),
@@ -88,9 +109,9 @@ export function residualCounts(
 function flushKeyBlock(st: CacheState): void {
   const { kvHeads: H, headDim: D, residualLength: R, keyBits: bits, keyGroupSize: G, scaleDtype } = st.cfg;
   const f = 32 / bits;
-  const codes = new Uint32Array((H * R * D) / f);
-  const scales = new Float32Array((H * R * D) / G);
-  const mins = new Float32Array(scales.length);
+  const codes = fresh(st.arrays.uint32((H * R * D) / f), (H * R * D) / f, Uint32Array);
+  const scales = fresh(st.arrays.float32((H * R * D) / G), (H * R * D) / G, Float32Array);
+  const mins = fresh(st.arrays.float32(scales.length), scales.length, Float32Array);
   const stride = (R + 1) * D;
   for (let h = 0; h < H; h++) {
     quantizeKeysKernel(
@@ -125,9 +146,9 @@ function flushOldestValue(st: CacheState): void {
   if (ci === st.vChunks.length) {
     const n = VALUE_CHUNK * H * D;
     st.vChunks.push({
-      codes: new Uint32Array(n / f),
-      scales: new Float32Array(n / G),
-      mins: new Float32Array(n / G),
+      codes: fresh(st.arrays.uint32(n / f), n / f, Uint32Array),
+      scales: fresh(st.arrays.float32(n / G), n / G, Float32Array),
+      mins: fresh(st.arrays.float32(n / G), n / G, Float32Array),
     });
   }
   const chunk = st.vChunks[ci]!;

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { setKernelBackend, wasmKernels, wasmSimdSupported } from '../../src/common/kernels.js';
 import type { Float32Tensor } from '../../src/common/tensor.js';
 import { attendArgs, attendKernel, createScratch, expNeg, softmaxRow } from '../../src/kivi/attention.js';
-import { normalizeCacheConfig } from '../../src/kivi/config.js';
+import { normalizeCacheConfig, PLAIN_ARRAYS } from '../../src/kivi/config.js';
 import { attendDenseRef, type KiviBits, KiviCache, type KiviCacheConfig } from '../../src/kivi/index.js';
 import { createState, pushTokens } from '../../src/kivi/state.js';
 import { firstDiff } from '../helpers/bits.js';
@@ -249,7 +249,7 @@ describe.runIf(wasmSimdSupported())('fused attention: wasm SIMD twin = JS kernel
         residualLength: 64,
       });
       const hq = H * g;
-      const st = createState(cfg);
+      const st = createState(cfg, PLAIN_ARRAYS);
       pushTokens(st, data(H, T, 32, T), data(H, T, 32, T + 1), T);
       const q = data(hq, m, 32, 9);
       const want = new Float32Array(hq * m * 32);

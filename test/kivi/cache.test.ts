@@ -554,3 +554,80 @@ describe('bad input → LowbitError, cache unchanged', () => {
     expect(k).toEqual(copy);
   });
 });
+
+describe('storage allocator (KiviCacheConfig.arrays) and release', () => {
+  /** An allocator that hands out ordinary arrays and records what it handed out and got back. */
+  function recording() {
+    const out = new Set<Float32Array | Uint32Array>();
+    const back: (Float32Array | Uint32Array)[] = [];
+    const arrays = {
+      float32: (n: number) => {
+        const a = new Float32Array(n);
+        out.add(a);
+        return a;
+      },
+      uint32: (n: number) => {
+        const a = new Uint32Array(n);
+        out.add(a);
+        return a;
+      },
+      release: (a: Float32Array | Uint32Array) => {
+        back.push(a);
+      },
+    };
+    return { out, back, arrays };
+  }
+
+  it('a cache on a custom allocator holds the same bytes; release gives back every array once; then methods throw', () => {
+    const [H, D, T] = [2, 32, 300]; // R = 16: 18 key blocks; values in two chunks of 256 tokens
+    const k = randomKV(H, T, D, 91);
+    const v = randomKV(H, T, D, 92);
+    const rec = recording();
+    const a = new KiviCache({ ...small, arrays: rec.arrays });
+    const b = new KiviCache(small);
+    for (const c of [a, b]) {
+      appendRange(c, k, v, H, T, D, 0, 200);
+      appendRange(c, k, v, H, T, D, 200, T);
+    }
+    expect(a.serialize()).toEqual(b.serialize());
+    const q = t32(randomKV(4, 2, D, 93), [4, 2, D]);
+    expect(bitsOf(a.attend(q).data)).toEqual(bitsOf(b.attend(q).data));
+    expect(a.config).toEqual(b.config); // (the allocator is not part of the normalized config)
+    // kRes, vRes, 18 key blocks and 2 value chunks of codes / scales / mins
+    expect(rec.out.size).toBe(2 + 3 * (18 + 2));
+    a.release();
+    a.release(); // idempotent
+    expect(rec.back.length).toBe(rec.out.size);
+    expect(new Set(rec.back)).toEqual(rec.out);
+    for (const f of [
+      () => a.append(t32(k.subarray(0, H * D), [H, 1, D]), t32(v.subarray(0, H * D), [H, 1, D])),
+      () => a.attend(q),
+      () => a.attendRef(q),
+      () => a.keys(),
+      () => a.values(),
+      () => a.serialize(),
+    ])
+      expectCode(f, 'E_CONFIG');
+    b.release(); // the default allocator has nothing to give back
+    expectCode(() => b.keys(), 'E_CONFIG');
+  });
+
+  it('a bad allocator → E_CONFIG', () => {
+    const plain = { float32: (n: number) => new Float32Array(n), uint32: (n: number) => new Uint32Array(n) };
+    for (const arrays of [{}, null, { float32: plain.float32 }, { ...plain, release: 3 }])
+      expectCode(() => new KiviCache({ ...small, arrays: arrays as never }), 'E_CONFIG');
+    // wrong length, wrong type, not zero-filled: refused where handed out (at construction or at a flush)
+    expectCode(
+      () => new KiviCache({ ...small, arrays: { ...plain, float32: (n) => new Float32Array(n + 1) } }),
+      'E_CONFIG',
+    );
+    const dirty = new KiviCache({
+      ...small,
+      arrays: { ...plain, uint32: (n) => new Uint32Array(n).fill(1) },
+    });
+    const [H, D] = [2, 32];
+    expectCode(() => appendRange(dirty, randomKV(H, 20, D, 1), randomKV(H, 20, D, 2), H, 20, D, 0, 20), 'E_CONFIG');
+    const typed = new KiviCache({ ...small, arrays: { ...plain, uint32: (n) => new Float32Array(n) as never } });
+    expectCode(() => appendRange(typed, randomKV(H, 20, D, 1), randomKV(H, 20, D, 2), H, 20, D, 0, 20), 'E_CONFIG');
+  });
+});
