@@ -438,6 +438,44 @@ export function wasmKernels(): WasmKernels | null {
   return instance;
 }
 
+/** Arguments of {@link WasmKernels.kiviAttend} (a cache state, the queries and the output). Internal. */
+export interface KiviAttendArgs {
+  readonly H: number;
+  readonly D: number;
+  readonly keyBits: number;
+  readonly valueBits: number;
+  readonly G: number;
+  readonly GV: number;
+  readonly R: number;
+  readonly T: number;
+  readonly kBlocks: readonly {
+    readonly codes: Uint32Array;
+    readonly scales: Float32Array;
+    readonly mins: Float32Array;
+  }[];
+  readonly kRes: Float32Array;
+  readonly kResLen: number;
+  readonly vChunks: readonly {
+    readonly codes: Uint32Array;
+    readonly scales: Float32Array;
+    readonly mins: Float32Array;
+  }[];
+  readonly vChunkLen: number;
+  readonly vQLen: number;
+  readonly vRes: Float32Array;
+  readonly vResStart: number;
+  readonly vResLen: number;
+  readonly ring: number;
+  readonly q: Float32Array;
+  readonly heads: number;
+  readonly m: number;
+  readonly scale: number;
+  readonly causal: boolean;
+  readonly out: Float32Array;
+  /** Logit floats per tile of query rows (default 2^20; tests pass small values to force tiling). */
+  readonly tileFloats?: number;
+}
+
 /**
  * Typed wrappers over the raw exports: they lay out regions in the module's memory, copy in, call, copy
  * out. Each returns `false` when the kernel reported a precondition failure (non-finite input, range
@@ -933,53 +971,20 @@ export class WasmKernels {
    * `[n, H, D/Gv]`), `vResLen` residual values in a ring of `ring` rows `[H, D]` from `vResStart`.
    * Needs G % (32/keyBits) === 0 and Gv % (32/valueBits) === 0. Logits of a tile of query rows stay in
    * the module's memory; each key block and value chunk is copied in once per tile (64–128 KB, so the
-   * copy stays in cache) and serves every KV head and query row of the tile. The softmax runs in wasm
-   * (the twin's float32 exp), the final 1/Σp scaling here in JS.
+   * copy stays in cache) and serves every KV head and query row of the tile — key blocks, value chunks
+   * and residual keys in this module's memory (a cache allocated by the Node pool) are read in place. The
+   * softmax runs in wasm (the twin's float32 exp), the final 1/Σp scaling here in JS. Only query rows
+   * [rowLo, rowHi) are computed (the Node pool splits a call by rows); a row's result does not depend on
+   * the range.
    */
-  kiviAttend(a: {
-    readonly H: number;
-    readonly D: number;
-    readonly keyBits: number;
-    readonly valueBits: number;
-    readonly G: number;
-    readonly GV: number;
-    readonly R: number;
-    readonly T: number;
-    readonly kBlocks: readonly {
-      readonly codes: Uint32Array;
-      readonly scales: Float32Array;
-      readonly mins: Float32Array;
-    }[];
-    readonly kRes: Float32Array;
-    readonly kResLen: number;
-    readonly vChunks: readonly {
-      readonly codes: Uint32Array;
-      readonly scales: Float32Array;
-      readonly mins: Float32Array;
-    }[];
-    readonly vChunkLen: number;
-    readonly vQLen: number;
-    readonly vRes: Float32Array;
-    readonly vResStart: number;
-    readonly vResLen: number;
-    readonly ring: number;
-    readonly q: Float32Array;
-    readonly heads: number;
-    readonly m: number;
-    readonly scale: number;
-    readonly causal: boolean;
-    readonly out: Float32Array;
-    /** Logit floats per tile of query rows (default 2^20; tests pass small values to force tiling). */
-    readonly tileFloats?: number;
-  }): boolean {
+  kiviAttend(a: KiviAttendArgs, rowLo = 0, rowHi = a.heads * a.m): boolean {
     const { H, D, keyBits, valueBits, G, GV, R, T, heads, m, q, out } = a;
     const fk = 32 / keyBits;
     const fv = 32 / valueBits;
-    const rows = heads * m;
     const rowsPerKv = (heads / H) * m;
     const ld = (T + 3) & ~3;
     // logits of up to 2^20 floats (4 MB) per tile of query rows
-    const rowsTile = Math.max(1, Math.min(rows, Math.floor((a.tileFloats ?? 1 << 20) / ld)));
+    const rowsTile = Math.max(1, Math.min(rowHi - rowLo, Math.floor((a.tileFloats ?? 1 << 20) / ld)));
     const nW = D / fv;
     const accRow = (((nW + 3) >> 2) * fv) << 2;
     const nGr = D / GV;
@@ -1012,8 +1017,14 @@ export class WasmKernels {
     const ptM = ptS + al(kbM) * 4;
     const pvS = pt + al(vcW) * 4;
     const pvM = pvS + al(vcM) * 4;
-    for (let r0 = 0; r0 < rows; r0 += rowsTile) {
-      const nr = Math.min(rowsTile, rows - r0);
+    /** Addresses of a block's / chunk's arrays in place, or null (then they are copied in). */
+    const inPlace = (c: { codes: Uint32Array; scales: Float32Array; mins: Float32Array }): number[] | null => {
+      const w = [this.at(c.codes, 0), this.at(c.scales, 0), this.at(c.mins, 0)];
+      return w.every((v) => v >= 0) ? w : null;
+    };
+    const kResAt = this.at(a.kRes, 0);
+    for (let r0 = rowLo; r0 < rowHi; r0 += rowsTile) {
+      const nr = Math.min(rowsTile, rowHi - r0);
       f32.set(q.subarray(r0 * D, (r0 + nr) * D), pq >>> 2);
       let limMax = T;
       if (a.causal) {
@@ -1026,16 +1037,19 @@ export class WasmKernels {
       // logits over quantized keys, one block (all KV heads) at a time
       for (let b = 0; b < a.kBlocks.length && b * R < limMax; b++) {
         const blk = a.kBlocks[b]!;
-        u32.set(blk.codes, pt >>> 2);
-        f32.set(blk.scales, ptS >>> 2);
-        f32.set(blk.mins, ptM >>> 2);
+        const [kc, ks, km] = inPlace(blk) ?? [pt, ptS, ptM];
+        if (kc === pt) {
+          u32.set(blk.codes, pt >>> 2);
+          f32.set(blk.scales, ptS >>> 2);
+          f32.set(blk.mins, ptM >>> 2);
+        }
         for (let kv = kv0; kv <= kv1; kv++) {
           const rs = Math.max(r0, kv * rowsPerKv) - r0;
           const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
           x.kiviAttnKeys(
-            pt + kv * (R / fk) * D * 4,
-            ptS + kv * (R / G) * D * 4,
-            ptM + kv * (R / G) * D * 4,
+            kc! + kv * (R / fk) * D * 4,
+            ks! + kv * (R / G) * D * 4,
+            km! + kv * (R / G) * D * 4,
             R,
             D,
             keyBits,
@@ -1052,12 +1066,14 @@ export class WasmKernels {
       // logits over residual keys
       if (a.kResLen > 0 && tq < limMax) {
         const n = a.kResLen * D;
-        for (let h = 0; h < H; h++) f32.set(a.kRes.subarray(h * (R + 1) * D, h * (R + 1) * D + n), (pt >>> 2) + h * n);
+        if (kResAt < 0)
+          for (let h = 0; h < H; h++)
+            f32.set(a.kRes.subarray(h * (R + 1) * D, h * (R + 1) * D + n), (pt >>> 2) + h * n);
         for (let kv = kv0; kv <= kv1; kv++) {
           const rs = Math.max(r0, kv * rowsPerKv) - r0;
           const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
           x.kiviAttnKeysF32(
-            pt + kv * n * 4,
+            kResAt >= 0 ? kResAt + kv * (R + 1) * D * 4 : pt + kv * n * 4,
             a.kResLen,
             D * 4,
             D,
@@ -1080,16 +1096,19 @@ export class WasmKernels {
         const t0 = ci * a.vChunkLen;
         const n = Math.min(a.vChunkLen, vEnd - t0);
         const ch = a.vChunks[ci]!;
-        u32.set(ch.codes.subarray(0, n * H * nW), pt >>> 2);
-        f32.set(ch.scales.subarray(0, n * H * nGr), pvS >>> 2);
-        f32.set(ch.mins.subarray(0, n * H * nGr), pvM >>> 2);
+        const [vc, vs, vm] = inPlace(ch) ?? [pt, pvS, pvM];
+        if (vc === pt) {
+          u32.set(ch.codes.subarray(0, n * H * nW), pt >>> 2);
+          f32.set(ch.scales.subarray(0, n * H * nGr), pvS >>> 2);
+          f32.set(ch.mins.subarray(0, n * H * nGr), pvM >>> 2);
+        }
         for (let kv = kv0; kv <= kv1; kv++) {
           const rs = Math.max(r0, kv * rowsPerKv) - r0;
           const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
           x.kiviAttnValues(
-            pt,
-            pvS,
-            pvM,
+            vc!,
+            vs!,
+            vm!,
             n,
             H,
             kv,
@@ -1136,6 +1155,73 @@ export class WasmKernels {
       }
     }
     return true;
+  }
+
+  /**
+   * {@link kiviAttend}'s arguments and row range as a flat list of numbers, booleans and arrays (what the
+   * Node pool cuts into parts and sends to its workers): 21 scalars (H, D, keyBits, valueBits, G, GV, R,
+   * T, kResLen, vChunkLen, vQLen, vResStart, vResLen, ring, heads, m, scale, causal, tileFloats or −1,
+   * rowLo, rowHi), the key block and value chunk counts, kRes, vRes, q, out, then codes / scales / mins of
+   * every key block and every value chunk. Inverse: {@link WasmKernels.kiviAttendFlat}.
+   */
+  static attendFlat(
+    a: KiviAttendArgs,
+    rowLo: number,
+    rowHi: number,
+  ): (number | boolean | Float32Array | Uint32Array)[] {
+    const v: (number | boolean | Float32Array | Uint32Array)[] = [
+      a.H,
+      a.D,
+      a.keyBits,
+      a.valueBits,
+      a.G,
+      a.GV,
+      a.R,
+      a.T,
+    ];
+    v.push(a.kResLen, a.vChunkLen, a.vQLen, a.vResStart, a.vResLen, a.ring, a.heads, a.m, a.scale, a.causal);
+    v.push(a.tileFloats ?? -1, rowLo, rowHi, a.kBlocks.length, a.vChunks.length, a.kRes, a.vRes, a.q, a.out);
+    for (const b of [...a.kBlocks, ...a.vChunks]) v.push(b.codes, b.scales, b.mins);
+    return v;
+  }
+
+  /** {@link kiviAttend} on the flat list of {@link WasmKernels.attendFlat}. */
+  kiviAttendFlat(...v: (number | boolean | Float32Array | Uint32Array)[]): boolean {
+    const n = (i: number): number => v[i] as number;
+    const blocks = (from: number, count: number) =>
+      Array.from({ length: count }, (_, j) => ({
+        codes: v[from + 3 * j] as Uint32Array,
+        scales: v[from + 3 * j + 1] as Float32Array,
+        mins: v[from + 3 * j + 2] as Float32Array,
+      }));
+    const a: KiviAttendArgs = {
+      H: n(0),
+      D: n(1),
+      keyBits: n(2),
+      valueBits: n(3),
+      G: n(4),
+      GV: n(5),
+      R: n(6),
+      T: n(7),
+      kResLen: n(8),
+      vChunkLen: n(9),
+      vQLen: n(10),
+      vResStart: n(11),
+      vResLen: n(12),
+      ring: n(13),
+      heads: n(14),
+      m: n(15),
+      scale: n(16),
+      causal: v[17] === true,
+      ...(n(18) >= 0 ? { tileFloats: n(18) } : {}),
+      kRes: v[23] as Float32Array,
+      vRes: v[24] as Float32Array,
+      q: v[25] as Float32Array,
+      out: v[26] as Float32Array,
+      kBlocks: blocks(27, n(21)),
+      vChunks: blocks(27 + 3 * n(21), n(22)),
+    };
+    return this.kiviAttend(a, n(19), n(20));
   }
 
   /** {@link kiviAttend}'s softmax of one row `x` in place (all `x.length` tokens visible); returns Σp. */

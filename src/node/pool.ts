@@ -47,11 +47,19 @@ import { dequantizeBlocks, quantizeBlocks } from '../bfp/index.js';
 import type { AffineOptions, AffineQuantized } from '../common/affine.js';
 import { dequantizeAffine, quantizeAffine } from '../common/affine.js';
 import { check, fail } from '../common/errors.js';
-import { WasmKernels, wasmKernels, withWasmKernels } from '../common/kernels.js';
+import { type KiviAttendArgs, WasmKernels, wasmKernels, withWasmKernels } from '../common/kernels.js';
 import { KERNELS_WASM_BASE64 } from '../common/kernels-wasm.generated.js';
 import type { Float32Tensor } from '../common/tensor.js';
 import type { KiviQuantizeOptions } from '../kivi/index.js';
-import { dequantize, type QuantizedKeys, type QuantizedValues, quantizeKeys, quantizeValues } from '../kivi/index.js';
+import {
+  dequantize,
+  type KiviAttendOptions,
+  type KiviCache,
+  type QuantizedKeys,
+  type QuantizedValues,
+  quantizeKeys,
+  quantizeValues,
+} from '../kivi/index.js';
 import type { FwhtOptions } from '../mambaquant/index.js';
 import { fwht } from '../mambaquant/index.js';
 import { gemm, gemv, NestedWeights } from '../mwq/index.js';
@@ -143,11 +151,12 @@ const PARTS_PER_THREAD = 8;
 /**
  * Kernels cut into fewer parts per thread when the threads claim them: the bit-plane GEMV builds its
  * input vectors' subset-sum tables (1 MB at in = 4096) in every part, so it is cut into one part per
- * thread. Measured (2 threads, [4096, 4096] matquant, everything in the pool memory, pooled ms at
+ * thread; so is the fused attention (a part sets up tiles and walks every key block for its rows:
+ * 16 claimed parts of 2 query rows ran at 0.79–0.94× of one thread, T = 2048–4096). Measured (2 threads, [4096, 4096] matquant, everything in the pool memory, pooled ms at
  * levels 2 / 4 / 8): 16 parts 5.68 / 8.06 / 9.66, 8 parts 5.78 / 8.57 / 10.38, 4 parts 6.11 / 8.26 / 10.42,
  * 2 parts 3.91 / 5.72 / 7.80.
  */
-const PARTS_PER_THREAD_OF: Readonly<Record<string, number>> = { gemvBitPlanes: 1 };
+const PARTS_PER_THREAD_OF: Readonly<Record<string, number>> = { gemvBitPlanes: 1, kiviAttendFlat: 1 };
 
 /**
  * Bytes up to which a read-only array that is not shared (the MX decoder's 16-value table) is copied into
@@ -316,6 +325,40 @@ function gemvSplit(a: Arg[], k: number): Part[] {
   });
 }
 
+/**
+ * Splitter of the fused KIVI attention (its flat argument list, {@link WasmKernels.attendFlat}) by query
+ * rows: a part reads its rows of q and the whole cache (residuals, every key block and value chunk) and
+ * writes its rows of out. Elements (the pool's threshold): the cache's T·H·D, shared out by rows.
+ */
+function attendSplit(a: Arg[], k: number): Part[] {
+  const [D, T, H, lo, hi] = [num(a, 1), num(a, 7), num(a, 0), num(a, 19), num(a, 20)];
+  // whole KV heads per part when the call covers whole heads (a head's key blocks and value rows are then
+  // read by one part, for all its query rows)
+  const perKv = (num(a, 14) / H) * num(a, 15);
+  const unit = lo % perKv === 0 && hi % perKv === 0 ? perKv : 1;
+  return ranges((hi - lo) / unit, k).map(([u0, nu]) => {
+    const [r0, r1] = [lo + u0 * unit, lo + (u0 + nu) * unit];
+    const nr = r1 - r0;
+    const b = a.slice();
+    b[19] = r0;
+    b[20] = r1;
+    const ios: Io[] = [io(25, r0 * D, r1 * D, true, false), io(26, r0 * D, r1 * D, false, true)];
+    for (let i = 23; i < a.length; i++) if (i !== 25 && i !== 26) ios.push(io(i, 0, arr(a, i).length, true, false));
+    return { m: 'kiviAttendFlat', a: b, n: Math.round((T * H * D * nr) / (hi - lo)), io: ios };
+  });
+}
+
+/**
+ * Whether a recorded attention call's cache (residuals, key blocks, value chunks: every array but q and
+ * out) is shared — in the pool memory, say. A plain cache is not pooled: copying it to a worker costs
+ * more than the worker saves (measured: docs/performance.md, session 6).
+ */
+function attendCacheShared(a: Arg[]): boolean {
+  for (let i = 23; i < a.length; i++)
+    if (i !== 25 && i !== 26 && !(arr(a, i).buffer instanceof SharedArrayBuffer)) return false;
+  return true;
+}
+
 /** How each pooled kernel splits into parts (keyed by {@link WasmKernels} method name). */
 const SPLIT: Record<string, (a: Arg[], k: number) => Part[]> = {
   kiviValuesQuant: kiviSplit('kiviValuesQuant', true, KQ, false),
@@ -359,6 +402,8 @@ const SPLIT: Record<string, (a: Arg[], k: number) => Part[]> = {
   ),
   // (planes, W, rows, cols, G, P, wt, andW, off, residual, baseP, scales, zeros, levelScales, xs, B, out, r0, r1)
   gemvBitPlanes: gemvSplit,
+  // WasmKernels.attendFlat's list
+  kiviAttendFlat: attendSplit,
   // (codes, rows, len, bs, kind, mbits, bias, specials, w, scales, table, out)
   mxDecode: linesSplit(
     'mxDecode',
@@ -381,6 +426,13 @@ function recorder(calls: Call[]): WasmKernels {
       calls.push({ m, a });
       return true;
     };
+  // the attention's arguments are an object: recorded as its flat list
+  rec.kiviAttend = (...a: unknown[]): boolean => {
+    const args = a[0] as KiviAttendArgs;
+    const [lo, hi] = [(a[1] as number | undefined) ?? 0, (a[2] as number | undefined) ?? args.heads * args.m];
+    calls.push({ m: 'kiviAttendFlat', a: WasmKernels.attendFlat(args, lo, hi) });
+    return true;
+  };
   // kernels the pool does not split report "not run": the function takes its JS path, single-threaded
   return new Proxy(rec, {
     get: (t, m) => (typeof m === 'string' && m in t ? t[m] : () => false),
@@ -1094,7 +1146,8 @@ export class KernelPool {
         }
       // a float32 tensor to copy (≥ 2 bytes per element) makes the call "plain"; small code/metadata outputs do not
       const min = plainBytes >= 2 * total ? this.minElementsPlain : this.minElements;
-      if (total < min || total === 0 || this.#workers.length === 0) {
+      const plainCache = calls.some((c) => c.m === 'kiviAttendFlat' && !attendCacheShared(c.a));
+      if (total < min || total === 0 || this.#workers.length === 0 || plainCache) {
         for (const c of calls) if (!this.#kernels(c.a)[c.m]!(...c.a)) return fn();
         return res;
       }
@@ -1414,6 +1467,25 @@ export class KernelPool {
    */
   fwht(x: Float32Tensor, opts: FwhtOptions = {}): Promise<Float32Tensor> {
     return this.#pooled(() => fwht(x, opts));
+  }
+
+  /**
+   * `KiviCache.attend` (fused decode attention on the packed cache) split across the threads by query
+   * rows; byte-identical results. Pooled when the cache lives in the pool memory — created with
+   * `arrays: pool` (`new KiviCache({ …, arrays: pool })`), so every thread reads it in place; a cache in
+   * ordinary arrays runs on the calling thread, as `cache.attend` (copying it to the workers costs more
+   * than they save).
+   *
+   * @example
+   * ```ts
+   * const cache = new KiviCache({ kvHeads: 8, headDim: 128, bits: 2, arrays: pool });
+   * cache.append(k, v);
+   * const o = await pool.attend(cache, q); // same bytes as cache.attend(q)
+   * cache.release(); // its storage back to the pool
+   * ```
+   */
+  attend(cache: KiviCache, q: Float32Tensor, opts?: KiviAttendOptions): Promise<Float32Tensor> {
+    return this.#pooled(() => cache.attend(q, opts));
   }
 
   /**

@@ -7,13 +7,14 @@
  * reads weights in its module's memory in place (its planes scratch stays untouched).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fail, isLowbitError } from '../../src/common/errors.js';
 import { WasmKernels } from '../../src/common/kernels.js';
 import { gemm, gemv, type NestedOptions, NestedWeights, quantizeNested } from '../../src/mwq/index.js';
 import { KernelPool } from '../../src/node/index.js';
 import { firstDiff } from '../helpers/bits.js';
 import { randomData } from '../helpers/data.js';
+import { splittingPools } from '../helpers/pools.js';
 import { freshKernels } from '../helpers/wasm.js';
 
 const OPTS: NestedOptions[] = [
@@ -30,16 +31,7 @@ function store(rows: number, cols: number, G: number, opt: NestedOptions, seed: 
   return quantizeNested(w, { ...opt, groupSize: G });
 }
 
-let pool2: KernelPool;
-let pool4: KernelPool;
-beforeAll(async () => {
-  pool2 = await KernelPool.create({ threads: 2, minElements: 0, minElementsPlain: 0 });
-  pool4 = await KernelPool.create({ threads: 4, minElements: 0, minElementsPlain: 0 });
-});
-afterAll(async () => {
-  await pool2.close();
-  await pool4.close();
-});
+const pools = splittingPools();
 
 describe('KernelPool.gemv / gemm', () => {
   it('byte-identical to one thread: every scheme and level, ragged shapes, plain and pool-memory weights', async () => {
@@ -53,7 +45,7 @@ describe('KernelPool.gemv / gemm', () => {
         fc.boolean(),
         fc.integer({ min: 0, max: 1 << 30 }),
         async (opt, rows, G, groups, B, four, seed) => {
-          const pool = four ? pool4 : pool2;
+          const pool = four ? pools.four : pools.two;
           const cols = G * groups;
           const nw = store(rows, cols, G, opt, seed);
           const resident = pool.nestedWeights(nw);
@@ -85,29 +77,29 @@ describe('KernelPool.gemv / gemm', () => {
     const rows = 1000;
     const cols = 1024;
     const nw = store(rows, cols, 128, { scheme: 'matquant', bits: 8 }, 7);
-    const resident = pool2.nestedWeights(nw);
+    const resident = pools.two.nestedWeights(nw);
     const x = randomData(cols, 8);
-    const xm = pool2.float32(cols);
+    const xm = pools.two.float32(cols);
     xm.set(x);
     for (const r of [2, 5, 8]) {
       const ref = gemv(nw, x, r);
       const plainOut = new Float32Array(rows);
-      expect(await pool2.gemv(nw, x, r, plainOut)).toBe(plainOut);
-      expect(pool2.lastParts).toBe(2);
-      expect(pool2.lastShares).toEqual([1, 1]);
+      expect(await pools.two.gemv(nw, x, r, plainOut)).toBe(plainOut);
+      expect(pools.two.lastParts).toBe(2);
+      expect(pools.two.lastShares).toEqual([1, 1]);
       expect(firstDiff(plainOut, ref)).toBe(-1);
       // every array in the pool memory: the threads claim the parts (one per thread: each part builds the
       // input's tables)
-      const memOut = pool2.float32(rows);
-      expect(await pool2.gemv(resident, xm, r, memOut)).toBe(memOut);
-      expect(pool2.lastParts).toBe(2);
-      expect(pool2.lastShares[0]! + pool2.lastShares[1]!).toBe(2);
+      const memOut = pools.two.float32(rows);
+      expect(await pools.two.gemv(resident, xm, r, memOut)).toBe(memOut);
+      expect(pools.two.lastParts).toBe(2);
+      expect(pools.two.lastShares[0]! + pools.two.lastShares[1]!).toBe(2);
       expect(firstDiff(memOut, ref)).toBe(-1);
-      pool2.release(memOut);
+      pools.two.release(memOut);
     }
     expect(firstDiff(xm, x)).toBe(-1); // inputs untouched
-    pool2.release(xm);
-    pool2.release(resident);
+    pools.two.release(xm);
+    pools.two.release(resident);
   });
 
   it('below minElements and on one thread: the calls run on the calling thread, same bytes', async () => {
@@ -141,11 +133,11 @@ describe('KernelPool.gemv / gemm', () => {
         return isLowbitError(e) ? e.code : String(e);
       }
     };
-    expect(await codeOf(() => pool2.gemv(nw, randomData(256, 1), 2))).toBe('E_CONFIG');
-    expect(await codeOf(() => pool2.gemv(nw, randomData(255, 1), 4))).toBe('E_SHAPE');
-    expect(await codeOf(() => pool2.gemm(nw, { dtype: 'float32', data: randomData(512, 1), shape: [2, 255] }, 4))).toBe(
-      'E_SHAPE',
-    );
+    expect(await codeOf(() => pools.two.gemv(nw, randomData(256, 1), 2))).toBe('E_CONFIG');
+    expect(await codeOf(() => pools.two.gemv(nw, randomData(255, 1), 4))).toBe('E_SHAPE');
+    expect(
+      await codeOf(() => pools.two.gemm(nw, { dtype: 'float32', data: randomData(512, 1), shape: [2, 255] }, 4)),
+    ).toBe('E_SHAPE');
   });
 });
 
