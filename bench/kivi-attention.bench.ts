@@ -4,13 +4,16 @@
  * (dequantize + float64), T ∈ {512, 4096} (QUICK: {512}), D = 128, 32 query heads / 8 KV heads, one
  * query token, KIVI-2 and KIVI-4 (G 32, R 128); prints the ratio dense ÷ fused and the cost of the
  * per-call copy of the packed cache into the module's memory. GB/s counts the float32 K+V bytes an
- * uncompressed cache would read.
+ * uncompressed cache would read. With wasm SIMD, also the worker pool (`lowbit/node`): the same cache held
+ * in a pool's memory (`arrays: pool`), attended by a one-thread pool and by a pool of all cores
+ * (`pool.attend`, the threads split the query rows by KV heads).
  *
  * Run: `npx tsx bench/run.ts kivi-attention` (`LOWBIT_BENCH_QUICK=1` for the smoke sizes).
  */
 import { setKernelBackend, wasmSimdSupported } from '../src/common/kernels.js';
 import type { Float32Tensor } from '../src/common/tensor.js';
 import { type KiviBits, KiviCache } from '../src/kivi/index.js';
+import { KernelPool } from '../src/node/index.js';
 import { QUICK, randomData, runGroup } from './harness.js';
 
 /** Dense float32 attention for one query token per head over float32 K/V `[H, T, D]`. */
@@ -61,12 +64,26 @@ export async function main(): Promise<void> {
   const heads = 32;
   const H = 8;
   const wasm = wasmSimdSupported();
+  const pool1 = await KernelPool.create({ threads: 1 });
+  const pool = await KernelPool.create({ minElements: 0 }); // (every size split: the table shows where it pays)
   for (const TT of QUICK ? [512] : [512, 4096]) {
     for (const bits of [2, 4] as KiviBits[]) {
       const k = randomData(H * TT * D, 2);
       const v = randomData(H * TT * D, 3);
-      const cache = new KiviCache({ kvHeads: H, headDim: D, bits, groupSize: 32, residualLength: 128 });
-      cache.append({ dtype: 'float32', data: k, shape: [H, TT, D] }, { dtype: 'float32', data: v, shape: [H, TT, D] });
+      const make = (arrays?: KernelPool) => {
+        const c = new KiviCache({
+          kvHeads: H,
+          headDim: D,
+          bits,
+          groupSize: 32,
+          residualLength: 128,
+          ...(arrays ? { arrays } : {}),
+        });
+        c.append({ dtype: 'float32', data: k, shape: [H, TT, D] }, { dtype: 'float32', data: v, shape: [H, TT, D] });
+        return c;
+      };
+      const cache = make();
+      const [cache1, cacheP] = wasm ? [make(pool1), make(pool)] : [null, null];
       const q: Float32Tensor = { dtype: 'float32', data: randomData(heads * D, 4), shape: [heads, 1, D] };
       const out = new Float32Array(heads * D);
       const logits = new Float64Array(TT);
@@ -102,13 +119,30 @@ export async function main(): Promise<void> {
           },
           { name: 'attendRef (dequantize + dense f64)', fn: () => cache.attendRef(q) },
           { name: 'copy of the packed cache into a reused tile (wasm path overhead)', fn: copyPacked },
+          ...(cache1 !== null && cacheP !== null
+            ? [
+                { name: 'pool memory, one-thread KernelPool.attend', fn: () => pool1.attend(cache1, q, { out }) },
+                {
+                  name: `pool memory, KernelPool.attend (${pool.threads} threads)`,
+                  fn: () => pool.attend(cacheP, q, { out }),
+                },
+              ]
+            : []),
         ],
       });
+      cache1?.release();
+      cacheP?.release();
       const ms = (name: string) => rows.find((r) => r.name.startsWith(name))?.medianS ?? Number.NaN;
       const dense = ms('dense float32');
       const parts = [`dense f32 JS ÷ fused JS = ${(dense / ms('KiviCache.attend, JS')).toFixed(2)}×`];
       if (wasm) parts.unshift(`dense f32 JS ÷ fused wasm = ${(dense / ms('KiviCache.attend, wasm')).toFixed(2)}×`);
+      if (wasm)
+        parts.push(
+          `pool ${pool.threads} threads × one-thread pool = ${(ms('pool memory, one-thread') / ms('pool memory, KernelPool.attend (')).toFixed(2)}×`,
+        );
       console.log(`\n${parts.join('; ')}`);
     }
   }
+  await pool.close();
+  await pool1.close();
 }

@@ -328,7 +328,10 @@ function gemvSplit(a: Arg[], k: number): Part[] {
 /**
  * Splitter of the fused KIVI attention (its flat argument list, {@link WasmKernels.attendFlat}) by query
  * rows: a part reads its rows of q and the whole cache (residuals, every key block and value chunk) and
- * writes its rows of out. Elements (the pool's threshold): the cache's T·H·D, shared out by rows.
+ * writes its rows of out. Elements (for the pool's threshold): half the cache's T·H·D — a pooled step
+ * costs this VM about 1 ms more than a split quantizer call (wake-ups, the join, more to cut and post):
+ * with 32 query / 8 KV heads of 128, 2 threads against one on the same cache, T = 1024 0.96–1.03×, 2048
+ * 0.72–1.40×, 4096 1.04–1.72× (several runs), so the default `minElements` (2 M) pools T ≥ 4096 there.
  */
 function attendSplit(a: Arg[], k: number): Part[] {
   const [D, T, H, lo, hi] = [num(a, 1), num(a, 7), num(a, 0), num(a, 19), num(a, 20)];
@@ -344,7 +347,7 @@ function attendSplit(a: Arg[], k: number): Part[] {
     b[20] = r1;
     const ios: Io[] = [io(25, r0 * D, r1 * D, true, false), io(26, r0 * D, r1 * D, false, true)];
     for (let i = 23; i < a.length; i++) if (i !== 25 && i !== 26) ios.push(io(i, 0, arr(a, i).length, true, false));
-    return { m: 'kiviAttendFlat', a: b, n: Math.round((T * H * D * nr) / (hi - lo)), io: ios };
+    return { m: 'kiviAttendFlat', a: b, n: Math.round((T * H * D * nr) / (hi - lo) / 2), io: ios };
   });
 }
 
