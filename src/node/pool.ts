@@ -2,8 +2,9 @@
  * A persistent worker pool (Node only: `worker_threads` + `SharedArrayBuffer`) that splits the large
  * tensors of the wasm SIMD kernels across cores: KIVI quantize / dequantize, the common affine quantizer,
  * MX/BFP block encode / decode, the power-of-two FWHT and the bit-plane GEMV / GEMM of mwq (by output
- * rows; {@link KernelPool.nestedWeights} keeps a weight store in the pool memory, read in place). The fused
- * KIVI decode attention is not pooled (one decode step reads the whole packed cache, which is not shared).
+ * rows; {@link KernelPool.nestedWeights} keeps a weight store in the pool memory, read in place) and the
+ * fused KIVI decode attention of a cache kept in the pool memory (`new KiviCache({ …, arrays: pool })`;
+ * by query rows, whole KV heads per part).
  *
  * How a pooled call works: the pool runs the ordinary public function with the kernel layer swapped
  * for a recorder ({@link withWasmKernels}), so the function validates its input, allocates its outputs
