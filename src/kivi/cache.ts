@@ -60,6 +60,8 @@ export interface KiviCacheCounts {
  * - `length`, `counts`, `keys()`, `values()` (dequantized `[kvHeads, T, headDim]`), `byteLength`
  *   (exact content bytes: codes + scales + mins + float32 residual), `serialize()` /
  *   `KiviCache.deserialize(bytes)` (versioned, CRC-checked, bit-exact round trip).
+ * - `arrays` (config): where the storage is allocated (e.g. a Node `KernelPool`, whose `attend` then
+ *   splits the attention across threads); `release()` gives it back.
  * Bad input throws a `LowbitError` and leaves the cache unchanged.
  *
  * @example
