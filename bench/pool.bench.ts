@@ -16,6 +16,8 @@
  * kernel) — and the speed-up over one thread and over the JS twin (3 runs), and how much two threads'
  * pure ALU work scales at that moment (2.0× on two free cores: on a shared VM the host may give it less, and
  * then no pooled row can scale either). Then a size sweep of two kernels to place the pool threshold.
+ * (The pooled KIVI attention, `pool.attend` on a cache in the pool memory, is measured in
+ * kivi-attention.bench.ts beside the one-thread attention.)
  * Full size `[32, 4096, 128]` (16.8 M elements); quick: `[8, 256, 128]`.
  */
 
