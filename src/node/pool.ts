@@ -348,7 +348,7 @@ function attendSplit(a: Arg[], k: number): Part[] {
     b[20] = r1;
     const ios: Io[] = [io(25, r0 * D, r1 * D, true, false), io(26, r0 * D, r1 * D, false, true)];
     for (let i = 23; i < a.length; i++) if (i !== 25 && i !== 26) ios.push(io(i, 0, arr(a, i).length, true, false));
-    return { m: 'kiviAttendFlat', a: b, n: Math.round((T * H * D * nr) / (hi - lo) / 2), io: ios };
+    return { m: 'kiviAttendFlat', a: b, n: Math.floor((T * H * D * nr) / (2 * (hi - lo))), io: ios };
   });
 }
 
