@@ -150,12 +150,12 @@ const arr = (a: Arg[], i: number): Arr => a[i] as Arr;
 const PARTS_PER_THREAD = 8;
 
 /**
- * Kernels cut into fewer parts per thread when the threads claim them: the bit-plane GEMV builds its
- * input vectors' subset-sum tables (1 MB at in = 4096) in every part, so it is cut into one part per
- * thread; so is the fused attention (a part sets up tiles and walks every key block for its rows:
- * 16 claimed parts of 2 query rows ran at 0.79–0.94× of one thread, T = 2048–4096). Measured (2 threads, [4096, 4096] matquant, everything in the pool memory, pooled ms at
- * levels 2 / 4 / 8): 16 parts 5.68 / 8.06 / 9.66, 8 parts 5.78 / 8.57 / 10.38, 4 parts 6.11 / 8.26 / 10.42,
- * 2 parts 3.91 / 5.72 / 7.80.
+ * Kernels cut into fewer parts per thread when the threads claim them. The bit-plane GEMV builds its
+ * input vectors' subset-sum tables (1 MB at in = 4096) in every part: one part per thread (measured, 2
+ * threads, [4096, 4096] matquant, everything in the pool memory, pooled ms at levels 2 / 4 / 8: 16 parts
+ * 5.68 / 8.06 / 9.66, 8 parts 5.78 / 8.57 / 10.38, 4 parts 6.11 / 8.26 / 10.42, 2 parts 3.91 / 5.72 /
+ * 7.80). The fused attention likewise (a part sets up its tiles and walks every key block for its rows:
+ * 16 claimed parts of 2 query rows ran at 0.79–0.94× of one thread, T = 2048–4096).
  */
 const PARTS_PER_THREAD_OF: Readonly<Record<string, number>> = { gemvBitPlanes: 1, kiviAttendFlat: 1 };
 
