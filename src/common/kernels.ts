@@ -1017,11 +1017,18 @@ export class WasmKernels {
     const ptM = ptS + al(kbM) * 4;
     const pvS = pt + al(vcW) * 4;
     const pvM = pvS + al(vcM) * 4;
-    /** Addresses of a block's / chunk's arrays in place, or null (then they are copied in). */
-    const inPlace = (c: { codes: Uint32Array; scales: Float32Array; mins: Float32Array }): number[] | null => {
-      const w = [this.at(c.codes, 0), this.at(c.scales, 0), this.at(c.mins, 0)];
+    /** Addresses of a block's / chunk's arrays in place, or null (then they are copied in each tile). */
+    const inPlace = (c: {
+      codes: Uint32Array;
+      scales: Float32Array;
+      mins: Float32Array;
+    }): readonly [number, number, number] | null => {
+      const w = [this.at(c.codes, 0), this.at(c.scales, 0), this.at(c.mins, 0)] as const;
       return w.every((v) => v >= 0) ? w : null;
     };
+    // (once per call: every tile of query rows reads the same blocks and chunks)
+    const kAt = a.kBlocks.map(inPlace);
+    const vAt = a.vChunks.map(inPlace);
     const kResAt = this.at(a.kRes, 0);
     for (let r0 = rowLo; r0 < rowHi; r0 += rowsTile) {
       const nr = Math.min(rowsTile, rowHi - r0);
@@ -1037,7 +1044,7 @@ export class WasmKernels {
       // logits over quantized keys, one block (all KV heads) at a time
       for (let b = 0; b < a.kBlocks.length && b * R < limMax; b++) {
         const blk = a.kBlocks[b]!;
-        const [kc, ks, km] = inPlace(blk) ?? [pt, ptS, ptM];
+        const [kc, ks, km] = kAt[b] ?? [pt, ptS, ptM];
         if (kc === pt) {
           u32.set(blk.codes, pt >>> 2);
           f32.set(blk.scales, ptS >>> 2);
@@ -1047,9 +1054,9 @@ export class WasmKernels {
           const rs = Math.max(r0, kv * rowsPerKv) - r0;
           const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
           x.kiviAttnKeys(
-            kc! + kv * (R / fk) * D * 4,
-            ks! + kv * (R / G) * D * 4,
-            km! + kv * (R / G) * D * 4,
+            kc + kv * (R / fk) * D * 4,
+            ks + kv * (R / G) * D * 4,
+            km + kv * (R / G) * D * 4,
             R,
             D,
             keyBits,
@@ -1096,7 +1103,7 @@ export class WasmKernels {
         const t0 = ci * a.vChunkLen;
         const n = Math.min(a.vChunkLen, vEnd - t0);
         const ch = a.vChunks[ci]!;
-        const [vc, vs, vm] = inPlace(ch) ?? [pt, pvS, pvM];
+        const [vc, vs, vm] = vAt[ci] ?? [pt, pvS, pvM];
         if (vc === pt) {
           u32.set(ch.codes.subarray(0, n * H * nW), pt >>> 2);
           f32.set(ch.scales.subarray(0, n * H * nGr), pvS >>> 2);
@@ -1106,9 +1113,9 @@ export class WasmKernels {
           const rs = Math.max(r0, kv * rowsPerKv) - r0;
           const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
           x.kiviAttnValues(
-            vc!,
-            vs!,
-            vm!,
+            vc,
+            vs,
+            vm,
             n,
             H,
             kv,
@@ -1331,9 +1338,16 @@ export class WasmKernels {
           for (let l = 0; l < nL; l++)
             fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
         }
+        // (addresses of this chunk's planes and groups, for every vector of the batch)
+        const [qp, qs, qz, ql] = [
+          inPlanes ? this.at(planes, w0) : pp,
+          inGroups ? this.at(scales, g0) : ps,
+          inGroups ? this.at(zeros, g0) : pz,
+          inGroups && nL > 0 ? this.at(levelScales, g0) : pls,
+        ];
         for (let b = b0; b < b1; b++) {
           this.x.gemvRows(
-            inPlanes ? this.at(planes, w0) : pp,
+            qp,
             inPlanes ? W * 4 : cw * 4,
             nr,
             cols,
@@ -1346,9 +1360,9 @@ export class WasmKernels {
             baseP,
             plut + (b - b0) * nb * 2048,
             pX + (b - b0) * gpr * 8,
-            inGroups ? this.at(scales, g0) : ps,
-            inGroups ? this.at(zeros, g0) : pz,
-            inGroups && nL > 0 ? this.at(levelScales, g0) : pls,
+            qs,
+            qz,
+            ql,
             inGroups ? nG * 4 : R * gpr * 4,
             tileG,
             pacc,

@@ -17,7 +17,7 @@
  */
 
 import { fail } from '../common/errors.js';
-import type { KiviArrays, NormalizedCacheConfig } from './config.js';
+import { type KiviArrays, type NormalizedCacheConfig, PLAIN_ARRAYS } from './config.js';
 import { quantizeKeysKernel, quantizeValueRowKernel } from './quantizer.js';
 
 /** Tokens per value chunk. */
@@ -53,10 +53,12 @@ export interface CacheState {
 }
 
 /**
- * `a` (from a `KiviArrays` allocator) checked: n elements, all zero (E_CONFIG otherwise: a custom
- * allocator that hands out the wrong size or a used array).
+ * A new array of n elements from `arrays`, checked when it is a caller's allocator: of type C, n
+ * elements, all zero (E_CONFIG otherwise: an allocator that hands out the wrong size or a used array).
  */
-function fresh<A extends Float32Array | Uint32Array>(a: A, n: number, C: new (n: number) => A): A {
+function take<A extends Float32Array | Uint32Array>(arrays: KiviArrays, C: new (n: number) => A, n: number): A {
+  const a = (C === (Float32Array as unknown) ? arrays.float32(n) : arrays.uint32(n)) as A;
+  if (arrays === PLAIN_ARRAYS) return a;
   if (!(a instanceof C) || a.length !== n)
     fail('E_CONFIG', `KiviCache: arrays handed out ${describe(a)} for ${C.name}(${n})`);
   for (let i = 0; i < n; i++)
@@ -80,11 +82,11 @@ export function createState(cfg: NormalizedCacheConfig, arrays: KiviArrays): Cac
     arrays,
     length: 0,
     kBlocks: [],
-    kRes: fresh(arrays.float32(H * (R + 1) * D), H * (R + 1) * D, Float32Array),
+    kRes: take(arrays, Float32Array, H * (R + 1) * D),
     kResLen: 0,
     vChunks: [],
     vQLen: 0,
-    vRes: fresh(arrays.float32(valueRingRows(cfg) * H * D), valueRingRows(cfg) * H * D, Float32Array),
+    vRes: take(arrays, Float32Array, valueRingRows(cfg) * H * D),
     vResStart: 0,
     vResLen: 0,
     mnBuf: new Float32Array(D),
@@ -109,9 +111,9 @@ export function residualCounts(
 function flushKeyBlock(st: CacheState): void {
   const { kvHeads: H, headDim: D, residualLength: R, keyBits: bits, keyGroupSize: G, scaleDtype } = st.cfg;
   const f = 32 / bits;
-  const codes = fresh(st.arrays.uint32((H * R * D) / f), (H * R * D) / f, Uint32Array);
-  const scales = fresh(st.arrays.float32((H * R * D) / G), (H * R * D) / G, Float32Array);
-  const mins = fresh(st.arrays.float32(scales.length), scales.length, Float32Array);
+  const codes = take(st.arrays, Uint32Array, (H * R * D) / f);
+  const scales = take(st.arrays, Float32Array, (H * R * D) / G);
+  const mins = take(st.arrays, Float32Array, scales.length);
   const stride = (R + 1) * D;
   for (let h = 0; h < H; h++) {
     quantizeKeysKernel(
@@ -146,9 +148,9 @@ function flushOldestValue(st: CacheState): void {
   if (ci === st.vChunks.length) {
     const n = VALUE_CHUNK * H * D;
     st.vChunks.push({
-      codes: fresh(st.arrays.uint32(n / f), n / f, Uint32Array),
-      scales: fresh(st.arrays.float32(n / G), n / G, Float32Array),
-      mins: fresh(st.arrays.float32(n / G), n / G, Float32Array),
+      codes: take(st.arrays, Uint32Array, n / f),
+      scales: take(st.arrays, Float32Array, n / G),
+      mins: take(st.arrays, Float32Array, n / G),
     });
   }
   const chunk = st.vChunks[ci]!;

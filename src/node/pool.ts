@@ -335,6 +335,9 @@ function gemvSplit(a: Arg[], k: number): Part[] {
  * 0.72–1.40×, 4096 1.04–1.72× (several runs), so the default `minElements` (2 M) pools T ≥ 4096 there.
  */
 function attendSplit(a: Arg[], k: number): Part[] {
+  // a cache in ordinary arrays is not split (no parts: the call runs on the calling thread) — copying it
+  // to a worker costs more than the worker saves (measured: docs/performance.md, session 6)
+  if (!attendCacheShared(a)) return [];
   const [D, T, H, lo, hi] = [num(a, 1), num(a, 7), num(a, 0), num(a, 19), num(a, 20)];
   // whole KV heads per part when the call covers whole heads (a head's key blocks and value rows are then
   // read by one part, for all its query rows)
@@ -353,9 +356,8 @@ function attendSplit(a: Arg[], k: number): Part[] {
 }
 
 /**
- * Whether a recorded attention call's cache (residuals, key blocks, value chunks: every array but q and
- * out) is shared — in the pool memory, say. A plain cache is not pooled: copying it to a worker costs
- * more than the worker saves (measured: docs/performance.md, session 6).
+ * Whether an attention call's cache (residuals, key blocks, value chunks: every array but q and out) is
+ * shared — in the pool memory, say.
  */
 function attendCacheShared(a: Arg[]): boolean {
   for (let i = 23; i < a.length; i++)
@@ -1150,8 +1152,7 @@ export class KernelPool {
         }
       // a float32 tensor to copy (≥ 2 bytes per element) makes the call "plain"; small code/metadata outputs do not
       const min = plainBytes >= 2 * total ? this.minElementsPlain : this.minElements;
-      const plainCache = calls.some((c) => c.m === 'kiviAttendFlat' && !attendCacheShared(c.a));
-      if (total < min || total === 0 || this.#workers.length === 0 || plainCache) {
+      if (total < min || total === 0 || this.#workers.length === 0) {
         for (const c of calls) if (!this.#kernels(c.a)[c.m]!(...c.a)) return fn();
         return res;
       }
