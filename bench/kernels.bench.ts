@@ -8,12 +8,13 @@
  * comparison, into outputs allocated per call ("new outputs"). Single thread; the worker pool is
  * measured in pool.bench.ts. The "pool memory" rows run the same public function on a one-thread
  * `KernelPool` (lowbit/node) with the input and outputs allocated in the pool's memory, which its kernels
- * read and write in place (no copy in or out of the module's memory).
+ * read and write in place (no copy in or out of the module's memory). The encoders' groups also time the
+ * plain path's copy of the input into a wasm memory alone ("copy-in alone"): plain ≈ that + pool memory.
  * Full size: a KV cache layer `[32, 4096, 128]` (16.8 M elements, 67 MB); quick: `[8, 512, 128]`.
  */
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
 import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
-import { type KernelBackend, setKernelBackend } from '../src/common/kernels.js';
+import { type KernelBackend, setKernelBackend, WasmKernels } from '../src/common/kernels.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
 import { KernelPool } from '../src/node/index.js';
@@ -27,6 +28,20 @@ function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
     } finally {
       setKernelBackend('auto');
     }
+  };
+}
+
+/**
+ * What a plain-array encoder does before its kernel runs: the input copied into a wasm memory in the
+ * wrappers' chunks (`WasmKernels.CHUNK` float32 elements, 256 KB: they stay in L2), by the same
+ * `TypedArray.set`. A plain row takes about this plus the pool-memory row (the kernel on data that needs no
+ * copy): one thread cannot overlap the two, as a wasm kernel cannot read a JS array.
+ */
+function copyIn(src: Float32Array): () => void {
+  const chunk = WasmKernels.CHUNK;
+  const mem = new Float32Array(new WebAssembly.Memory({ initial: Math.ceil((chunk * 4) / 65536) }).buffer);
+  return () => {
+    for (let o = 0; o < src.length; o += chunk) mem.set(src.subarray(o, o + chunk));
   };
 }
 
@@ -44,6 +59,7 @@ export async function main(): Promise<void> {
   xm.data.set(data);
   const outM = pool.float32(n);
   const inPool = 'wasm SIMD, pool memory (in place)';
+  const cin = { name: 'copy-in alone (what plain adds)', fn: copyIn(data) };
   for (const bits of [2, 4] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
     // preallocated outputs (opts.out), as the dequantize rows write into `out`; the "new outputs" rows
@@ -77,6 +93,7 @@ export async function main(): Promise<void> {
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeKeys(x, ko)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
         { name: inPool, fn: () => pool.quantizeKeys(xm, km) },
+        cin,
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeKeys(x, ko)) },
       ],
     });
@@ -89,6 +106,7 @@ export async function main(): Promise<void> {
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeValues(x, vo)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeValues(x, o)) },
         { name: inPool, fn: () => pool.quantizeValues(xm, vm) },
+        cin,
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeValues(x, vo)) },
       ],
     });
@@ -141,6 +159,7 @@ export async function main(): Promise<void> {
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeAffine(x, aoo)) },
       { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
       { name: inPool, fn: () => pool.quantizeAffine(xm, aom) },
+      cin,
       { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeAffine(x, aoo)) },
     ],
   });
@@ -191,6 +210,7 @@ export async function main(): Promise<void> {
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeBlocks(x, bo)) },
         { name: inPool, fn: () => pool.quantizeBlocks(xm, bm) },
+        cin,
         { name: 'JS kernel', fn: withBackend('js', () => quantizeBlocks(x, bo)) },
       ],
     });
