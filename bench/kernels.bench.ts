@@ -39,7 +39,11 @@ function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
  */
 function copyIn(src: Float32Array): () => void {
   const chunk = WasmKernels.CHUNK;
-  const mem = new Float32Array(new WebAssembly.Memory({ initial: Math.ceil((chunk * 4) / 65536) }).buffer);
+  // (the project's TS lib has no WebAssembly globals: the constructor is typed here)
+  const W = (
+    globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }
+  ).WebAssembly;
+  const mem = new Float32Array(new W.Memory({ initial: Math.ceil((chunk * 4) / 65536) }).buffer);
   return () => {
     for (let o = 0; o < src.length; o += chunk) mem.set(src.subarray(o, o + chunk));
   };
