@@ -63,7 +63,7 @@ export async function main(): Promise<void> {
   xm.data.set(data);
   const outM = pool.float32(n);
   const inPool = 'wasm SIMD, pool memory (in place)';
-  const cin = { name: 'copy-in alone (what plain adds)', fn: copyIn(data) };
+  const cin = { name: 'copy-in alone (what plain adds)', fn: copyIn(data), baseline: true };
   for (const bits of [2, 4] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
     // preallocated outputs (opts.out), as the dequantize rows write into `out`; the "new outputs" rows

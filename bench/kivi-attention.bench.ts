@@ -138,11 +138,10 @@ export async function main(): Promise<void> {
       if (wasm) {
         parts.unshift(`dense f32 JS ÷ fused wasm = ${(dense / ms('KiviCache.attend, wasm')).toFixed(2)}×`);
         parts.push(`fused wasm × JS twin = ${(ms('KiviCache.attend, JS') / ms('KiviCache.attend, wasm')).toFixed(2)}×`);
-      }
-      if (wasm)
         parts.push(
           `pool ${pool.threads} threads × one-thread pool = ${(ms('pool memory, one-thread') / ms('pool memory, KernelPool.attend (')).toFixed(2)}×`,
         );
+      }
       console.log(`\n${parts.join('; ')}`);
     }
   }

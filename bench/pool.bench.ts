@@ -113,8 +113,14 @@ function twoThreadCopy(bytes: number): {
 }
 
 /** Median of times in ms, in seconds. */
+/** The median of `t` (sorts it in place; the lower middle of an even count). */
+function middle(t: number[]): number {
+  return t.sort((x, y) => x - y)[Math.floor((t.length - 1) / 2)]!;
+}
+
+/** The median of times `t` in milliseconds, in seconds. */
 function medianS(t: number[]): number {
-  return t.sort((x, y) => x - y)[Math.floor((t.length - 1) / 2)]! / 1e3;
+  return middle(t) / 1e3;
 }
 
 /**
@@ -145,8 +151,8 @@ async function pair(one: () => unknown, pool: () => Promise<unknown>, runs: numb
       await time(one, a);
     }
   }
-  const ratios = a.map((t, i) => t / b[i]!).sort((x, y) => x - y);
-  return [medianS(a), medianS(b), ratios[Math.floor((ratios.length - 1) / 2)]!];
+  const ratios = a.map((t, i) => t / b[i]!);
+  return [medianS(a), medianS(b), middle(ratios)];
 }
 
 function sharedCopy(a: Float32Array): Float32Array {
