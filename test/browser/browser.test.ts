@@ -56,6 +56,18 @@ describe('browser bundles', () => {
     });
   }
 
+  // the published files (tsup, platform 'node', shims): built by `npm run build`, which CI runs first
+  it.skipIf(!existsSync(join(root, 'dist/kivi/index.js')) && process.env.LOWBIT_REQUIRE_RUNTIMES !== '1')(
+    'the built dist/ entries of common and the families bundle for browsers too',
+    async () => {
+      for (const entry of ['common', ...FAMILIES]) {
+        const r = await browserBundle(`dist/${entry}/index.js`);
+        expect(r, entry).toHaveProperty('inputs');
+        expect((r as { inputs: string[] }).inputs.filter((f) => f.startsWith('dist/')).length).toBeGreaterThan(1);
+      }
+    },
+  );
+
   it('the check fails where Node is needed: lowbit/io and lowbit/node do not bundle for browsers', async () => {
     for (const entry of ['src/common/io/index.ts', 'src/node/index.ts']) {
       const r = await browserBundle(entry);
