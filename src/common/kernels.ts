@@ -27,9 +27,10 @@
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
  * processed, and the results copied out (decoders: in chunks of up to 4 MB of output, see
  * {@link WasmKernels.deqChunk}); caller arrays are never aliased. The module (about 91 KB; 121 KB as base64) is
- * compiled synchronously on first use; browsers refuse synchronous compilation of modules over 4 KB on
- * the main thread, so there the first call starts an asynchronous compilation and runs in JS until it
- * is done (or call {@link loadKernels} once at start-up). No `node:*` imports: this file runs in browsers.
+ * compiled synchronously on first use; an engine that refuses synchronous compilation of a module this
+ * size on the main thread (Chromium long did above 4 KB; Chromium 156 compiles it) makes the first call
+ * start an asynchronous compilation and run in JS until it is done (or call {@link loadKernels} once at
+ * start-up). No `node:*` imports: this file runs in browsers (`test/browser` runs it in Chromium).
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
  * loadKernels.
@@ -378,8 +379,8 @@ let pending: Promise<boolean> | null = null;
 
 /**
  * Compile and instantiate the wasm kernels asynchronously (resolves `true` when they are ready, `false`
- * where WebAssembly SIMD is missing). Optional: the first kernel call compiles synchronously, which
- * browsers refuse on the main thread for modules over 4 KB — there, call this once at start-up (until it
+ * where WebAssembly SIMD is missing). Optional: the first kernel call compiles synchronously, which some
+ * browsers refuse on the main thread for a module this size — there, call this once at start-up (until it
  * resolves, kernels run in JS).
  *
  * @example
@@ -430,7 +431,7 @@ export function wasmKernels(): WasmKernels | null {
       const inst = new api.Instance(new api.Module(moduleBytes()), {});
       instance = new WasmKernels(inst.exports as unknown as RawExports);
     } catch {
-      // synchronous compilation refused (browser main thread, module > 4 KB): compile in the background
+      // synchronous compilation refused (a browser's main thread): compile in the background
       void loadKernels().catch(() => undefined);
       return null;
     }
