@@ -1,7 +1,7 @@
 /**
- * wasm SIMD kernels vs their JS twins vs memcpy: KIVI keys/values quantize (2/4-bit, G = 32, float32
+ * wasm SIMD kernels vs their JS twins vs memcpy: KIVI keys/values quantize (2/4/8-bit, G = 32, float32
  * metadata, half-even) and dequantize, the common affine quantizer (4-bit float zero point, groups of 128 on the
- * last axis), the FWHT at n = 4096 and the MX/BFP block kernels (mxfp4, mxfp8_e4m3, bfp12; blocks of
+ * last axis), the FWHT at n = 4096 and the MX/BFP block kernels (mxfp4, mxfp8_e4m3/e5m2, bfp12/16; blocks of
  * 32 on the last axis, half-even, into preallocated outputs). Each row is the public function with the backend forced by
  * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). KIVI and
  * affine rows write into preallocated outputs ("into out", like the dequantize and MX rows) and, for
@@ -64,7 +64,7 @@ export async function main(): Promise<void> {
   const outM = pool.float32(n);
   const inPool = 'wasm SIMD, pool memory (in place)';
   const cin = { name: 'copy-in alone (what plain adds)', fn: copyIn(data), baseline: true };
-  for (const bits of [2, 4] as KiviBits[]) {
+  for (const bits of [2, 4, 8] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
     // preallocated outputs (opts.out), as the dequantize rows write into `out`; the "new outputs" rows
     // allocate them per call (fresh memory: its first touch costs page faults, which vary by machine)

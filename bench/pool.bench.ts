@@ -1,8 +1,8 @@
 /**
  * The worker pool (`lowbit/node` KernelPool, all cores: the calling thread + workers) against the same
  * public function on one thread, both on the wasm SIMD kernels, for every pooled kernel: KIVI
- * quantizeKeys / quantizeValues / dequantize (2/4-bit, G = 32), affine 4-bit (groups of 128), MX/BFP
- * blocks of 32 (mxfp4, mxfp8_e4m3, bfp12), the FWHT (n = 4096) and the mwq bit-plane GEMV (a square
+ * quantizeKeys / quantizeValues / dequantize (2/4/8-bit, G = 32), affine 4-bit (groups of 128), MX/BFP
+ * blocks of 32 (mxfp4, mxfp8_e4m3, mxfp8_e5m2, bfp12, bfp16), the FWHT (n = 4096) and the mwq bit-plane GEMV (a square
  * weight of as many elements, matquant 8 bits, level 4; GB/s of its float32 size; plain and pool memory
  * only: its weights in the pool memory via `pool.nestedWeights`). Each pooled kernel is measured with a
  * plain input (the pool copies the workers' share into shared memory), with a `SharedArrayBuffer`
@@ -238,7 +238,7 @@ export async function main(): Promise<void> {
       `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${tr.toFixed(2)}× | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
     );
   };
-  for (const bits of [2, 4] as KiviBits[]) {
+  for (const bits of [2, 4, 8] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
     for (const kind of ['Keys', 'Values'] as const) {
       const q = kind === 'Keys' ? quantizeKeys : quantizeValues;
@@ -349,7 +349,7 @@ export async function main(): Promise<void> {
     () => pool.dequantizeAffine(qap, mp.out),
     () => dequantizeAffine(qa, out1),
   );
-  for (const format of ['mxfp4', 'mxfp8_e4m3', 'bfp12'] as const) {
+  for (const format of ['mxfp4', 'mxfp8_e4m3', 'mxfp8_e5m2', 'bfp12', 'bfp16'] as const) {
     const qb = quantizeBlocks(x, { format, blockSize: 32 });
     const bo = { format, blockSize: 32, out: { scales: qb.scales.slice(), codes: qb.codes.slice() } };
     await row(

@@ -89,7 +89,7 @@ function minMaxContig(p: usize, n: i32): void {
 // rounds half to even at the integer grid, so the bits of y are 0x4B000000 + q (q in the low byte).
 // t ≥ −0 always (x ≥ mn in a group); s = 0 is passed as +Inf (t = 0, code 0, as the twins' s = 0 rule).
 //
-// Multiply path (qmax ≤ 15): y = f32(f32(f32(x − mn) · r) + CQ) with r = f32(1/s) and
+// Multiply path (qmax ≤ 15; 8 bits: see below): y = f32(f32(f32(x − mn) · r) + CQ) with r = f32(1/s) and
 // CQ = 128.5 − 2^−16. y lies in [128, 256), on the grid 2^−16, so its mantissa is
 // R − 1 with R = round((c + 0.5) · 2^16), c = f32((x − mn) · r). When R is not a multiple of 2^16 (the
 // low 16 bits of y are not all ones), c + 0.5 is at least 2^−17 away from every integer, and y's bits
@@ -102,9 +102,32 @@ function minMaxContig(p: usize, n: i32): void {
 // other scale: r = NaN (every lane flagged, exact path) or, for s = 0, r = 0 (c = 0, code 0).
 // A NaN input makes y NaN (high half ≥ 0x7F80): `codesBad` catches it too; ±Inf inputs are caught by
 // the min/max checks.
+//
+// Multiply path, 8 bits (qmax = 255): y = f32(c + CQ8) with CQ8 = 256.5 − 2g, g = 2^−15 (the grid of
+// [256, 512), where y lies), so y − 256 = K + L·g with K = bits 15..22 of y and L = bits 0..14; the kernels
+// use y2 = y << 1 (K in byte 2 as above; L·2 in the low half, the sign bit dropped). A lane is flagged when
+// L ≥ 2^15 − 3 (low half of y2 > 0xFFF8). Unflagged: c + 0.5 − 2g lies within g/2 of K + L·g with
+// 0 ≤ L ≤ 2^15 − 4, so c + 0.5 ∈ [K + 1.5g, K + 1 − 1.5g]: K = floor(c + 0.5) and c + 0.5 is at least
+// 1.5g = 4.58e−5 from every integer. The definition's code is RNE(t_f), t_f = f32(t): |t − c| ≤
+// t·(2^−23 + 2^−48) ≤ 3.04e−5 (t ≤ 255.00002, s normal as above) and |t_f − t| ≤ 2^−17 = 7.6e−6 (t < 256),
+// so |t_f − c| < 3.81e−5 < 1.5g: t_f + 0.5 lies strictly between the same integers as c + 0.5, hence
+// RNE(t_f) = K (and t_f < 255.5, so the clamp changes nothing). Division-path cost is a divps per 4
+// elements (the slowest vector instruction); this path has a multiply and one shift instead.
 
 /** 128.5 − 2^−16 (multiply path). */
 const CQ: f32 = 128.49998474121094;
+
+/** 256.5 − 2^−14 (8-bit multiply path). */
+const CQ8: f32 = 256.49993896484375;
+
+/** y2 of the 8-bit multiply path (see above): bits(f32(f32(f32(v − m) · r) + CQ8)) << 1. */
+@inline
+function yMul8(v: v128, m: v128, r: v128): v128 {
+  return i32x4.shl(f32x4.add(f32x4.mul(f32x4.sub(v, m), r), f32x4.splat(CQ8)), 1);
+}
+
+/** Largest valid y2 per 32-bit lane of the 8-bit multiply path: high half 0x87FF (K ≤ 255), low half 2·(2^15 − 4). */
+const LIM8: i32 = 0x87fffff8;
 
 @inline
 function yMul(v: v128, m: v128, r: v128): v128 {
@@ -118,8 +141,8 @@ function yDiv(v: v128, m: v128, s: v128, q: v128): v128 {
 
 /**
  * `acc` is the i16x8.max_u of some y vectors; `lim` holds per 32-bit lane the largest valid high half
- * and low half (multiply path 0x4380_FFFE: low half all ones = flagged; division path 0x4B80_FFFF). True
- * when a lane is flagged or NaN.
+ * and low half (multiply path 0x4380_FFFE: low half all ones = flagged; 8-bit multiply path (y2)
+ * 0x87FF_FFF8; division path 0x4B80_FFFF). True when a lane is flagged or NaN.
  */
 @inline
 function codesBad(acc: v128, lim: v128): bool {
@@ -200,7 +223,8 @@ export function kiviValuesQuant(
 ): i32 {
   if (G == 32 && bits == 2) return valuesTiled(2, x, rows, D, lim, codes, scales, mins, prm);
   if (G == 32 && bits == 4) return valuesTiled(4, x, rows, D, lim, codes, scales, mins, prm);
-  const mul = bits <= 4;
+  if (G == 32 && bits == 8) return valuesTiled(8, x, rows, D, lim, codes, scales, mins, prm);
+  const mul = true; // every width has a multiply path (8 bits: yMul8)
   const qmaxF = <f32>((1 << bits) - 1);
   // groups are contiguous over the whole chunk (row-major rows of D = nGroups·G channels)
   const NG = <usize>rows * <usize>(D / G);
@@ -247,8 +271,12 @@ function valuesCodes(
   const wB = <usize>f << 2;
   const lo = swzLo(2);
   const hi = swzHi(2);
-  const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
-  const m8 = i32x4.splat(255);
+  const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(LIM8);
+  // 8 bits: byte 2 of each lane of y2_k → bytes 4k … 4k + 3 of the 4 words' 16 code bytes
+  const s0 = i8x16(2, 6, 10, 14, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128);
+  const s1 = i8x16(-128, -128, -128, -128, 2, 6, 10, 14, -128, -128, -128, -128, -128, -128, -128, -128);
+  const s2 = i8x16(-128, -128, -128, -128, -128, -128, -128, -128, 2, 6, 10, 14, -128, -128, -128, -128);
+  const s3 = i8x16(-128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, 2, 6, 10, 14);
   let gi: usize = 0;
   let left = wpg;
   let vm = v128.load32_splat(mins);
@@ -346,9 +374,9 @@ function valuesCodes(
       acc = i16x8.max_u(acc, i16x8.max_u(y0, y1));
       q3 = pack4(y0, y1, lo, hi);
     } else {
-      let y = yDiv(v128.load(xp), vm, vp, vq);
+      let y = yMul8(v128.load(xp), vm, vp);
       acc = y;
-      q0 = v128.and(y, m8);
+      q0 = i8x16.swizzle(y, s0);
       xp += wB;
       if (--left == 0) {
         gi++;
@@ -356,9 +384,9 @@ function valuesCodes(
         vm = v128.load32_splat(mins + (gi << 2));
         vp = v128.load32_splat(prm + (gi << 2));
       }
-      y = yDiv(v128.load(xp), vm, vp, vq);
+      y = yMul8(v128.load(xp), vm, vp);
       acc = i16x8.max_u(acc, y);
-      q1 = v128.and(y, m8);
+      q1 = i8x16.swizzle(y, s1);
       xp += wB;
       if (--left == 0) {
         gi++;
@@ -366,9 +394,9 @@ function valuesCodes(
         vm = v128.load32_splat(mins + (gi << 2));
         vp = v128.load32_splat(prm + (gi << 2));
       }
-      y = yDiv(v128.load(xp), vm, vp, vq);
+      y = yMul8(v128.load(xp), vm, vp);
       acc = i16x8.max_u(acc, y);
-      q2 = v128.and(y, m8);
+      q2 = i8x16.swizzle(y, s2);
       xp += wB;
       if (--left == 0) {
         gi++;
@@ -376,9 +404,9 @@ function valuesCodes(
         vm = v128.load32_splat(mins + (gi << 2));
         vp = v128.load32_splat(prm + (gi << 2));
       }
-      y = yDiv(v128.load(xp), vm, vp, vq);
+      y = yMul8(v128.load(xp), vm, vp);
       acc = i16x8.max_u(acc, y);
-      q3 = v128.and(y, m8);
+      q3 = i8x16.swizzle(y, s3);
     }
     xp += wB;
     if (--left == 0) {
@@ -387,7 +415,7 @@ function valuesCodes(
       vm = v128.load32_splat(mins + (gi << 2));
       vp = v128.load32_splat(prm + (gi << 2));
     }
-    v128.store(codes + (wi << 2), narrow4(q0, q1, q2, q3));
+    v128.store(codes + (wi << 2), bits == 8 ? v128.or(v128.or(q0, q1), v128.or(q2, q3)) : narrow4(q0, q1, q2, q3));
     if (codesBad(acc, badL) && !valuesExact(x, wi, 4, bits, G, qmaxF, codes, scales, mins)) return -1;
   }
   if (wi < NW && !valuesExact(x, wi, NW - wi, bits, G, qmaxF, codes, scales, mins)) return -1;
@@ -478,12 +506,14 @@ const KVC = memory.data<u32>([
   0x00100001, 0x00100001, 0x00100001, 0x00100001, // 48: i16x8(1, 16, …)
   0x00040001, 0x00040001, 0x00040001, 0x00040001, // 64: i16x8(1, 4, …)
   0x4380fffe, 0x4380fffe, 0x4380fffe, 0x4380fffe, // 80: badL (multiply path)
+  0x43803ffe, 0x43803ffe, 0x43803ffe, 0x43803ffe, // 96: CQ8
+  0x87fffff8, 0x87fffff8, 0x87fffff8, 0x87fffff8, // 112: LIM8
 ], 16);
 
 /**
- * Codes of one group of 32 values at `p` (min `m`, 1/s `r`, splatted): 4-bit → 16 bytes at `c`, 2-bit
- * → 8 bytes. Returns the i16x8.max_u of its y vectors (for `codesBad`). Same y and packing as
- * `valuesCodes`, with the constants passed in.
+ * Codes of one group of 32 values at `p` (min `m`, 1/s `r`, splatted): 8-bit → 32 bytes at `c`, 4-bit →
+ * 16 bytes, 2-bit → 8 bytes. Returns the i16x8.max_u of its y vectors (y2 for 8 bits; for `codesBad`).
+ * Same y and packing as `valuesCodes`, with the constants passed in.
  */
 @inline
 function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4: v128, c: usize, exact: bool): v128 {
@@ -494,11 +524,26 @@ function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4
   let v1 = v128.load(p, 16);
   let v2 = v128.load(p, 32);
   let v3 = v128.load(p, 48);
-  let y0 = yVal(v0, m, r, cq, exact);
-  let y1 = yVal(v1, m, r, cq, exact);
-  let y2 = yVal(v2, m, r, cq, exact);
-  let y3 = yVal(v3, m, r, cq, exact);
+  let y0 = yVal(bits, v0, m, r, cq, exact);
+  let y1 = yVal(bits, v1, m, r, cq, exact);
+  let y2 = yVal(bits, v2, m, r, cq, exact);
+  let y3 = yVal(bits, v3, m, r, cq, exact);
   const accA = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
+  if (bits == 8) {
+    // byte 2 of each lane of y_k → bytes 4k … 4k + 3: one 16-byte store per 4 vectors
+    v128.store(c, bytes2of4(y0, y1, y2, y3));
+    v0 = v128.load(p, 64);
+    v1 = v128.load(p, 80);
+    v2 = v128.load(p, 96);
+    v3 = v128.load(p, 112);
+    y0 = yVal(bits, v0, m, r, cq, exact);
+    y1 = yVal(bits, v1, m, r, cq, exact);
+    y2 = yVal(bits, v2, m, r, cq, exact);
+    y3 = yVal(bits, v3, m, r, cq, exact);
+    v128.store(c, bytes2of4(y0, y1, y2, y3), 16);
+    const accB8 = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
+    return exact ? v128.or(accA, accB8) : i16x8.max_u(accA, accB8);
+  }
   let z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
   let z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
   const a0 = bits == 4 ? i32x4.dot_i16x8_s(z0, d16) : i32x4.dot_i16x8_s(z0, d4);
@@ -507,10 +552,10 @@ function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4
   v1 = v128.load(p, 80);
   v2 = v128.load(p, 96);
   v3 = v128.load(p, 112);
-  y0 = yVal(v0, m, r, cq, exact);
-  y1 = yVal(v1, m, r, cq, exact);
-  y2 = yVal(v2, m, r, cq, exact);
-  y3 = yVal(v3, m, r, cq, exact);
+  y0 = yVal(bits, v0, m, r, cq, exact);
+  y1 = yVal(bits, v1, m, r, cq, exact);
+  y2 = yVal(bits, v2, m, r, cq, exact);
+  y3 = yVal(bits, v3, m, r, cq, exact);
   const accB = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
   z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
   z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
@@ -524,10 +569,26 @@ function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4
   return exact ? v128.or(accA, accB) : i16x8.max_u(accA, accB);
 }
 
-/** y of 4 values: the multiply path, or (exact) the dividing definition's code moved to byte 2. */
+/** y of 4 values (y2 for 8 bits): the multiply path, or (exact) the dividing definition's code moved to byte 2. */
 @inline
-function yVal(v: v128, m: v128, r: v128, cq: v128, exact: bool): v128 {
-  return exact ? i32x4.shl(yDiv(v, m, r, cq), 16) : f32x4.add(f32x4.mul(f32x4.sub(v, m), r), cq);
+function yVal(bits: i32, v: v128, m: v128, r: v128, cq: v128, exact: bool): v128 {
+  if (exact) return i32x4.shl(yDiv(v, m, r, cq), 16);
+  const y = f32x4.add(f32x4.mul(f32x4.sub(v, m), r), cq);
+  return bits == 8 ? i32x4.shl(y, 1) : y;
+}
+
+/** Byte 2 of each 32-bit lane of a, b, c, d → 16 bytes (a's four first). */
+@inline
+function bytes2of4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const lo = v128.or(
+    i8x16.swizzle(a, i8x16(2, 6, 10, 14, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)),
+    i8x16.swizzle(b, i8x16(-128, -128, -128, -128, 2, 6, 10, 14, -128, -128, -128, -128, -128, -128, -128, -128)),
+  );
+  const hi = v128.or(
+    i8x16.swizzle(c, i8x16(-128, -128, -128, -128, -128, -128, -128, -128, 2, 6, 10, 14, -128, -128, -128, -128)),
+    i8x16.swizzle(d, i8x16(-128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, 2, 6, 10, 14)),
+  );
+  return v128.or(lo, hi);
 }
 
 /** Lanes of 4 vectors that hold NaN (all ones), or'ed together. */
@@ -537,7 +598,7 @@ function nanMask4(a: v128, b: v128, c: v128, d: v128): v128 {
 }
 
 /**
- * G = 32, bits 2 or 4: tiles of 4 groups (512 bytes). The min/max and parameters of a tile (the same
+ * G = 32, bits 2, 4 or 8: tiles of 4 groups (512 bytes). The min/max and parameters of a tile (the same
  * 4×4 transpose-reduce as the two-pass path, `groupParams4`) run one tile ahead of its codes, so the
  * divisions' latency overlaps code work and the codes re-read the tile from L1; no per-word group
  * bookkeeping. The last NG % 4 groups run the scalar min/max and `valuesExact`.
@@ -557,11 +618,11 @@ function valuesTiled(
   const qmaxF = <f32>((1 << bits) - 1);
   const NG = (<usize>rows * <usize>D) >> 5;
   const NG4 = NG & ~(<usize>3);
-  const cq = v128.load(KVC);
+  const cq = bits == 8 ? v128.load(KVC, 96) : v128.load(KVC);
   const d16 = v128.load(KVC, 48);
   const d4 = v128.load(KVC, 64);
-  const badL = v128.load(KVC, 80);
-  const cB: usize = bits == 4 ? 16 : 8; // code bytes per group
+  const badL = bits == 8 ? v128.load(KVC, 112) : v128.load(KVC, 80);
+  const cB: usize = <usize>(bits << 2); // code bytes per group of 32
   if (NG4 > 0 && groupParams4(x, 0, 32, lim, qmaxF, true, scales, mins, prm) != 0) return -1;
   for (let g: usize = 0; g < NG4; g += 4) {
     if (g + 4 < NG4 && groupParams4(x, g + 4, 32, lim, qmaxF, true, scales, mins, prm) != 0) return -1;
@@ -802,7 +863,7 @@ export function kiviKeysQuant(
   mins: usize,
   prm: usize,
 ): i32 {
-  const mul = bits <= 4;
+  const mul = true; // every width has a multiply path (8 bits: yMul8)
   const qmaxF = <f32>((1 << bits) - 1);
   const vq = f32x4.splat(qmaxF);
   const vlim = f32x4.splat(lim);
@@ -889,9 +950,8 @@ export function kiviKeysQuant(
 /**
  * Codes of the keys (rows wBegin … wEnd − 1), one row of D words (f tokens) at a time, 4 channels per vector. The word is
  * Σ_j code_j · 2^(bits·j), built by Horner's rule from the last slot down (shift by bits, add the code
- * half of y: y >>> 16 = 0x4300 + code on the multiply path; y itself, 0x4B000000 + code, on the division
- * path). The word then carries a constant K (mod 2^32), subtracted at the end. Flagged/NaN vectors
- * rerun `keysExact`.
+ * half of y: y >>> 16 = 0x4300 + code (2/4 bits), y2 >>> 16 = 0x8700 + code (8 bits)). The word then
+ * carries a constant K (mod 2^32), subtracted at the end. Flagged/NaN vectors rerun the definition.
  */
 @inline
 function keysCodes(
@@ -911,14 +971,12 @@ function keysCodes(
   const vq = f32x4.splat(qmaxF);
   const D4 = D & ~3;
   const rowB = <usize>D << 2;
-  const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
-  // the constant part of the word: Σ_j 0x4300 · 2^(bits·j) (multiply path; the code half of y is
-  // 0x4300 + code), or 0x4B000000 (division path: only slot 0's exponent bits stay in the word)
-  let K: i32 = 0x4b000000;
-  if (bits <= 4) {
-    K = 0;
-    for (let j = 0; j < f; j++) K += 0x4300 << (bits * j);
-  }
+  const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(LIM8);
+  // the constant part of the word: Σ_j h · 2^(bits·j) mod 2^32, h the high half of y (2/4 bits: 0x4300 +
+  // code) or of y2 (8 bits: 0x8700 + code) without the code
+  const h = bits <= 4 ? 0x4300 : 0x8700;
+  let K: i32 = 0;
+  for (let j = 0; j < f; j++) K += h << (bits * j);
   const vK = i32x4.splat(K);
   for (let w = wBegin; w < wEnd; w++) {
     const t0 = w * f;
@@ -1007,19 +1065,18 @@ function keysCodes(
         acc = i16x8.max_u(acc, y);
         wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
       } else {
-        // y = 0x4B000000 + code: the exponent bits of all but slot 0 shift out of the word
-        let y = yDiv(v128.load(p + 3 * rowB), vm, vp, vq);
+        let y = yMul8(v128.load(p + 3 * rowB), vm, vp);
         acc = y;
-        wd = y;
-        y = yDiv(v128.load(p + 2 * rowB), vm, vp, vq);
+        wd = i32x4.shr_u(y, 16);
+        y = yMul8(v128.load(p + 2 * rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 8), y);
-        y = yDiv(v128.load(p + rowB), vm, vp, vq);
+        wd = i32x4.add(i32x4.shl(wd, 8), i32x4.shr_u(y, 16));
+        y = yMul8(v128.load(p + rowB), vm, vp);
         acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 8), y);
-        y = yDiv(v128.load(p), vm, vp, vq);
+        wd = i32x4.add(i32x4.shl(wd, 8), i32x4.shr_u(y, 16));
+        y = yMul8(v128.load(p), vm, vp);
         acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 8), y);
+        wd = i32x4.add(i32x4.shl(wd, 8), i32x4.shr_u(y, 16));
       }
       v128.store(cp, i32x4.sub(wd, vK));
       if (codesBad(acc, badL)) {
@@ -1198,8 +1255,8 @@ export function affineFloatQuant(
     const xs = x + (e0 << 2);
     const r =
       qmaxI <= 15
-        ? affineCodes(true, xs, nl, len, gs, qmaxI, codes + e0, scales + (g0 << 2), zeros + (g0 << 2), prm)
-        : affineCodes(false, xs, nl, len, gs, qmaxI, codes + e0, scales + (g0 << 2), zeros + (g0 << 2), prm);
+        ? affineCodes(false, xs, nl, len, gs, qmaxI, codes + e0, scales + (g0 << 2), zeros + (g0 << 2), prm)
+        : affineCodes(true, xs, nl, len, gs, qmaxI, codes + e0, scales + (g0 << 2), zeros + (g0 << 2), prm);
     if (r != 0) return r;
   }
   return 0;
@@ -1216,12 +1273,13 @@ const AFF_STRIP = 2048;
 
 /**
  * Three passes: min/max of every group (independent groups, so their scalar tails overlap), then
- * scales and y parameters 4 groups at a time, then the codes, 16 per step; a group with a flagged or
- * NaN lane reruns `affineExact`. `prm`: scratch of one f32 per group (+ 16 bytes).
+ * scales and y parameters 4 groups at a time, then the codes, 16 per step, on the multiply path (`wide`:
+ * qmax 16 … 255, the 8-bit variant yMul8); a group with a flagged or NaN lane reruns the definition.
+ * `prm`: scratch of one f32 per group (+ 16 bytes).
  */
 @inline
 function affineCodes(
-  mul: bool,
+  wide: bool,
   x: usize,
   lines: i32,
   len: i32,
@@ -1235,7 +1293,7 @@ function affineCodes(
   const qmaxF = <f32>qmaxI;
   const vq = f32x4.splat(qmaxF);
   const inf = f32.POSITIVE_INFINITY;
-  const badL = mul ? i32x4.splat(0x4380fffe) : i32x4.splat(0x4b80ffff);
+  const badL = wide ? i32x4.splat(LIM8) : i32x4.splat(0x4380fffe);
   // 1. min (into zeros) and max (into scales, for now) of every group
   let p: usize = 0;
   for (let l = 0; l < lines; l++) {
@@ -1254,14 +1312,14 @@ function affineCodes(
     if (v128.any_true(f32x4.eq(d, f32x4.splat(inf)))) return -2;
     const s = f32x4.div(d, vq);
     v128.store(scales + (g << 2), s);
-    v128.store(prm + (g << 2), yParam4(s, mul));
+    v128.store(prm + (g << 2), yParam4(s, true));
   }
   for (; g < NG; g++) {
     const d: f32 = load<f32>(scales + (g << 2)) - load<f32>(zeros + (g << 2));
     if (d == inf) return -2;
     const s: f32 = d / qmaxF;
     store<f32>(scales + (g << 2), s);
-    store<f32>(prm + (g << 2), yParam1(s, mul));
+    store<f32>(prm + (g << 2), yParam1(s, true));
   }
   // 3. codes
   p = 0;
@@ -1281,27 +1339,20 @@ function affineCodes(
         let y1: v128;
         let y2: v128;
         let y3: v128;
-        if (mul) {
+        if (wide) {
+          y0 = yMul8(v128.load(xb), vm, vp);
+          y1 = yMul8(v128.load(xb, 16), vm, vp);
+          y2 = yMul8(v128.load(xb, 32), vm, vp);
+          y3 = yMul8(v128.load(xb, 48), vm, vp);
+        } else {
           y0 = yMul(v128.load(xb), vm, vp);
           y1 = yMul(v128.load(xb, 16), vm, vp);
           y2 = yMul(v128.load(xb, 32), vm, vp);
           y3 = yMul(v128.load(xb, 48), vm, vp);
-        } else {
-          y0 = yDiv(v128.load(xb), vm, vp, vq);
-          y1 = yDiv(v128.load(xb, 16), vm, vp, vq);
-          y2 = yDiv(v128.load(xb, 32), vm, vp, vq);
-          y3 = yDiv(v128.load(xb, 48), vm, vp, vq);
         }
-        // the code bytes (byte 2 or 0 of every lane) by two unzips: 16-bit halves, then low bytes
-        let h01: v128;
-        let h23: v128;
-        if (mul) {
-          h01 = v128.shuffle<u16>(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15);
-          h23 = v128.shuffle<u16>(y2, y3, 1, 3, 5, 7, 9, 11, 13, 15);
-        } else {
-          h01 = v128.shuffle<u16>(y0, y1, 0, 2, 4, 6, 8, 10, 12, 14);
-          h23 = v128.shuffle<u16>(y2, y3, 0, 2, 4, 6, 8, 10, 12, 14);
-        }
+        // the code bytes (byte 2 of every lane of y / y2) by two unzips: high 16-bit halves, then low bytes
+        const h01 = v128.shuffle<u16>(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15);
+        const h23 = v128.shuffle<u16>(y2, y3, 1, 3, 5, 7, 9, 11, 13, 15);
         v128.store(cg + <usize>i, v128.shuffle<u8>(h01, h23, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
         acc = i16x8.max_u(acc, i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3)));
       }
