@@ -89,7 +89,7 @@ function minMaxContig(p: usize, n: i32): void {
 // rounds half to even at the integer grid, so the bits of y are 0x4B000000 + q (q in the low byte).
 // t ≥ −0 always (x ≥ mn in a group); s = 0 is passed as +Inf (t = 0, code 0, as the twins' s = 0 rule).
 //
-// Multiply path (qmax ≤ 15; 8 bits: see below): y = f32(f32(f32(x − mn) · r) + CQ) with r = f32(1/s) and
+// Multiply path (qmax ≤ 15; qmax 16–255: see below): y = f32(f32(f32(x − mn) · r) + CQ) with r = f32(1/s) and
 // CQ = 128.5 − 2^−16. y lies in [128, 256), on the grid 2^−16, so its mantissa is
 // R − 1 with R = round((c + 0.5) · 2^16), c = f32((x − mn) · r). When R is not a multiple of 2^16 (the
 // low 16 bits of y are not all ones), c + 0.5 is at least 2^−17 away from every integer, and y's bits
@@ -103,16 +103,16 @@ function minMaxContig(p: usize, n: i32): void {
 // A NaN input makes y NaN (high half ≥ 0x7F80): `codesBad` catches it too; ±Inf inputs are caught by
 // the min/max checks.
 //
-// Multiply path, 8 bits (qmax = 255): y = f32(c + CQ8) with CQ8 = 256.5 − 2g, g = 2^−15 (the grid of
-// [256, 512), where y lies), so y − 256 = K + L·g with K = bits 15..22 of y and L = bits 0..14; the kernels
-// use y2 = y << 1 (K in byte 2 as above; L·2 in the low half, the sign bit dropped). A lane is flagged when
+// Multiply path, qmax 16–255 (KIVI 8-bit, affine 5–8 bits): y = f32(c + CQ8) with CQ8 = 256.5 − 2g,
+// g = 2^−15 (the grid of [256, 512), where y lies), so y − 256 = K + L·g with K = bits 15..22 of y and
+// L = bits 0..14; the kernels use y2 = y << 1 (K in byte 2 as above; L·2 in the low half, the sign bit dropped). A lane is flagged when
 // L ≥ 2^15 − 3 (low half of y2 > 0xFFF8). Unflagged: c + 0.5 − 2g lies within g/2 of K + L·g with
 // 0 ≤ L ≤ 2^15 − 4, so c + 0.5 ∈ [K + 1.5g, K + 1 − 1.5g]: K = floor(c + 0.5) and c + 0.5 is at least
 // 1.5g = 4.58e−5 from every integer. The definition's code is RNE(t_f), t_f = f32(t): |t − c| ≤
 // t·(2^−23 + 2^−48) ≤ 3.04e−5 (t ≤ 255.00002, s normal as above) and |t_f − t| ≤ 2^−17 = 7.6e−6 (t < 256),
 // so |t_f − c| < 3.81e−5 < 1.5g: t_f + 0.5 lies strictly between the same integers as c + 0.5, hence
-// RNE(t_f) = K (and t_f < 255.5, so the clamp changes nothing). Division-path cost is a divps per 4
-// elements (the slowest vector instruction); this path has a multiply and one shift instead.
+// RNE(t_f) = K (and t_f < qmax + 0.5, so the clamp changes nothing). Against the division path: a
+// multiply and a shift instead of a divps per 4 elements (faster in place: docs/performance.md, session 8).
 
 /** 128.5 − 2^−16 (multiply path). */
 const CQ: f32 = 128.49998474121094;
