@@ -31,6 +31,8 @@ import {
   dequantize,
   dequantizeRef,
   type KiviBits,
+  type QuantizedKeys,
+  type QuantizedValues,
   quantizeKeys,
   quantizeKeysRef,
   quantizeValues,
@@ -265,30 +267,23 @@ describe('KIVI: wasm = JS = Ref, bit for bit', () => {
   });
 
   runWasm('large tensors spanning several chunks (keys and values, bits 2, 4 and 8; values G 64 and 32)', () => {
+    /** wasm = JS for one quantizer call: codes, metadata and the dequantized tensor. */
+    const sameOnBoth = (quant: () => QuantizedKeys | QuantizedValues): void => {
+      const w = withBackend('wasm', quant);
+      const j = withBackend('js', quant);
+      expect(firstDiff(w.codes, j.codes)).toBe(-1);
+      expect(firstDiff(w.scales, j.scales)).toBe(-1);
+      expect(firstDiff(w.mins, j.mins)).toBe(-1);
+      expect(
+        firstDiff(withBackend('wasm', () => dequantize(w)).data, withBackend('js', () => dequantize(w)).data),
+      ).toBe(-1);
+    };
     for (const bits of [2, 4, 8] as const) {
       const kx = t(sample(1 * 1024 * 80, 7 + bits, 0), [1, 1024, 80]);
-      const ko = { bits, groupSize: 32 };
-      const kw = withBackend('wasm', () => quantizeKeys(kx, ko));
-      const kj = withBackend('js', () => quantizeKeys(kx, ko));
-      expect(firstDiff(kw.codes, kj.codes)).toBe(-1);
-      expect(firstDiff(kw.scales, kj.scales)).toBe(-1);
-      expect(firstDiff(kw.mins, kj.mins)).toBe(-1);
-      expect(
-        firstDiff(withBackend('wasm', () => dequantize(kw)).data, withBackend('js', () => dequantize(kw)).data),
-      ).toBe(-1);
+      sameOnBoth(() => quantizeKeys(kx, { bits, groupSize: 32 }));
       const vx = t(sample(2 * 300 * 128, 11 + bits, 3), [2, 300, 128]);
       // G 64: the two-pass values path; G 32: the tiled one
-      for (const groupSize of [64, 32]) {
-        const vo = { bits, groupSize };
-        const vw = withBackend('wasm', () => quantizeValues(vx, vo));
-        const vj = withBackend('js', () => quantizeValues(vx, vo));
-        expect(firstDiff(vw.codes, vj.codes)).toBe(-1);
-        expect(firstDiff(vw.scales, vj.scales)).toBe(-1);
-        expect(firstDiff(vw.mins, vj.mins)).toBe(-1);
-        expect(
-          firstDiff(withBackend('wasm', () => dequantize(vw)).data, withBackend('js', () => dequantize(vw)).data),
-        ).toBe(-1);
-      }
+      for (const groupSize of [64, 32]) sameOnBoth(() => quantizeValues(vx, { bits, groupSize }));
     }
   });
 

@@ -529,25 +529,17 @@ function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4
   let y2 = yVal(bits, v2, m, r, cq, exact);
   let y3 = yVal(bits, v3, m, r, cq, exact);
   const accA = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
-  if (bits == 8) {
-    // byte 2 of each lane of y_k → bytes 4k … 4k + 3: one 16-byte store per 4 vectors
-    v128.store(c, bytes2of4(y0, y1, y2, y3));
-    v0 = v128.load(p, 64);
-    v1 = v128.load(p, 80);
-    v2 = v128.load(p, 96);
-    v3 = v128.load(p, 112);
-    y0 = yVal(bits, v0, m, r, cq, exact);
-    y1 = yVal(bits, v1, m, r, cq, exact);
-    y2 = yVal(bits, v2, m, r, cq, exact);
-    y3 = yVal(bits, v3, m, r, cq, exact);
-    v128.store(c, bytes2of4(y0, y1, y2, y3), 16);
-    const accB8 = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
-    return exact ? v128.or(accA, accB8) : i16x8.max_u(accA, accB8);
+  // 8 bits: byte 2 of each lane of y_k → bytes 4k … 4k + 3, one 16-byte store per half; 2 / 4 bits: the
+  // first half's words wait for the second's
+  let a0 = i32x4.splat(0);
+  let a1 = a0;
+  if (bits == 8) v128.store(c, bytes2of4(y0, y1, y2, y3));
+  else {
+    const z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
+    const z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
+    a0 = bits == 4 ? i32x4.dot_i16x8_s(z0, d16) : i32x4.dot_i16x8_s(z0, d4);
+    a1 = bits == 4 ? i32x4.dot_i16x8_s(z1, d16) : i32x4.dot_i16x8_s(z1, d4);
   }
-  let z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
-  let z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
-  const a0 = bits == 4 ? i32x4.dot_i16x8_s(z0, d16) : i32x4.dot_i16x8_s(z0, d4);
-  const a1 = bits == 4 ? i32x4.dot_i16x8_s(z1, d16) : i32x4.dot_i16x8_s(z1, d4);
   v0 = v128.load(p, 64);
   v1 = v128.load(p, 80);
   v2 = v128.load(p, 96);
@@ -557,14 +549,17 @@ function valGroup(bits: i32, p: usize, m: v128, r: v128, cq: v128, d16: v128, d4
   y2 = yVal(bits, v2, m, r, cq, exact);
   y3 = yVal(bits, v3, m, r, cq, exact);
   const accB = exact ? nanMask4(v0, v1, v2, v3) : i16x8.max_u(i16x8.max_u(y0, y1), i16x8.max_u(y2, y3));
-  z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
-  z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
-  if (bits == 4) {
-    v128.store(c, narrow4(a0, a1, i32x4.dot_i16x8_s(z0, d16), i32x4.dot_i16x8_s(z1, d16)));
-  } else {
-    const w0 = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(a0, a1), d16);
-    const w1 = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(i32x4.dot_i16x8_s(z0, d4), i32x4.dot_i16x8_s(z1, d4)), d16);
-    v128.store64_lane(c, narrow4(w0, w1, w0, w1), 0);
+  if (bits == 8) v128.store(c, bytes2of4(y0, y1, y2, y3), 16);
+  else {
+    const z0 = v128.or(i8x16.swizzle(y0, swzLo(2)), i8x16.swizzle(y1, swzHi(2)));
+    const z1 = v128.or(i8x16.swizzle(y2, swzLo(2)), i8x16.swizzle(y3, swzHi(2)));
+    if (bits == 4) {
+      v128.store(c, narrow4(a0, a1, i32x4.dot_i16x8_s(z0, d16), i32x4.dot_i16x8_s(z1, d16)));
+    } else {
+      const w0 = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(a0, a1), d16);
+      const w1 = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_u(i32x4.dot_i16x8_s(z0, d4), i32x4.dot_i16x8_s(z1, d4)), d16);
+      v128.store64_lane(c, narrow4(w0, w1, w0, w1), 0);
+    }
   }
   return exact ? v128.or(accA, accB) : i16x8.max_u(accA, accB);
 }
