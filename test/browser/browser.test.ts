@@ -1,5 +1,6 @@
 /**
- * The browser-safe entry points really are: `lowbit/common` and the four families bundle for browsers
+ * The browser-safe entry points really are: `lowbit/common`, the four families, `lowbit/tfjs` and
+ * `lowbit/testing` bundle for browsers
  * (esbuild, platform 'browser': a Node built-in anywhere in their import graph fails the build), each
  * family reaches only its own folder and `src/common/` (not `common/io`, not another family), the built
  * `dist/` entries bundle for browsers too (after `npm run build`), and the source bundle runs in headless Chromium — wasm SIMD kernels compiled from the embedded module by
@@ -43,7 +44,8 @@ async function browserBundle(entry: string): Promise<{ inputs: string[] } | { er
 }
 
 describe('browser bundles', () => {
-  for (const entry of ['common', ...FAMILIES]) {
+  // lowbit/tfjs and lowbit/testing too: in-memory adapters over common (their peers resolve from node_modules)
+  for (const entry of ['common', ...FAMILIES, 'tfjs', 'testing']) {
     it(`src/${entry}/index.ts bundles for browsers and imports only ${entry === 'common' ? 'in-memory common' : `${entry} and common`}`, async () => {
       const r = await browserBundle(`src/${entry}/index.ts`);
       expect(r).toHaveProperty('inputs');
