@@ -1,10 +1,10 @@
 /**
  * The browser-safe entry points really are: `lowbit/common`, the four families, `lowbit/tfjs` and
- * `lowbit/testing` bundle for browsers
- * (esbuild, platform 'browser': a Node built-in anywhere in their import graph fails the build), each
- * family reaches only its own folder and `src/common/` (not `common/io`, not another family), the built
- * `dist/` entries bundle for browsers too (after `npm run build`), and the source bundle runs in headless Chromium — wasm SIMD kernels compiled from the embedded module by
- * `loadKernels()`, outputs bit-identical to Node's and to the JS kernels' (`probe.ts`).
+ * `lowbit/testing` bundle for browsers (esbuild, platform 'browser': a Node built-in anywhere in their
+ * import graph fails the build), each reaches only its own folder and `src/common/` (not `common/io`, not
+ * another family), the built `dist/` entries bundle for browsers too (after `npm run build`), and the
+ * families' source bundle runs in headless Chromium — wasm SIMD kernels compiled from the embedded module
+ * by `loadKernels()`, outputs bit-identical to Node's and to the JS kernels' (`probe.ts`).
  *
  * The Chromium part needs a `chromium` binary (Debian's package; `LOWBIT_CHROMIUM` names another). Where
  * none is installed it is skipped, except under `LOWBIT_REQUIRE_RUNTIMES=1` (CI installs the package and
