@@ -746,8 +746,40 @@ function deq1(c: v128, am: v128, vs: v128, vm: v128): v128 {
   return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(v128.and(c, am)), vs), vm);
 }
 
+/**
+ * 8-bit values with G a multiple of 16: the code bytes are the elements in order, so each 16 bytes of a
+ * group widen to 16 floats with one scale and min (no per-word group bookkeeping, and no scale condition:
+ * f32(f32(q·s) + m) directly). 67 MB, one thread, old vs new in one process: 4.65–4.70 → 3.72–3.73 ms in
+ * place, 8.93–8.98 → 6.88–7.03 ms from / into plain arrays.
+ */
+@inline
+function valuesDeq8(codes: usize, n: usize, G: i32, scales: usize, mins: usize, out: usize): void {
+  const NG = n / <usize>G;
+  const gB = <usize>G; // code bytes per group
+  let cp = codes;
+  let o = out;
+  for (let g: usize = 0; g < NG; g++) {
+    const vs = v128.load32_splat(scales + (g << 2));
+    const vm = v128.load32_splat(mins + (g << 2));
+    for (const e = cp + gB; cp < e; cp += 16) {
+      const c = v128.load(cp);
+      const lo = i16x8.extend_low_i8x16_u(c);
+      const hi = i16x8.extend_high_i8x16_u(c);
+      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), vs), vm));
+      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), vs), vm), 16);
+      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), vs), vm), 32);
+      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), vs), vm), 48);
+      o += 64;
+    }
+  }
+}
+
 @inline
 function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: usize, mins: usize, out: usize): void {
+  if (bits == 8 && G % 16 == 0) {
+    valuesDeq8(codes, <usize>rows * <usize>D, G, scales, mins, out);
+    return;
+  }
   const f = 32 / bits;
   const NW = (<usize>rows * <usize>D) / <usize>f;
   const NW4 = NW & ~(<usize>3);
