@@ -508,6 +508,7 @@ const KVC = memory.data<u32>([
   0x4380fffe, 0x4380fffe, 0x4380fffe, 0x4380fffe, // 80: badL (multiply path)
   0x43803ffe, 0x43803ffe, 0x43803ffe, 0x43803ffe, // 96: CQ8
   0x87fffff8, 0x87fffff8, 0x87fffff8, 0x87fffff8, // 112: LIM8
+  0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, // 128: low nibbles
 ], 16);
 
 /**
@@ -762,14 +763,45 @@ function valuesDeq8(codes: usize, n: usize, G: i32, scales: usize, mins: usize, 
     const vs = v128.load32_splat(scales + (g << 2));
     const vm = v128.load32_splat(mins + (g << 2));
     for (const e = cp + gB; cp < e; cp += 16) {
-      const c = v128.load(cp);
-      const lo = i16x8.extend_low_i8x16_u(c);
-      const hi = i16x8.extend_high_i8x16_u(c);
-      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), vs), vm));
-      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), vs), vm), 16);
-      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), vs), vm), 32);
-      v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), vs), vm), 48);
+      deq16(v128.load(cp), vs, vm, o);
       o += 64;
+    }
+  }
+}
+
+/** Widen 16 code bytes (elements in order) to 16 floats q·s + m at o. */
+@inline
+function deq16(c: v128, vs: v128, vm: v128, o: usize): void {
+  const lo = i16x8.extend_low_i8x16_u(c);
+  const hi = i16x8.extend_high_i8x16_u(c);
+  v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), vs), vm));
+  v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), vs), vm), 16);
+  v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), vs), vm), 32);
+  v128.store(o, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), vs), vm), 48);
+}
+
+/**
+ * 4-bit values with G a multiple of 32: each 16 code bytes are 32 elements of one group (element 2i the
+ * low nibble of byte i, 2i + 1 the high one); the nibbles are split and interleaved back into element
+ * order, then widened like the 8-bit codes.
+ */
+@inline
+function valuesDeq4(codes: usize, n: usize, G: i32, scales: usize, mins: usize, out: usize): void {
+  const NG = n / <usize>G;
+  const gB = <usize>(G >> 1); // code bytes per group
+  const nib = v128.load(KVC, 128);
+  let cp = codes;
+  let o = out;
+  for (let g: usize = 0; g < NG; g++) {
+    const vs = v128.load32_splat(scales + (g << 2));
+    const vm = v128.load32_splat(mins + (g << 2));
+    for (const e = cp + gB; cp < e; cp += 16) {
+      const c = v128.load(cp);
+      const lo = v128.and(c, nib);
+      const hi = v128.and(i16x8.shr_u(c, 4), nib);
+      deq16(i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), vs, vm, o);
+      deq16(i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), vs, vm, o + 64);
+      o += 128;
     }
   }
 }
@@ -778,6 +810,10 @@ function valuesDeq8(codes: usize, n: usize, G: i32, scales: usize, mins: usize, 
 function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: usize, mins: usize, out: usize): void {
   if (bits == 8 && G % 16 == 0) {
     valuesDeq8(codes, <usize>rows * <usize>D, G, scales, mins, out);
+    return;
+  }
+  if (bits == 4 && G % 32 == 0) {
+    valuesDeq4(codes, <usize>rows * <usize>D, G, scales, mins, out);
     return;
   }
   const f = 32 / bits;
