@@ -26,7 +26,7 @@
  *
  * Inputs are copied into the module's memory in chunks of about 256 KB (so the copies stay in cache),
  * processed, and the results copied out (decoders: in chunks of up to 4 MB of output, see
- * {@link WasmKernels.deqChunk}); caller arrays are never aliased. The module (about 94 KB; 126 KB as base64) is
+ * {@link WasmKernels.deqChunk}); caller arrays are never aliased. The module (about 95 KB; 127 KB as base64) is
  * compiled synchronously on first use; an engine that refuses synchronous compilation of a module this
  * size on the main thread (Chromium long did above 4 KB; Chromium 156 compiles it) makes the first call
  * start an asynchronous compilation and run in JS until it is done (or call {@link loadKernels} once at

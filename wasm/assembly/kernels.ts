@@ -149,18 +149,19 @@ function codesBad(acc: v128, lim: v128): bool {
   return v128.any_true(v128.xor(i16x8.max_u(acc, lim), lim));
 }
 
-/** The y parameter of a group: 1/s (multiply path) or s (division path), see above. */
+/**
+ * The y parameter of a group (every width multiplies; the exact reruns divide by the stored scale): 1/s,
+ * 0 for s = 0, NaN for a scale that is not normal (every lane flagged), see above.
+ */
 @inline
-function yParam1(s: f32, mul: bool): f32 {
-  if (s == 0) return mul ? 0 : f32.POSITIVE_INFINITY;
-  if (!mul) return s;
+function yParam1(s: f32): f32 {
+  if (s == 0) return 0;
   return s >= 1.1754943508222875e-38 && s < 8.507059173023462e37 ? 1 / s : f32.NaN;
 }
 
 @inline
-function yParam4(s: v128, mul: bool): v128 {
+function yParam4(s: v128): v128 {
   const z = f32x4.eq(s, f32x4.splat(0));
-  if (!mul) return v128.bitselect(f32x4.splat(f32.POSITIVE_INFINITY), s, z);
   const ok = v128.and(f32x4.ge(s, f32x4.splat(1.1754943508222875e-38)), f32x4.lt(s, f32x4.splat(8.507059173023462e37)));
   return v128.andnot(v128.bitselect(f32x4.div(f32x4.splat(1), s), f32x4.splat(f32.NaN), ok), z);
 }
@@ -224,21 +225,20 @@ export function kiviValuesQuant(
   if (G == 32 && bits == 2) return valuesTiled(2, x, rows, D, lim, codes, scales, mins, prm);
   if (G == 32 && bits == 4) return valuesTiled(4, x, rows, D, lim, codes, scales, mins, prm);
   if (G == 32 && bits == 8) return valuesTiled(8, x, rows, D, lim, codes, scales, mins, prm);
-  const mul = true; // every width has a multiply path (8 bits: yMul8)
   const qmaxF = <f32>((1 << bits) - 1);
   // groups are contiguous over the whole chunk (row-major rows of D = nGroups·G channels)
   const NG = <usize>rows * <usize>(D / G);
   const gB = <usize>G << 2;
   let g: usize = 0;
   // 1. min/max of 4 groups at a time (no scalar work)
-  for (; g + 4 <= NG; g += 4) if (groupParams4(x, g, G, lim, qmaxF, mul, scales, mins, prm) != 0) return -1;
+  for (; g + 4 <= NG; g += 4) if (groupParams4(x, g, G, lim, qmaxF, scales, mins, prm) != 0) return -1;
   for (; g < NG; g++) {
     minMaxContig(x + g * gB, G);
     if (!(gMin > -lim && gMax < lim)) return -1;
     const s: f32 = (gMax - gMin) / qmaxF;
     store<f32>(scales + (g << 2), s);
     store<f32>(mins + (g << 2), gMin);
-    store<f32>(prm + (g << 2), yParam1(s, mul));
+    store<f32>(prm + (g << 2), yParam1(s));
   }
   // 2. codes
   if (bits == 2) return valuesCodes(2, x, rows, D, G, codes, scales, mins, prm);
@@ -264,7 +264,6 @@ function valuesCodes(
 ): i32 {
   const f = 32 / bits;
   const qmaxF = <f32>((1 << bits) - 1);
-  const vq = f32x4.splat(qmaxF);
   const NW = (<usize>rows * <usize>D) / <usize>f;
   const NW4 = NW & ~(<usize>3);
   const wpg = G / f;
@@ -435,7 +434,6 @@ function groupParams4(
   G: i32,
   lim: f32,
   qmaxF: f32,
-  mul: bool,
   scales: usize,
   mins: usize,
   prm: usize,
@@ -491,7 +489,7 @@ function groupParams4(
   }
   const s4 = f32x4.div(f32x4.sub(v128.load(sp), v128.load(mp)), vq);
   v128.store(sp, s4);
-  v128.store(prm + (g << 2), yParam4(s4, mul));
+  v128.store(prm + (g << 2), yParam4(s4));
   return 0;
 }
 
@@ -619,9 +617,9 @@ function valuesTiled(
   const d4 = v128.load(KVC, 64);
   const badL = bits == 8 ? v128.load(KVC, 112) : v128.load(KVC, 80);
   const cB: usize = <usize>(bits << 2); // code bytes per group of 32
-  if (NG4 > 0 && groupParams4(x, 0, 32, lim, qmaxF, true, scales, mins, prm) != 0) return -1;
+  if (NG4 > 0 && groupParams4(x, 0, 32, lim, qmaxF, scales, mins, prm) != 0) return -1;
   for (let g: usize = 0; g < NG4; g += 4) {
-    if (g + 4 < NG4 && groupParams4(x, g + 4, 32, lim, qmaxF, true, scales, mins, prm) != 0) return -1;
+    if (g + 4 < NG4 && groupParams4(x, g + 4, 32, lim, qmaxF, scales, mins, prm) != 0) return -1;
     const p0 = x + (g << 7);
     const mp = mins + (g << 2);
     const pp = prm + (g << 2);
@@ -906,11 +904,11 @@ function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: u
 
 /** Scales, mins and y parameters of 4 channels from their min `a` and max `b`; the out-of-range mask. */
 @inline
-function keysParams(a: v128, b: v128, o: usize, mins: usize, scales: usize, prm: usize, vq: v128, vlim: v128, mul: bool): v128 {
+function keysParams(a: v128, b: v128, o: usize, mins: usize, scales: usize, prm: usize, vq: v128, vlim: v128): v128 {
   v128.store(mins + o, a);
   const s = f32x4.div(f32x4.sub(b, a), vq);
   v128.store(scales + o, s);
-  v128.store(prm + o, yParam4(s, mul));
+  v128.store(prm + o, yParam4(s));
   return v128.or(v128.not(f32x4.gt(a, f32x4.neg(vlim))), v128.not(f32x4.lt(b, vlim)));
 }
 
@@ -926,7 +924,6 @@ export function kiviKeysQuant(
   mins: usize,
   prm: usize,
 ): i32 {
-  const mul = true; // every width has a multiply path (8 bits: yMul8)
   const qmaxF = <f32>((1 << bits) - 1);
   const vq = f32x4.splat(qmaxF);
   const vlim = f32x4.splat(lim);
@@ -967,10 +964,10 @@ export function kiviKeysQuant(
         b3 = f32x4.pmax(b3, v3);
       }
       const o = mrow + (<usize>d << 2);
-      bad = v128.or(bad, keysParams(a0, b0, o, mins, scales, prm, vq, vlim, mul));
-      bad = v128.or(bad, keysParams(a1, b1, o + 16, mins, scales, prm, vq, vlim, mul));
-      bad = v128.or(bad, keysParams(a2, b2, o + 32, mins, scales, prm, vq, vlim, mul));
-      bad = v128.or(bad, keysParams(a3, b3, o + 48, mins, scales, prm, vq, vlim, mul));
+      bad = v128.or(bad, keysParams(a0, b0, o, mins, scales, prm, vq, vlim));
+      bad = v128.or(bad, keysParams(a1, b1, o + 16, mins, scales, prm, vq, vlim));
+      bad = v128.or(bad, keysParams(a2, b2, o + 32, mins, scales, prm, vq, vlim));
+      bad = v128.or(bad, keysParams(a3, b3, o + 48, mins, scales, prm, vq, vlim));
     }
     for (; d < D4; d += 4) {
       const p = base + (<usize>d << 2);
@@ -981,7 +978,7 @@ export function kiviKeysQuant(
         a = f32x4.pmin(a, v);
         b = f32x4.pmax(b, v);
       }
-      bad = v128.or(bad, keysParams(a, b, mrow + (<usize>d << 2), mins, scales, prm, vq, vlim, mul));
+      bad = v128.or(bad, keysParams(a, b, mrow + (<usize>d << 2), mins, scales, prm, vq, vlim));
     }
     for (; d < D; d++) {
       const p = base + (<usize>d << 2);
@@ -996,7 +993,7 @@ export function kiviKeysQuant(
       const s: f32 = (mx - mn) / qmaxF;
       store<f32>(mins + mrow + (<usize>d << 2), mn);
       store<f32>(scales + mrow + (<usize>d << 2), s);
-      store<f32>(prm + mrow + (<usize>d << 2), yParam1(s, mul));
+      store<f32>(prm + mrow + (<usize>d << 2), yParam1(s));
     }
     if (v128.any_true(bad)) return -1;
     // 2. the group's codes
@@ -1375,14 +1372,14 @@ function affineCodes(
     if (v128.any_true(f32x4.eq(d, f32x4.splat(inf)))) return -2;
     const s = f32x4.div(d, vq);
     v128.store(scales + (g << 2), s);
-    v128.store(prm + (g << 2), yParam4(s, true));
+    v128.store(prm + (g << 2), yParam4(s));
   }
   for (; g < NG; g++) {
     const d: f32 = load<f32>(scales + (g << 2)) - load<f32>(zeros + (g << 2));
     if (d == inf) return -2;
     const s: f32 = d / qmaxF;
     store<f32>(scales + (g << 2), s);
-    store<f32>(prm + (g << 2), yParam1(s, true));
+    store<f32>(prm + (g << 2), yParam1(s));
   }
   // 3. codes
   p = 0;
