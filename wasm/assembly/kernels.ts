@@ -745,28 +745,6 @@ function deq1(c: v128, am: v128, vs: v128, vm: v128): v128 {
   return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(v128.and(c, am)), vs), vm);
 }
 
-/**
- * 8-bit values with G a multiple of 16: the code bytes are the elements in order, so each 16 bytes of a
- * group widen to 16 floats with one scale and min (no per-word group bookkeeping, and no scale condition:
- * f32(f32(q·s) + m) directly). 67 MB, one thread, old vs new in one process: 4.65–4.70 → 3.72–3.73 ms in
- * place, 8.93–8.98 → 6.88–7.03 ms from / into plain arrays.
- */
-@inline
-function valuesDeq8(codes: usize, n: usize, G: i32, scales: usize, mins: usize, out: usize): void {
-  const NG = n / <usize>G;
-  const gB = <usize>G; // code bytes per group
-  let cp = codes;
-  let o = out;
-  for (let g: usize = 0; g < NG; g++) {
-    const vs = v128.load32_splat(scales + (g << 2));
-    const vm = v128.load32_splat(mins + (g << 2));
-    for (const e = cp + gB; cp < e; cp += 16) {
-      deq16(v128.load(cp), vs, vm, o);
-      o += 64;
-    }
-  }
-}
-
 /** Widen 16 code bytes (elements in order) to 16 floats q·s + m at o. */
 @inline
 function deq16(c: v128, vs: v128, vm: v128, o: usize): void {
@@ -779,14 +757,17 @@ function deq16(c: v128, vs: v128, vm: v128, o: usize): void {
 }
 
 /**
- * 4-bit values with G a multiple of 32: each 16 code bytes are 32 elements of one group (element 2i the
- * low nibble of byte i, 2i + 1 the high one); the nibbles are split and interleaved back into element
- * order, then widened like the 8-bit codes.
+ * 8-bit values with G a multiple of 16, 4-bit with G a multiple of 32: each 16 code bytes belong to one
+ * group, so they widen to floats under one scale and min — no per-word group bookkeeping and no scale
+ * condition (f32(f32(q·s) + m) directly). 8 bits: the bytes are the elements in order; 4 bits: element 2i
+ * is the low nibble of byte i and 2i + 1 the high one, split and interleaved back into element order.
+ * 67 MB, one thread, old vs new in one process: 8-bit 4.65–4.70 → 3.72–3.73 ms in place, 8.93–8.98 →
+ * 6.88–7.03 ms from / into plain arrays; 4-bit 4.26–4.56 → 3.70–3.94 and 6.90–7.78 → 6.30–6.85 ms.
  */
 @inline
-function valuesDeq4(codes: usize, n: usize, G: i32, scales: usize, mins: usize, out: usize): void {
+function valuesDeqGroups(bits: i32, codes: usize, n: usize, G: i32, scales: usize, mins: usize, out: usize): void {
   const NG = n / <usize>G;
-  const gB = <usize>(G >> 1); // code bytes per group
+  const gB = <usize>((G * bits) >> 3); // code bytes per group
   const nib = v128.load(KVC, 128);
   let cp = codes;
   let o = out;
@@ -795,23 +776,24 @@ function valuesDeq4(codes: usize, n: usize, G: i32, scales: usize, mins: usize, 
     const vm = v128.load32_splat(mins + (g << 2));
     for (const e = cp + gB; cp < e; cp += 16) {
       const c = v128.load(cp);
-      const lo = v128.and(c, nib);
-      const hi = v128.and(i16x8.shr_u(c, 4), nib);
-      deq16(i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), vs, vm, o);
-      deq16(i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), vs, vm, o + 64);
-      o += 128;
+      if (bits == 8) {
+        deq16(c, vs, vm, o);
+        o += 64;
+      } else {
+        const lo = v128.and(c, nib);
+        const hi = v128.and(i16x8.shr_u(c, 4), nib);
+        deq16(i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), vs, vm, o);
+        deq16(i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), vs, vm, o + 64);
+        o += 128;
+      }
     }
   }
 }
 
 @inline
 function valuesDeq(bits: i32, codes: usize, rows: i32, D: i32, G: i32, scales: usize, mins: usize, out: usize): void {
-  if (bits == 8 && G % 16 == 0) {
-    valuesDeq8(codes, <usize>rows * <usize>D, G, scales, mins, out);
-    return;
-  }
-  if (bits == 4 && G % 32 == 0) {
-    valuesDeq4(codes, <usize>rows * <usize>D, G, scales, mins, out);
+  if ((bits == 8 && G % 16 == 0) || (bits == 4 && G % 32 == 0)) {
+    valuesDeqGroups(bits, codes, <usize>rows * <usize>D, G, scales, mins, out);
     return;
   }
   const f = 32 / bits;
