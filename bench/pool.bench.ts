@@ -112,7 +112,6 @@ function twoThreadCopy(bytes: number): {
   };
 }
 
-/** Median of times in ms, in seconds. */
 /** The median of `t` (sorts it in place; the lower middle of an even count). */
 function middle(t: number[]): number {
   return t.sort((x, y) => x - y)[Math.floor((t.length - 1) / 2)]!;

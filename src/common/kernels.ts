@@ -1166,6 +1166,29 @@ export class WasmKernels {
   }
 
   /**
+   * Positions in {@link WasmKernels.attendFlat}'s list that the Node pool reads or rewrites when it cuts a
+   * call into parts (shape scalars, row range, counts, arrays; the blocks' arrays from `blocks` on).
+   */
+  static get ATTEND_AT() {
+    return {
+      H: 0,
+      D: 1,
+      T: 7,
+      heads: 14,
+      m: 15,
+      rowLo: 19,
+      rowHi: 20,
+      nK: 21,
+      nV: 22,
+      kRes: 23,
+      vRes: 24,
+      q: 25,
+      out: 26,
+      blocks: 27,
+    } as const;
+  }
+
+  /**
    * {@link kiviAttend}'s arguments and row range as a flat list of numbers, booleans and arrays (what the
    * Node pool cuts into parts and sends to its workers): 21 scalars (H, D, keyBits, valueBits, G, GV, R,
    * T, kResLen, vChunkLen, vQLen, vResStart, vResLen, ring, heads, m, scale, causal, tileFloats or −1,
@@ -1196,6 +1219,7 @@ export class WasmKernels {
   /** {@link kiviAttend} on the flat list of {@link WasmKernels.attendFlat}. */
   kiviAttendFlat(...v: (number | boolean | Float32Array | Uint32Array)[]): boolean {
     const n = (i: number): number => v[i] as number;
+    const P = WasmKernels.ATTEND_AT;
     const blocks = (from: number, count: number) =>
       Array.from({ length: count }, (_, j) => ({
         codes: v[from + 3 * j] as Uint32Array,
@@ -1222,14 +1246,14 @@ export class WasmKernels {
       scale: n(16),
       causal: v[17] === true,
       ...(n(18) >= 0 ? { tileFloats: n(18) } : {}),
-      kRes: v[23] as Float32Array,
-      vRes: v[24] as Float32Array,
-      q: v[25] as Float32Array,
-      out: v[26] as Float32Array,
-      kBlocks: blocks(27, n(21)),
-      vChunks: blocks(27 + 3 * n(21), n(22)),
+      kRes: v[P.kRes] as Float32Array,
+      vRes: v[P.vRes] as Float32Array,
+      q: v[P.q] as Float32Array,
+      out: v[P.out] as Float32Array,
+      kBlocks: blocks(P.blocks, n(P.nK)),
+      vChunks: blocks(P.blocks + 3 * n(P.nK), n(P.nV)),
     };
-    return this.kiviAttend(a, n(19), n(20));
+    return this.kiviAttend(a, n(P.rowLo), n(P.rowHi));
   }
 
   /** {@link kiviAttend}'s softmax of one row `x` in place (all `x.length` tokens visible); returns Σp. */

@@ -17,6 +17,7 @@
  */
 
 import { fail } from '../common/errors.js';
+import { describe } from '../common/tensor.js';
 import { type KiviArrays, type NormalizedCacheConfig, PLAIN_ARRAYS } from './config.js';
 import { quantizeKeysKernel, quantizeValueRowKernel } from './quantizer.js';
 
@@ -60,14 +61,13 @@ function take<A extends Float32Array | Uint32Array>(arrays: KiviArrays, C: new (
   const a = (C === (Float32Array as unknown) ? arrays.float32(n) : arrays.uint32(n)) as A;
   if (arrays === PLAIN_ARRAYS) return a;
   if (!(a instanceof C) || a.length !== n)
-    fail('E_CONFIG', `KiviCache: arrays handed out ${describe(a)} for ${C.name}(${n})`);
+    fail(
+      'E_CONFIG',
+      `KiviCache: arrays handed out ${describe(a)}${ArrayBuffer.isView(a) ? ` of ${(a as A).length}` : ''} for ${C.name}(${n})`,
+    );
   for (let i = 0; i < n; i++)
     if (a[i] !== 0) fail('E_CONFIG', 'KiviCache: arrays handed out an array that is not zero-filled');
   return a;
-}
-
-function describe(a: unknown): string {
-  return ArrayBuffer.isView(a) ? `a ${a.constructor.name} of ${(a as Float32Array).length}` : String(a);
 }
 
 /** Capacity (rows) of the value residual ring. */

@@ -335,34 +335,34 @@ function gemvSplit(a: Arg[], k: number): Part[] {
  * 0.72–1.40×, 4096 1.04–1.72× (several runs), so the default `minElements` (2 M) pools T ≥ 4096 there.
  */
 function attendSplit(a: Arg[], k: number): Part[] {
+  const P = WasmKernels.ATTEND_AT;
+  const cache = attendCacheArgs(a);
   // a cache in ordinary arrays is not split (no parts: the call runs on the calling thread) — copying it
   // to a worker costs more than the worker saves (measured: docs/performance.md, session 6)
-  if (!attendCacheShared(a)) return [];
-  const [D, T, H, lo, hi] = [num(a, 1), num(a, 7), num(a, 0), num(a, 19), num(a, 20)];
+  if (!cache.every((i) => arr(a, i).buffer instanceof SharedArrayBuffer)) return [];
+  const [D, T, H, lo, hi] = [num(a, P.D), num(a, P.T), num(a, P.H), num(a, P.rowLo), num(a, P.rowHi)];
   // whole KV heads per part when the call covers whole heads (a head's key blocks and value rows are then
   // read by one part, for all its query rows)
-  const perKv = (num(a, 14) / H) * num(a, 15);
+  const perKv = (num(a, P.heads) / H) * num(a, P.m);
   const unit = lo % perKv === 0 && hi % perKv === 0 ? perKv : 1;
   return ranges((hi - lo) / unit, k).map(([u0, nu]) => {
     const [r0, r1] = [lo + u0 * unit, lo + (u0 + nu) * unit];
     const nr = r1 - r0;
     const b = a.slice();
-    b[19] = r0;
-    b[20] = r1;
-    const ios: Io[] = [io(25, r0 * D, r1 * D, true, false), io(26, r0 * D, r1 * D, false, true)];
-    for (let i = 23; i < a.length; i++) if (i !== 25 && i !== 26) ios.push(io(i, 0, arr(a, i).length, true, false));
+    b[P.rowLo] = r0;
+    b[P.rowHi] = r1;
+    const ios: Io[] = [io(P.q, r0 * D, r1 * D, true, false), io(P.out, r0 * D, r1 * D, false, true)];
+    for (const i of cache) ios.push(io(i, 0, arr(a, i).length, true, false));
     return { m: 'kiviAttendFlat', a: b, n: Math.floor((T * H * D * nr) / (2 * (hi - lo))), io: ios };
   });
 }
 
-/**
- * Whether an attention call's cache (residuals, key blocks, value chunks: every array but q and out) is
- * shared — in the pool memory, say.
- */
-function attendCacheShared(a: Arg[]): boolean {
-  for (let i = 23; i < a.length; i++)
-    if (i !== 25 && i !== 26 && !(arr(a, i).buffer instanceof SharedArrayBuffer)) return false;
-  return true;
+/** Positions of an attention call's cache arrays (residuals, key blocks, value chunks: all but q and out). */
+function attendCacheArgs(a: Arg[]): number[] {
+  const P = WasmKernels.ATTEND_AT;
+  const at: number[] = [P.kRes, P.vRes];
+  for (let i = P.blocks; i < a.length; i++) at.push(i);
+  return at;
 }
 
 /** How each pooled kernel splits into parts (keyed by {@link WasmKernels} method name). */

@@ -23,20 +23,20 @@ import { type ProbeResult, probe } from './probe.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FAMILIES = ['kivi', 'bfp', 'mambaquant', 'mwq'] as const;
+/** esbuild options of every browser bundle here (in memory, ES module). */
+const BROWSER = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  write: false,
+  logLevel: 'silent',
+} as const;
 
 /** Bundle `entry` for browsers; the metafile's inputs, or the build's error messages. */
 async function browserBundle(entry: string): Promise<{ inputs: string[] } | { errors: string[] }> {
   try {
-    const r = await build({
-      entryPoints: [entry],
-      absWorkingDir: root,
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
+    const r = await build({ ...BROWSER, entryPoints: [entry], metafile: true });
     return { inputs: Object.keys((r.metafile as Metafile).inputs) };
   } catch (e) {
     return { errors: ((e as { errors?: { text: string }[] }).errors ?? []).map((m) => m.text) };
@@ -117,12 +117,7 @@ async function runInChromium(bin: string): Promise<ProbeResult> {
       sourcefile: 'page.ts',
       loader: 'ts',
     },
-    absWorkingDir: root,
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    write: false,
-    logLevel: 'silent',
+    ...BROWSER,
   });
   const script = js.outputFiles[0]!.text;
   const html =
