@@ -989,11 +989,26 @@ export function kiviKeysQuant(
   return 0;
 }
 
+/** y of 4 keys (y2 for 8 bits) on the multiply path. */
+@inline
+function yKey(bits: i32, v: v128, m: v128, r: v128): v128 {
+  return bits == 8 ? yMul8(v, m, r) : yMul(v, m, r);
+}
+
+/** The code halves (high 16 bits) of y (4 lanes) and z (4 lanes) → 8 u16 lanes, y's first. */
+@inline
+function codeHalves(y: v128, z: v128): v128 {
+  return i16x8.narrow_i32x4_u(i32x4.shr_u(y, 16), i32x4.shr_u(z, 16));
+}
+
 /**
- * Codes of the keys (rows wBegin … wEnd − 1), one row of D words (f tokens) at a time, 4 channels per vector. The word is
- * Σ_j code_j · 2^(bits·j), built by Horner's rule from the last slot down (shift by bits, add the code
- * half of y: y >>> 16 = 0x4300 + code (2/4 bits), y2 >>> 16 = 0x8700 + code (8 bits)). The word then
- * carries a constant K (mod 2^32), subtracted at the end. Flagged/NaN vectors rerun the definition.
+ * Codes of the keys (rows wBegin … wEnd − 1), one row of D words (f tokens) at a time, 4 channels per
+ * vector. The word is Σ_j code_j · 2^(bits·j); its low half holds slots 0 … f/2 − 1 and its high half the
+ * rest, so slots j and j + f/2 sit side by side in 16-bit lanes (their code halves narrowed: y >>> 16 =
+ * 0x4300 + code (2/4 bits), y2 >>> 16 = 0x8700 + code (8 bits)) and one Horner chain of f/2 steps on 16-bit
+ * lanes (shift by bits, add) builds both halves of the 4 words. Each half then carries a constant K16
+ * (mod 2^16), subtracted before the halves are interleaved into words. Flagged/NaN vectors rerun the
+ * definition.
  */
 @inline
 function keysCodes(
@@ -1014,12 +1029,12 @@ function keysCodes(
   const D4 = D & ~3;
   const rowB = <usize>D << 2;
   const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(LIM8);
-  // the constant part of the word: Σ_j h · 2^(bits·j) mod 2^32, h the high half of y (2/4 bits: 0x4300 +
-  // code) or of y2 (8 bits: 0x8700 + code) without the code
-  const h = bits <= 4 ? 0x4300 : 0x8700;
-  let K: i32 = 0;
-  for (let j = 0; j < f; j++) K += h << (bits * j);
-  const vK = i32x4.splat(K);
+  // the constant part of a half word: Σ_{j < f/2} c · 2^(bits·j) mod 2^16, c the code half of y (2/4
+  // bits: 0x4300 + code) or of y2 (8 bits: 0x8700 + code) without the code
+  const c = bits <= 4 ? 0x4300 : 0x8700;
+  let K16: i32 = 0;
+  for (let j = 0; j < f >> 1; j++) K16 += c << (bits * j);
+  const vK16 = i16x8.splat(<i16>K16);
   for (let w = wBegin; w < wEnd; w++) {
     const t0 = w * f;
     const mrow = <usize>(t0 / G) * rowB;
@@ -1035,92 +1050,55 @@ function keysCodes(
       const vm = v128.load(mp);
       const vp = v128.load(pp);
       const p = xp;
-      // Horner over the slots, last first: wd = (w << bits) + code half of y_j
-      let acc: v128;
-      let wd: v128;
-      if (bits == 2) {
-        // two interleaved Horner chains of 8 slots (15…8 and 7…0), joined at the end: half the chain length
-        let y = yMul(v128.load(p + 15 * rowB), vm, vp);
-        let z = yMul(v128.load(p + 7 * rowB), vm, vp);
-        acc = i16x8.max_u(y, z);
-        wd = i32x4.shr_u(y, 16);
-        let wl = i32x4.shr_u(z, 16);
-        y = yMul(v128.load(p + 14 * rowB), vm, vp);
-        z = yMul(v128.load(p + 6 * rowB), vm, vp);
+      // slot pairs (j, j + f/2) from the last down: h = (h << bits) + code halves, in 16-bit lanes
+      const half = f >> 1;
+      let y = yKey(bits, v128.load(p + <usize>(half - 1) * rowB), vm, vp);
+      let z = yKey(bits, v128.load(p + <usize>(f - 1) * rowB), vm, vp);
+      let acc = i16x8.max_u(y, z);
+      let h = codeHalves(y, z);
+      if (half > 7) {
+        y = yKey(bits, v128.load(p + 6 * rowB), vm, vp);
+        z = yKey(bits, v128.load(p + <usize>(6 + half) * rowB), vm, vp);
         acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
-        wl = i32x4.add(i32x4.shl(wl, 2), i32x4.shr_u(z, 16));
-        y = yMul(v128.load(p + 13 * rowB), vm, vp);
-        z = yMul(v128.load(p + 5 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
-        wl = i32x4.add(i32x4.shl(wl, 2), i32x4.shr_u(z, 16));
-        y = yMul(v128.load(p + 12 * rowB), vm, vp);
-        z = yMul(v128.load(p + 4 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
-        wl = i32x4.add(i32x4.shl(wl, 2), i32x4.shr_u(z, 16));
-        y = yMul(v128.load(p + 11 * rowB), vm, vp);
-        z = yMul(v128.load(p + 3 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
-        wl = i32x4.add(i32x4.shl(wl, 2), i32x4.shr_u(z, 16));
-        y = yMul(v128.load(p + 10 * rowB), vm, vp);
-        z = yMul(v128.load(p + 2 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
-        wl = i32x4.add(i32x4.shl(wl, 2), i32x4.shr_u(z, 16));
-        y = yMul(v128.load(p + 9 * rowB), vm, vp);
-        z = yMul(v128.load(p + rowB), vm, vp);
-        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
-        wl = i32x4.add(i32x4.shl(wl, 2), i32x4.shr_u(z, 16));
-        y = yMul(v128.load(p + 8 * rowB), vm, vp);
-        z = yMul(v128.load(p), vm, vp);
-        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        wd = i32x4.add(i32x4.shl(wd, 2), i32x4.shr_u(y, 16));
-        wl = i32x4.add(i32x4.shl(wl, 2), i32x4.shr_u(z, 16));
-        wd = i32x4.add(i32x4.shl(wd, 16), wl);
-      } else if (bits == 4) {
-        let y = yMul(v128.load(p + 7 * rowB), vm, vp);
-        acc = y;
-        wd = i32x4.shr_u(y, 16);
-        y = yMul(v128.load(p + 6 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
-        y = yMul(v128.load(p + 5 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
-        y = yMul(v128.load(p + 4 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
-        y = yMul(v128.load(p + 3 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
-        y = yMul(v128.load(p + 2 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
-        y = yMul(v128.load(p + rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
-        y = yMul(v128.load(p), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 4), i32x4.shr_u(y, 16));
-      } else {
-        let y = yMul8(v128.load(p + 3 * rowB), vm, vp);
-        acc = y;
-        wd = i32x4.shr_u(y, 16);
-        y = yMul8(v128.load(p + 2 * rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 8), i32x4.shr_u(y, 16));
-        y = yMul8(v128.load(p + rowB), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 8), i32x4.shr_u(y, 16));
-        y = yMul8(v128.load(p), vm, vp);
-        acc = i16x8.max_u(acc, y);
-        wd = i32x4.add(i32x4.shl(wd, 8), i32x4.shr_u(y, 16));
+        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
       }
-      v128.store(cp, i32x4.sub(wd, vK));
+      if (half > 6) {
+        y = yKey(bits, v128.load(p + 5 * rowB), vm, vp);
+        z = yKey(bits, v128.load(p + <usize>(5 + half) * rowB), vm, vp);
+        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
+        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+      }
+      if (half > 5) {
+        y = yKey(bits, v128.load(p + 4 * rowB), vm, vp);
+        z = yKey(bits, v128.load(p + <usize>(4 + half) * rowB), vm, vp);
+        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
+        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+      }
+      if (half > 4) {
+        y = yKey(bits, v128.load(p + 3 * rowB), vm, vp);
+        z = yKey(bits, v128.load(p + <usize>(3 + half) * rowB), vm, vp);
+        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
+        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+      }
+      if (half > 3) {
+        y = yKey(bits, v128.load(p + 2 * rowB), vm, vp);
+        z = yKey(bits, v128.load(p + <usize>(2 + half) * rowB), vm, vp);
+        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
+        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+      }
+      if (half > 2) {
+        y = yKey(bits, v128.load(p + rowB), vm, vp);
+        z = yKey(bits, v128.load(p + <usize>(1 + half) * rowB), vm, vp);
+        acc = i16x8.max_u(acc, i16x8.max_u(y, z));
+        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+      }
+      y = yKey(bits, v128.load(p), vm, vp);
+      z = yKey(bits, v128.load(p + <usize>half * rowB), vm, vp);
+      acc = i16x8.max_u(acc, i16x8.max_u(y, z));
+      h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+      // 16-bit lanes (low halves of the 4 words, then their high halves) → words, less the constant
+      const wd = i8x16.shuffle(i16x8.sub(h, vK16), h, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+      v128.store(cp, wd);
       if (codesBad(acc, badL)) {
         // a lane near a half-integer (or NaN): the 4 words again by the definition, 4 lanes at a time
         const s0 = v128.load(scales + (mp - mins));
