@@ -995,20 +995,14 @@ function yKey(bits: i32, v: v128, m: v128, r: v128): v128 {
   return bits == 8 ? yMul8(v, m, r) : yMul(v, m, r);
 }
 
-/** The code halves (high 16 bits) of y (4 lanes) and z (4 lanes) → 8 u16 lanes, y's first. */
-@inline
-function codeHalves(y: v128, z: v128): v128 {
-  return i16x8.narrow_i32x4_u(i32x4.shr_u(y, 16), i32x4.shr_u(z, 16));
-}
-
 /**
  * Codes of the keys (rows wBegin … wEnd − 1), one row of D words (f tokens) at a time, 4 channels per
- * vector. The word is Σ_j code_j · 2^(bits·j); its low half holds slots 0 … f/2 − 1 and its high half the
- * rest, so slots j and j + f/2 sit side by side in 16-bit lanes (their code halves narrowed: y >>> 16 =
- * 0x4300 + code (2/4 bits), y2 >>> 16 = 0x8700 + code (8 bits)) and one Horner chain of f/2 steps on 16-bit
- * lanes (shift by bits, add) builds both halves of the 4 words. Each half then carries a constant K16
- * (mod 2^16), subtracted before the halves are interleaved into words. Flagged/NaN vectors rerun the
- * definition.
+ * vector. The word is Σ_j code_j · 2^(bits·j): its low half holds slots 0 … f/2 − 1, its high half the
+ * rest. The high 16 bits of y are 0x4300 + code (2/4 bits; y2 of 8 bits: 0x8700 + code), so Horner's rule
+ * on 16-bit lanes (shift by bits, add y) builds each half in the odd lanes — the even lanes (fractions)
+ * only collect garbage that never crosses into them — one chain per half. Each half then carries a
+ * constant K16 (mod 2^16), subtracted after the halves are blended into words. Flagged/NaN vectors rerun
+ * the definition.
  */
 @inline
 function keysCodes(
@@ -1050,54 +1044,66 @@ function keysCodes(
       const vm = v128.load(mp);
       const vp = v128.load(pp);
       const p = xp;
-      // slot pairs (j, j + f/2) from the last down: h = (h << bits) + code halves, in 16-bit lanes
+      // two Horner chains on 16-bit lanes, slots f/2 − 1 … 0 (hl) and f − 1 … f/2 (hh): h = (h << bits) + y;
+      // the odd 16-bit lanes (code halves) build the two halves of the 4 words, the even ones are discarded
       const half = f >> 1;
       let y = yKey(bits, v128.load(p + <usize>(half - 1) * rowB), vm, vp);
       let z = yKey(bits, v128.load(p + <usize>(f - 1) * rowB), vm, vp);
       let acc = i16x8.max_u(y, z);
-      let h = codeHalves(y, z);
+      let hl = y;
+      let hh = z;
       if (half > 7) {
         y = yKey(bits, v128.load(p + 6 * rowB), vm, vp);
         z = yKey(bits, v128.load(p + <usize>(6 + half) * rowB), vm, vp);
         acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+        hl = i16x8.add(i16x8.shl(hl, bits), y);
+        hh = i16x8.add(i16x8.shl(hh, bits), z);
       }
       if (half > 6) {
         y = yKey(bits, v128.load(p + 5 * rowB), vm, vp);
         z = yKey(bits, v128.load(p + <usize>(5 + half) * rowB), vm, vp);
         acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+        hl = i16x8.add(i16x8.shl(hl, bits), y);
+        hh = i16x8.add(i16x8.shl(hh, bits), z);
       }
       if (half > 5) {
         y = yKey(bits, v128.load(p + 4 * rowB), vm, vp);
         z = yKey(bits, v128.load(p + <usize>(4 + half) * rowB), vm, vp);
         acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+        hl = i16x8.add(i16x8.shl(hl, bits), y);
+        hh = i16x8.add(i16x8.shl(hh, bits), z);
       }
       if (half > 4) {
         y = yKey(bits, v128.load(p + 3 * rowB), vm, vp);
         z = yKey(bits, v128.load(p + <usize>(3 + half) * rowB), vm, vp);
         acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+        hl = i16x8.add(i16x8.shl(hl, bits), y);
+        hh = i16x8.add(i16x8.shl(hh, bits), z);
       }
       if (half > 3) {
         y = yKey(bits, v128.load(p + 2 * rowB), vm, vp);
         z = yKey(bits, v128.load(p + <usize>(2 + half) * rowB), vm, vp);
         acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+        hl = i16x8.add(i16x8.shl(hl, bits), y);
+        hh = i16x8.add(i16x8.shl(hh, bits), z);
       }
       if (half > 2) {
         y = yKey(bits, v128.load(p + rowB), vm, vp);
         z = yKey(bits, v128.load(p + <usize>(1 + half) * rowB), vm, vp);
         acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-        h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
+        hl = i16x8.add(i16x8.shl(hl, bits), y);
+        hh = i16x8.add(i16x8.shl(hh, bits), z);
       }
       y = yKey(bits, v128.load(p), vm, vp);
       z = yKey(bits, v128.load(p + <usize>half * rowB), vm, vp);
       acc = i16x8.max_u(acc, i16x8.max_u(y, z));
-      h = i16x8.add(i16x8.shl(h, bits), codeHalves(y, z));
-      // 16-bit lanes (low halves of the 4 words, then their high halves) → words, less the constant
-      const wd = i8x16.shuffle(i16x8.sub(h, vK16), h, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+      hl = i16x8.add(i16x8.shl(hl, bits), y);
+      hh = i16x8.add(i16x8.shl(hh, bits), z);
+      // words: hl's code halves moved down, hh's in place (a 16-bit blend), less the constant in each half
+      const wd = i16x8.sub(
+        i8x16.shuffle(i32x4.shr_u(hl, 16), hh, 0, 1, 18, 19, 4, 5, 22, 23, 8, 9, 26, 27, 12, 13, 30, 31),
+        vK16,
+      );
       v128.store(cp, wd);
       if (codesBad(acc, badL)) {
         // a lane near a half-integer (or NaN): the 4 words again by the definition, 4 lanes at a time
