@@ -6,18 +6,18 @@
  * `setKernelBackend`; GB/s are of float32 input bytes (dequantize: of float32 output bytes). KIVI and
  * affine rows write into preallocated outputs ("into out", like the dequantize and MX rows) and, for
  * comparison, into outputs allocated per call ("new outputs"). Single thread; the worker pool is
- * measured in pool.bench.ts. The "pool memory" rows run the same public function on a one-thread
- * `KernelPool` (lowbit/node) with the input and outputs allocated in the pool's memory, which its kernels
- * read and write in place (no copy in or out of the module's memory). The encoders' groups also time the
- * plain path's copy of the input into a wasm memory alone ("copy-in alone"): plain ≈ that + pool memory.
+ * measured in pool.bench.ts. The "kernel memory" rows run the same public function with the input and
+ * outputs allocated by `kernelMemory` (lowbit/common: the kernels' own memory, any engine), which the
+ * kernels read and write in place (no copy in or out of the module's memory). The encoders' groups also
+ * time the plain path's copy of the input into a wasm memory alone ("copy-in alone"): plain ≈ that +
+ * kernel memory.
  * Full size: a KV cache layer `[32, 4096, 128]` (16.8 M elements, 67 MB); quick: `[8, 512, 128]`.
  */
 import { dequantizeBlocks, quantizeBlocks } from '../src/bfp/quantize.js';
 import { dequantizeAffine, quantizeAffine } from '../src/common/affine.js';
-import { type KernelBackend, setKernelBackend, WasmKernels } from '../src/common/kernels.js';
+import { type KernelBackend, kernelMemory, setKernelBackend, WasmKernels } from '../src/common/kernels.js';
 import { dequantize, type KiviBits, quantizeKeys, quantizeValues } from '../src/kivi/index.js';
 import { fwht } from '../src/mambaquant/hadamard.js';
-import { KernelPool } from '../src/node/index.js';
 import { lcgData, QUICK, runGroup } from './harness.js';
 
 function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
@@ -34,7 +34,7 @@ function withBackend<T>(b: KernelBackend, fn: () => T): () => T {
 /**
  * What a plain-array encoder does before its kernel runs: the input copied into a wasm memory in the
  * wrappers' chunks (`WasmKernels.CHUNK` float32 elements, 256 KB: they stay in L2), by the same
- * `TypedArray.set`. A plain row takes about this plus the pool-memory row (the kernel on data that needs no
+ * `TypedArray.set`. A plain row takes about this plus the kernel-memory row (the kernel on data that needs no
  * copy): one thread cannot overlap the two, as a wasm kernel cannot read a JS array.
  */
 function copyIn(src: Float32Array): () => void {
@@ -57,12 +57,12 @@ export async function main(): Promise<void> {
   const data = lcgData(n, 12345);
   const x = { dtype: 'float32' as const, data, shape: [H, T, D] };
   const shape = `[${H}, ${T}, ${D}]`;
-  // one thread (no workers), arrays in its memory: the kernels read and write them in place
-  const pool = await KernelPool.create({ threads: 1 });
-  const xm = { ...x, data: pool.float32(n) };
+  // arrays in the kernels' own memory (about 19 bytes per element in all): read and written in place
+  const mem = kernelMemory(20 * n);
+  const xm = { ...x, data: mem.float32(n) };
   xm.data.set(data);
-  const outM = pool.float32(n);
-  const inPool = 'wasm SIMD, pool memory (in place)';
+  const outM = mem.float32(n);
+  const inPool = 'wasm SIMD, kernel memory (in place)';
   const cin = { name: 'copy-in alone (what plain adds)', fn: copyIn(data), baseline: true };
   for (const bits of [2, 4, 8] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
@@ -75,17 +75,17 @@ export async function main(): Promise<void> {
     const km = {
       ...o,
       out: {
-        codes: pool.uint32(kOut.codes.length),
-        scales: pool.float32(kOut.scales.length),
-        mins: pool.float32(kOut.mins.length),
+        codes: mem.uint32(kOut.codes.length),
+        scales: mem.float32(kOut.scales.length),
+        mins: mem.float32(kOut.mins.length),
       },
     };
     const vm = {
       ...o,
       out: {
-        codes: pool.uint32(vOut.codes.length),
-        scales: pool.float32(vOut.scales.length),
-        mins: pool.float32(vOut.mins.length),
+        codes: mem.uint32(vOut.codes.length),
+        scales: mem.float32(vOut.scales.length),
+        mins: mem.float32(vOut.mins.length),
       },
     };
     await runGroup({
@@ -96,7 +96,7 @@ export async function main(): Promise<void> {
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeKeys(x, ko)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
-        { name: inPool, fn: () => pool.quantizeKeys(xm, km) },
+        { name: inPool, fn: () => quantizeKeys(xm, km) },
         cin,
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeKeys(x, ko)) },
       ],
@@ -109,15 +109,15 @@ export async function main(): Promise<void> {
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeValues(x, vo)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeValues(x, o)) },
-        { name: inPool, fn: () => pool.quantizeValues(xm, vm) },
+        { name: inPool, fn: () => quantizeValues(xm, vm) },
         cin,
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeValues(x, vo)) },
       ],
     });
     const qk = quantizeKeys(x, o);
     const qv = quantizeValues(x, o);
-    const qkm = await pool.quantizeKeys(xm, km);
-    const qvm = await pool.quantizeValues(xm, vm);
+    const qkm = quantizeKeys(xm, km);
+    const qvm = quantizeValues(xm, vm);
     const out = new Float32Array(n);
     await runGroup({
       title: `KIVI-${bits} dequantize keys ${shape} (GB/s of float32 output)`,
@@ -126,7 +126,7 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qk, out)) },
-        { name: inPool, fn: () => pool.dequantize(qkm, outM) },
+        { name: inPool, fn: () => dequantize(qkm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qk, out)) },
       ],
     });
@@ -137,7 +137,7 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qv, out)) },
-        { name: inPool, fn: () => pool.dequantize(qvm, outM) },
+        { name: inPool, fn: () => dequantize(qvm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qv, out)) },
       ],
     });
@@ -148,12 +148,12 @@ export async function main(): Promise<void> {
   const aom = {
     ...ao,
     out: {
-      codes: pool.uint8(qa.codes.length),
-      scales: pool.float32(qa.scales.length),
-      zeros: pool.float32(qa.zeros.length),
+      codes: mem.uint8(qa.codes.length),
+      scales: mem.float32(qa.scales.length),
+      zeros: mem.float32(qa.zeros.length),
     },
   };
-  const qam = await pool.quantizeAffine(xm, aom);
+  const qam = quantizeAffine(xm, aom);
   await runGroup({
     title: `quantizeAffine 4-bit float zero point ${shape}, groups of 128 on the last axis`,
     bytes: n * 4,
@@ -162,7 +162,7 @@ export async function main(): Promise<void> {
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeAffine(x, aoo)) },
       { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
-      { name: inPool, fn: () => pool.quantizeAffine(xm, aom) },
+      { name: inPool, fn: () => quantizeAffine(xm, aom) },
       cin,
       { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeAffine(x, aoo)) },
     ],
@@ -178,7 +178,7 @@ export async function main(): Promise<void> {
         name: 'wasm SIMD',
         fn: withBackend('wasm', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })),
       },
-      { name: inPool, fn: () => pool.fwht({ dtype: 'float32', data: outM, shape: [n / 4096, 4096] }) },
+      { name: inPool, fn: () => fwht({ dtype: 'float32', data: outM, shape: [n / 4096, 4096] }) },
       { name: 'JS kernel', fn: withBackend('js', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })) },
     ],
   });
@@ -191,7 +191,7 @@ export async function main(): Promise<void> {
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => dequantizeAffine(qa, aOut)) },
       { name: 'wasm SIMD (new output)', fn: withBackend('wasm', () => dequantizeAffine(qa)) },
-      { name: inPool, fn: () => pool.dequantizeAffine(qam, outM) },
+      { name: inPool, fn: () => dequantizeAffine(qam, outM) },
       { name: 'JS kernel (into out)', fn: withBackend('js', () => dequantizeAffine(qa, aOut)) },
     ],
   });
@@ -203,9 +203,9 @@ export async function main(): Promise<void> {
     const bm = {
       format,
       blockSize: 32,
-      out: { scales: pool.uint8(qb.scales.length), codes: pool.uint8(qb.codes.length) },
+      out: { scales: mem.uint8(qb.scales.length), codes: mem.uint8(qb.codes.length) },
     };
-    const qbm = await pool.quantizeBlocks(xm, bm);
+    const qbm = quantizeBlocks(xm, bm);
     await runGroup({
       title: `${format} quantizeBlocks ${shape}, blocks of 32 (into out)`,
       bytes: n * 4,
@@ -213,7 +213,7 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeBlocks(x, bo)) },
-        { name: inPool, fn: () => pool.quantizeBlocks(xm, bm) },
+        { name: inPool, fn: () => quantizeBlocks(xm, bm) },
         cin,
         { name: 'JS kernel', fn: withBackend('js', () => quantizeBlocks(x, bo)) },
       ],
@@ -226,10 +226,9 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantizeBlocks(qb, bout)) },
-        { name: inPool, fn: () => pool.dequantizeBlocks(qbm, outM) },
+        { name: inPool, fn: () => dequantizeBlocks(qbm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantizeBlocks(qb, bout)) },
       ],
     });
   }
-  await pool.close();
 }

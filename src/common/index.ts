@@ -13,6 +13,8 @@ export {
   activeKernelBackend,
   getKernelBackend,
   type KernelBackend,
+  KernelMemory,
+  kernelMemory,
   loadKernels,
   setKernelBackend,
   wasmSimdSupported,

@@ -33,11 +33,12 @@
  * start-up). No `node:*` imports: this file runs in browsers (`test/browser` runs it in Chromium).
  *
  * Exposed: KernelBackend, setKernelBackend, getKernelBackend, activeKernelBackend, wasmSimdSupported,
- * loadKernels.
+ * loadKernels, kernelMemory / KernelMemory (tensors in the module's own memory, read in place).
  * Internal (used by the families and the Node pool): wasmKernels, WasmKernels, withWasmKernels.
  * @module
  */
-import { fail } from './errors.js';
+import { Arena } from './arena.js';
+import { check, fail } from './errors.js';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.generated.js';
 
 /**
@@ -423,7 +424,13 @@ export function withWasmKernels<T>(k: WasmKernels, fn: () => T): T {
 /** The wasm kernels when the active backend is wasm (and the module is ready), else `null`. Internal. */
 export function wasmKernels(): WasmKernels | null {
   if (captured !== null) return captured;
-  if (requested === 'js' || !wasmSimdSupported()) return null;
+  if (requested === 'js') return null;
+  return moduleInstance();
+}
+
+/** The module's instance, compiled synchronously when needed; `null` without SIMD or while compiling. */
+function moduleInstance(): WasmKernels | null {
+  if (!wasmSimdSupported()) return null;
   if (instance === null) {
     if (pending !== null) return null; // async compilation under way (browser main thread)
     try {
@@ -437,6 +444,238 @@ export function wasmKernels(): WasmKernels | null {
     }
   }
   return instance;
+}
+
+/**
+ * Bytes of scratch the kernels keep below a {@link kernelMemory} reservation: 32 MB (a call that needs more
+ * runs its JS twin — a GEMV from about 110 K input columns, an FWHT row of 16 M elements; every other
+ * kernel is chunked far below it).
+ */
+const KERNEL_SCRATCH = 32 << 20;
+let reserved: KernelMemory | null = null;
+
+/**
+ * Arrays in the WebAssembly kernels' own memory, from {@link kernelMemory}: every public function reads
+ * such inputs and writes such `out` arrays in place, on the calling thread, with no copy in or out — the
+ * single-threaded counterpart of the Node pool's memory, in any engine. Elsewhere they are ordinary
+ * typed arrays. Without WebAssembly SIMD they are ordinary arrays (`inPlace` false) under the same budget.
+ *
+ * @example
+ * ```ts
+ * const mem = kernelMemory(64 << 20);
+ * const x = mem.float32(16 * 1024 * 128);
+ * x.set(keys); // fill it once, then quantize it at the kernel's pace
+ * mem.release(x);
+ * ```
+ */
+export class KernelMemory {
+  readonly #arena: Arena | null;
+  readonly #buffer: ArrayBufferLike | null;
+  readonly #bytes: number;
+  #plainUsed = 0;
+  readonly #plain = new WeakSet<object>();
+
+  /** Internal: use {@link kernelMemory}. */
+  constructor(bytes: number, arena: Arena | null, buffer: ArrayBufferLike | null) {
+    this.#bytes = bytes;
+    this.#arena = arena;
+    this.#buffer = buffer;
+  }
+
+  /**
+   * Whether the arrays live in the kernels' memory (WebAssembly SIMD available), so kernels read them in place.
+   *
+   * @example
+   * ```ts
+   * if (!kernelMemory(1 << 20).inPlace) console.log('no wasm SIMD here: ordinary arrays');
+   * ```
+   */
+  get inPlace(): boolean {
+    return this.#arena !== null;
+  }
+
+  /**
+   * Bytes reserved (at least those asked for).
+   *
+   * @example
+   * ```ts
+   * kernelMemory(1 << 20).bytes >= 1 << 20; // true
+   * ```
+   */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Bytes handed out and not yet released (64-byte blocks).
+   *
+   * @example
+   * ```ts
+   * const mem = kernelMemory(1 << 20);
+   * mem.release(mem.float32(10));
+   * mem.used; // 0
+   * ```
+   */
+  get used(): number {
+    return this.#arena?.used ?? this.#plainUsed;
+  }
+
+  /**
+   * A zero-filled `Float32Array` of `n` elements; E_LIMIT (nothing allocated) when it does not fit.
+   *
+   * @example
+   * ```ts
+   * const x = kernelMemory(1 << 20).float32(1024);
+   * ```
+   */
+  float32(n: number): Float32Array {
+    return this.#alloc(Float32Array, n, 'float32');
+  }
+
+  /**
+   * A zero-filled `Uint32Array` (as {@link KernelMemory.float32}), e.g. KIVI codes given as `out`.
+   *
+   * @example
+   * ```ts
+   * const codes = kernelMemory(1 << 20).uint32(256);
+   * ```
+   */
+  uint32(n: number): Uint32Array {
+    return this.#alloc(Uint32Array, n, 'uint32');
+  }
+
+  /**
+   * A zero-filled `Uint8Array` (as {@link KernelMemory.float32}), e.g. MX codes and scales.
+   *
+   * @example
+   * ```ts
+   * const scales = kernelMemory(1 << 20).uint8(32);
+   * ```
+   */
+  uint8(n: number): Uint8Array {
+    return this.#alloc(Uint8Array, n, 'uint8');
+  }
+
+  /**
+   * Whether `a` views this memory (an array from {@link KernelMemory.float32} and friends, or a view of one).
+   *
+   * @example
+   * ```ts
+   * const mem = kernelMemory(1 << 20);
+   * mem.owns(mem.float32(8)); // true
+   * mem.owns(new Float32Array(8)); // false
+   * ```
+   */
+  owns(a: ArrayBufferView): boolean {
+    return this.#arena !== null ? a.buffer === this.#buffer && a.byteLength > 0 : this.#plain.has(a);
+  }
+
+  /**
+   * Give back an array this memory handed out (E_CONFIG for any other array, or one released already).
+   *
+   * @example
+   * ```ts
+   * const mem = kernelMemory(1 << 20);
+   * mem.release(mem.uint8(100));
+   * ```
+   */
+  release(a: Float32Array | Uint32Array | Uint8Array): void {
+    if (a.length === 0 && !this.owns(a)) return;
+    if (this.#arena === null) {
+      check(
+        this.#plain.delete(a),
+        'E_CONFIG',
+        'KernelMemory.release: not an array of this memory (or released already)',
+      );
+      this.#plainUsed -= Math.ceil(a.byteLength / 64) * 64;
+      return;
+    }
+    check(
+      a.buffer === this.#buffer && this.#arena.release(a.byteOffset),
+      'E_CONFIG',
+      'KernelMemory.release: not an array of this memory (or released already)',
+    );
+  }
+
+  #alloc<A extends Float32Array | Uint32Array | Uint8Array>(
+    C: { new (b: ArrayBufferLike, o: number, n: number): A; new (n: number): A; readonly BYTES_PER_ELEMENT: number },
+    n: number,
+    what: string,
+  ): A {
+    check(
+      Number.isSafeInteger(n) && n >= 0 && n * C.BYTES_PER_ELEMENT <= 2 ** 31,
+      'E_CONFIG',
+      () => `KernelMemory.${what}: n must be an integer in 0..${2 ** 31 / C.BYTES_PER_ELEMENT}, got ${n}`,
+    );
+    if (n === 0) return new C(0);
+    const bytes = n * C.BYTES_PER_ELEMENT;
+    if (this.#arena === null) {
+      const need = Math.ceil(bytes / 64) * 64;
+      check(this.#plainUsed + need <= this.#bytes, 'E_LIMIT', () => fullMessage(bytes, this.#bytes));
+      const a = new C(n);
+      this.#plain.add(a);
+      this.#plainUsed += need;
+      return a;
+    }
+    return new C(this.#buffer!, this.#arena.alloc(bytes), n);
+  }
+}
+
+function fullMessage(bytes: number, size: number): string {
+  return `KernelMemory: ${bytes} more bytes do not fit in the ${size} bytes reserved (kernelMemory)`;
+}
+
+/**
+ * Reserve `bytes` of the WebAssembly kernels' memory for tensors (see {@link KernelMemory}). The first
+ * call grows the module's memory once (below the reservation the kernels keep 32 MB of scratch) and fixes
+ * it: a grown memory would detach the arrays handed out, so later calls return the same reservation when
+ * they ask for no more than it holds, and fail with E_CONFIG otherwise. At most about 2 GB in all
+ * (E_LIMIT). In a browser whose main thread refuses to compile the module synchronously, call
+ * {@link loadKernels} first (E_CONFIG until it resolves).
+ *
+ * @example
+ * ```ts
+ * import { kernelMemory } from 'lowbit/common';
+ * import { quantizeValues } from 'lowbit/kivi';
+ * const mem = kernelMemory(256 << 20);
+ * const v = mem.float32(32 * 4096 * 128);
+ * v.set(values); // then quantizeValues reads it in place
+ * const q = quantizeValues({ dtype: 'float32', data: v, shape: [32, 4096, 128] }, { bits: 2, groupSize: 32 });
+ * ```
+ */
+export function kernelMemory(bytes: number): KernelMemory {
+  check(
+    Number.isSafeInteger(bytes) && bytes > 0,
+    'E_CONFIG',
+    () => `kernelMemory: bytes must be a positive integer, got ${bytes}`,
+  );
+  if (reserved !== null) {
+    check(
+      bytes <= reserved.bytes,
+      'E_CONFIG',
+      () =>
+        `kernelMemory: ${reserved!.bytes} bytes are reserved already; the kernels' memory cannot grow to ${bytes} ` +
+        '(that would detach the arrays handed out): ask for enough in the first call',
+    );
+    return reserved;
+  }
+  if (!wasmSimdSupported()) {
+    reserved = new KernelMemory(bytes, null, null);
+    return reserved;
+  }
+  const k = moduleInstance();
+  if (k === null) fail('E_CONFIG', 'kernelMemory: the kernels are still compiling here; await loadKernels() first');
+  const start = k.reserve(KERNEL_SCRATCH, bytes);
+  if (start < 0)
+    fail('E_LIMIT', `kernelMemory: ${bytes} bytes do not fit in the kernels' memory (2 GB with their scratch)`);
+  const mem = k.memory;
+  const size = mem.buffer.byteLength - 64 - start;
+  reserved = new KernelMemory(
+    size,
+    new Arena(mem, start, mem.buffer.byteLength / 65536, (b) => fullMessage(b, size)),
+    mem.buffer,
+  );
+  return reserved;
 }
 
 /** Arguments of {@link WasmKernels.kiviAttend} (a cache state, the queries and the output). Internal. */
@@ -496,8 +735,11 @@ export class WasmKernels {
   }
   private readonly x: RawExports;
   private readonly base: number;
-  /** End of this instance's scratch (a slot of a shared memory), or 2 GB: the memory grows on demand. */
-  private readonly end: number;
+  /**
+   * End of this instance's scratch (a slot of a shared memory, or below a {@link kernelMemory}
+   * reservation), or 2 GB: the memory grows on demand.
+   */
+  private end: number;
   /** Buffers of this module's memory that caller arrays may view (see {@link WasmKernels.adopt}). */
   private readonly owned = new WeakSet<object>();
 
@@ -519,6 +761,33 @@ export class WasmKernels {
    */
   adopt(buf: object): void {
     this.owned.add(buf);
+  }
+
+  /**
+   * Internal ({@link kernelMemory}): bound this instance's scratch to `scratch` bytes from its base and grow
+   * its memory once so that `bytes` more (and the 64-byte guard) fit above them; returns where they start,
+   * or −1 (nothing changed) past 2 GB or when the engine refuses to grow the memory. The memory never
+   * grows again: growing a non-shared memory detaches every view of it.
+   */
+  reserve(scratch: number, bytes: number): number {
+    const start = this.base + scratch;
+    const mem = this.x.memory;
+    const top = start + bytes + 64;
+    if (top > 2 ** 31) return -1;
+    if (top > mem.buffer.byteLength) {
+      try {
+        mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
+      } catch {
+        return -1;
+      }
+    }
+    this.end = start;
+    return start;
+  }
+
+  /** This module's memory (internal: {@link kernelMemory}). */
+  get memory(): WasmMemory {
+    return this.x.memory;
   }
 
   /**

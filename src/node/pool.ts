@@ -47,7 +47,8 @@ import type { BlockTensor, QuantizeBlocksOptions } from '../bfp/index.js';
 import { dequantizeBlocks, quantizeBlocks } from '../bfp/index.js';
 import type { AffineOptions, AffineQuantized } from '../common/affine.js';
 import { dequantizeAffine, quantizeAffine } from '../common/affine.js';
-import { check, fail } from '../common/errors.js';
+import { Arena } from '../common/arena.js';
+import { check } from '../common/errors.js';
 import { type KiviAttendArgs, WasmKernels, wasmKernels, withWasmKernels } from '../common/kernels.js';
 import { KERNELS_WASM_BASE64 } from '../common/kernels-wasm.generated.js';
 import type { Float32Tensor } from '../common/tensor.js';
@@ -662,87 +663,6 @@ function optimizedInstance(memory?: SharedMemory, slot?: [number, number]): Wasm
 }
 
 /**
- * First-fit allocator over the pool memory above the scratch slots (64-byte aligned blocks; free
- * neighbours merge; the memory grows by whole pages when no free block fits). The last 64 bytes of the
- * memory are never handed out: the kernels read inputs in place only when 64 bytes follow them.
- */
-class Arena {
-  readonly #memory: SharedMemory;
-  /** Free blocks [start, bytes], by address. */
-  #free: [number, number][] = [];
-  readonly #used = new Map<number, number>();
-  #inUse = 0;
-  /** End of the highest block ever handed out: memory above it is still all zero. */
-  #high: number;
-
-  constructor(memory: SharedMemory, start: number) {
-    this.#memory = memory;
-    this.#high = start;
-    const end = memory.buffer.byteLength - 64;
-    if (end > start) this.#free.push([start, end - start]);
-  }
-
-  /** Bytes handed out and not released. */
-  get used(): number {
-    return this.#inUse;
-  }
-
-  /** Address of a zero-filled block of `bytes` bytes (> 0). */
-  alloc(bytes: number): number {
-    const need = Math.ceil(bytes / 64) * 64;
-    let i = this.#free.findIndex(([, n]) => n >= need);
-    if (i < 0) {
-      const size = this.#memory.buffer.byteLength;
-      const end = Math.max(this.#high, size - 64); // where free space at the top starts (the guard tail)
-      const last = this.#free[this.#free.length - 1];
-      const tail = last !== undefined && last[0] + last[1] === end ? last[1] : 0;
-      const pages = Math.ceil((need - tail + end + 64 - size) / 65536);
-      if (size / 65536 + pages > MAX_PAGES)
-        fail('E_LIMIT', `KernelPool: ${bytes} more bytes do not fit in the pool's 2 GB memory`);
-      this.#memory.grow(pages);
-      const top = size + pages * 65536 - 64;
-      if (tail > 0) last![1] = top - last![0];
-      else this.#free.push([end, top - end]);
-      i = this.#free.length - 1;
-    }
-    const blk = this.#free[i]!;
-    const at = blk[0];
-    if (blk[1] === need) this.#free.splice(i, 1);
-    else {
-      blk[0] += need;
-      blk[1] -= need;
-    }
-    this.#used.set(at, need);
-    this.#inUse += need;
-    if (at < this.#high) new Uint8Array(this.#memory.buffer, at, Math.min(need, this.#high - at)).fill(0);
-    this.#high = Math.max(this.#high, at + need);
-    return at;
-  }
-
-  /** Free the block at `at`; false when no block starts there. */
-  release(at: number): boolean {
-    const n = this.#used.get(at);
-    if (n === undefined) return false;
-    this.#used.delete(at);
-    this.#inUse -= n;
-    let i = this.#free.findIndex(([s]) => s > at);
-    if (i < 0) i = this.#free.length;
-    this.#free.splice(i, 0, [at, n]);
-    const next = this.#free[i + 1];
-    if (next !== undefined && at + n === next[0]) {
-      this.#free[i]![1] += next[1];
-      this.#free.splice(i + 1, 1);
-    }
-    const prev = this.#free[i - 1];
-    if (prev !== undefined && prev[0] + prev[1] === at) {
-      prev[1] += this.#free[i]![1];
-      this.#free.splice(i, 1);
-    }
-    return true;
-  }
-}
-
-/**
  * A worker and the replies it owes, in the order its jobs were posted (one reply per job), so a call
  * can return on the workers' completion flags before their messages arrive.
  */
@@ -901,7 +821,15 @@ export class KernelPool {
     this.#done = done;
     [this.#local, this.#home] = local ?? [null, null];
     this.#memory = memory;
-    this.#arena = memory === null ? null : new Arena(memory, arenaAt);
+    this.#arena =
+      memory === null
+        ? null
+        : new Arena(
+            memory,
+            arenaAt,
+            MAX_PAGES,
+            (b) => `KernelPool: ${b} more bytes do not fit in the pool's 2 GB memory`,
+          );
     this.threads = threads;
     [this.minElements, this.minElementsPlain] = min;
   }

@@ -190,7 +190,12 @@ describe('headless Chromium', () => {
       expect(inBrowser.simd).toBe(true);
       expect(inBrowser.loaded).toBe(true);
       expect(inBrowser.auto).toBe('wasm');
-      expect(Object.keys(inBrowser.digests.wasm)).toHaveLength(41);
+      expect(inBrowser.inPlace).toBe(true);
+      expect(Object.keys(inBrowser.digests.wasm)).toHaveLength(43);
+      for (const what of ['codes', 'dequantized'])
+        expect(inBrowser.digests.wasm[`kernel memory kivi2 values ${what}`]).toBe(
+          inBrowser.digests.wasm[`kivi2 values ${what}`],
+        );
       expect(inBrowser.digests.wasm).toEqual(inBrowser.digests.js);
       expect(inBrowser.digests).toEqual(inNode.digests);
     },

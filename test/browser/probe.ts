@@ -38,6 +38,8 @@ export interface ProbeResult {
   readonly simd: boolean;
   /** What `loadKernels()` resolved to. */
   readonly loaded: boolean;
+  /** Whether `kernelMemory` hands out arrays in the kernels' memory. */
+  readonly inPlace: boolean;
   readonly auto: 'js' | 'wasm';
   readonly digests: Record<'js' | 'wasm', Record<string, string>>;
 }
@@ -59,6 +61,16 @@ function workload(): Record<string, string> {
       d[`kivi${bits} ${name} dequantized`] = digest(kivi.dequantize(q).data);
     }
   }
+  // the 2-bit values again, from the kernels' own memory (kernelMemory) into outputs there: read in place
+  const mem = common.kernelMemory(1 << 20);
+  const vm = mem.float32(2 * 64 * 64);
+  vm.set(data(2 * 64 * 64, 4));
+  const out = { codes: mem.uint32(512), scales: mem.float32(256), mins: mem.float32(256) };
+  const qm = kivi.quantizeValues(t(vm, [2, 64, 64]), { bits: 2, groupSize: 32, out });
+  const dm = mem.float32(vm.length);
+  d['kernel memory kivi2 values codes'] = digest(qm.codes);
+  d['kernel memory kivi2 values dequantized'] = digest(kivi.dequantize(qm, dm).data);
+  for (const a of [vm, out.codes, out.scales, out.mins, dm]) mem.release(a);
   // fused decode attention on packed codes (2 KV heads, GQA 2:1, a residual window)
   const cache = new kivi.KiviCache({ kvHeads: 2, headDim: 64, bits: 2, groupSize: 32, residualLength: 32 });
   cache.append(t(data(2 * 100 * 64, 11), [2, 100, 64]), t(data(2 * 100 * 64, 12), [2, 100, 64]));
@@ -115,5 +127,5 @@ export async function probe(): Promise<ProbeResult> {
   } finally {
     common.setKernelBackend('auto');
   }
-  return { simd, loaded, auto, digests };
+  return { simd, loaded, inPlace: common.kernelMemory(1 << 20).inPlace, auto, digests };
 }
