@@ -628,9 +628,14 @@ const wasmCtors = (): WasmCtors => (globalThis as unknown as { WebAssembly: Wasm
 const MAX_PAGES = 32768;
 /** Where the threads' scratch slots start (above the module's static data). */
 const SLOTS_AT = 1 << 20;
-/** Bytes of scratch per thread: 8 MB (the decoders' chunks are budgeted to 6 MB, `WasmKernels.deqChunk`). */
+/**
+ * Bytes of scratch per thread: 32 MB up to 16 threads, then 512 MB shared out (at least 1 MB). The
+ * decoders' chunks are budgeted to 6 MB (`WasmKernels.deqChunk`); the bit-plane GEMV needs 2 KB of tables
+ * per 8 input columns, so 8 MB slots sent a 28 672-column GEMV (a 70B-class FFN down projection) to the
+ * JS twin; 32 MB hold about 110 K columns, as a `kernelMemory` reservation does on one thread.
+ */
 function slotBytes(threads: number): number {
-  return Math.max(1 << 20, Math.min(8 << 20, Math.floor((256 << 20) / threads / 65536) * 65536));
+  return Math.max(1 << 20, Math.min(32 << 20, Math.floor((512 << 20) / threads / 65536) * 65536));
 }
 
 /**

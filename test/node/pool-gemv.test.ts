@@ -7,7 +7,7 @@
  * reads weights in its module's memory in place (its planes scratch stays untouched).
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fail, isLowbitError } from '../../src/common/errors.js';
 import { WasmKernels } from '../../src/common/kernels.js';
 import { gemm, gemv, type NestedOptions, NestedWeights, quantizeNested } from '../../src/mwq/index.js';
@@ -100,6 +100,25 @@ describe('KernelPool.gemv / gemm', () => {
     expect(firstDiff(xm, x)).toBe(-1); // inputs untouched
     pools.two.release(xm);
     pools.two.release(resident);
+  });
+
+  it("a 28 672-column GEMV (a 70B-class FFN down projection) runs the wasm kernel in a thread's scratch slot", async () => {
+    // its input tables take 2 KB per 8 columns (7.3 MB): an 8 MB slot sent it to the JS twin
+    const rows = 64;
+    const cols = 28672;
+    const nw = store(rows, cols, 128, { scheme: 'truncate', bits: 8 }, 21);
+    const resident = pools.two.nestedWeights(nw);
+    const x = randomData(cols, 22);
+    const spy = vi.spyOn(WasmKernels.prototype, 'gemvBitPlanes');
+    try {
+      const y = await pools.two.gemv(resident, x, 8);
+      expect(spy).toHaveBeenCalled();
+      for (const r of spy.mock.results) expect(r.value).toBe(true); // (false: no room, the JS twin ran)
+      expect(firstDiff(y, gemv(nw, x, 8))).toBe(-1);
+    } finally {
+      spy.mockRestore();
+      pools.two.release(resident);
+    }
   });
 
   it('below minElements and on one thread: the calls run on the calling thread, same bytes', async () => {
