@@ -56,6 +56,38 @@ function bigCopies(fn: () => void): number {
   }
 }
 
+/**
+ * `run(out)` with outputs in the kernel memory shaped like `ref`'s arrays `keys`: no input copied and the
+ * same bytes as `ref`; then `decode` into an `out` there: no copy either, the same values as decoding `ref`.
+ */
+function sameInPlace<Q>(
+  ref: Q,
+  keys: (keyof Q)[],
+  run: (out: never) => Q,
+  decode: (q: Q, out?: Float32Array) => Float32Tensor,
+  n: number,
+): void {
+  type Arr = Float32Array | Uint32Array | Uint8Array;
+  const out: Partial<Record<keyof Q, Arr>> = {};
+  for (const k of keys) {
+    const r = ref[k] as Arr;
+    out[k] =
+      r instanceof Float32Array
+        ? mem.float32(r.length)
+        : r instanceof Uint32Array
+          ? mem.uint32(r.length)
+          : mem.uint8(r.length);
+  }
+  let q = ref;
+  expect(bigCopies(() => (q = run(out as never)))).toBe(0);
+  for (const k of keys) expect(firstDiff(q[k] as Arr, ref[k] as Arr)).toBe(-1);
+  const dm = mem.float32(n);
+  expect(bigCopies(() => decode(q, dm))).toBe(0);
+  expect(firstDiff(dm, decode(ref).data)).toBe(-1);
+  for (const k of keys) mem.release(out[k]!);
+  mem.release(dm);
+}
+
 afterEach(() => setKernelBackend('auto'));
 
 describe('kernelMemory', () => {
@@ -119,49 +151,17 @@ describe('kernelMemory', () => {
           const xm = t32(inMem(data), [B, T, D]);
           for (const f of [quantizeKeys, quantizeValues]) {
             const o = { bits, groupSize: G };
-            const p = f(x, o);
-            const out = {
-              codes: mem.uint32(p.codes.length),
-              scales: mem.float32(p.scales.length),
-              mins: mem.float32(p.mins.length),
-            };
-            let q = p;
-            expect(bigCopies(() => (q = f(xm, { ...o, out })))).toBe(0);
-            expect(firstDiff(q.codes, p.codes)).toBe(-1);
-            expect(firstDiff(q.scales, p.scales)).toBe(-1);
-            expect(firstDiff(q.mins, p.mins)).toBe(-1);
-            const dm = mem.float32(n);
-            expect(bigCopies(() => dequantize(q, dm))).toBe(0);
-            expect(firstDiff(dm, dequantize(p).data)).toBe(-1);
-            for (const a of [out.codes, out.scales, out.mins, dm]) mem.release(a);
+            sameInPlace(f(x, o), ['codes', 'scales', 'mins'], (out) => f(xm, { ...o, out }), dequantize, n);
           }
           for (const format of ['mxfp4', 'mxfp8_e4m3', 'bfp12'] as const) {
             const o = { format, blockSize: 32 };
-            const p = quantizeBlocks(x, o);
-            const out = { scales: mem.uint8(p.scales.length), codes: mem.uint8(p.codes.length) };
-            let q = p;
-            expect(bigCopies(() => (q = quantizeBlocks(xm, { ...o, out })))).toBe(0);
-            expect(firstDiff(q.codes, p.codes)).toBe(-1);
-            expect(firstDiff(q.scales, p.scales)).toBe(-1);
-            const dm = mem.float32(n);
-            expect(bigCopies(() => dequantizeBlocks(q, dm))).toBe(0);
-            expect(firstDiff(dm, dequantizeBlocks(p).data)).toBe(-1);
-            for (const a of [out.codes, out.scales, dm]) mem.release(a);
+            const run = (out: { scales: Uint8Array; codes: Uint8Array }) => quantizeBlocks(xm, { ...o, out });
+            sameInPlace(quantizeBlocks(x, o), ['scales', 'codes'], run, dequantizeBlocks, n);
           }
           const ao = { bits: 4, axis: -1, groupSize: D };
-          const pa = quantizeAffine(x, ao);
-          const oa = {
-            codes: mem.uint8(pa.codes.length),
-            scales: mem.float32(pa.scales.length),
-            zeros: mem.float32(pa.zeros.length),
-          };
-          let qa = pa;
-          expect(bigCopies(() => (qa = quantizeAffine(xm, { ...ao, out: oa })))).toBe(0);
-          expect(firstDiff(qa.codes, pa.codes)).toBe(-1);
-          const da = mem.float32(n);
-          dequantizeAffine(qa, da);
-          expect(firstDiff(da, dequantizeAffine(pa).data)).toBe(-1);
-          for (const a of [oa.codes, oa.scales, oa.zeros, da]) mem.release(a);
+          const runA = (out: { codes: Uint8Array; scales: Float32Array; zeros: Float32Array }) =>
+            quantizeAffine(xm, { ...ao, out });
+          sameInPlace(quantizeAffine(x, ao), ['codes', 'scales', 'zeros'], runA, dequantizeAffine, n);
           const fx = t32(data.slice(), [n / 32, 32]);
           const fm = t32(inMem(data), [n / 32, 32]);
           fwht(fx);
