@@ -452,7 +452,30 @@ function moduleInstance(): WasmKernels | null {
  * kernel is chunked far below it).
  */
 const KERNEL_SCRATCH = 32 << 20;
-let reserved: KernelMemory | null = null;
+
+/** The state of a {@link KernelMemory}: replaced in place when an unused reservation grows. Internal. */
+export interface KernelRegion {
+  /** The allocator over the reserved bytes (null: no SIMD, ordinary arrays). */
+  arena: Arena | null;
+  /** The memory's buffer the arrays view (null: no SIMD). */
+  buffer: ArrayBufferLike | null;
+  bytes: number;
+}
+let reserved: { readonly mem: KernelMemory; readonly region: KernelRegion } | null = null;
+
+/** `bytes` reserved above the kernels' scratch (the memory grows once), or E_LIMIT / E_CONFIG with nothing changed. */
+function reserveRegion(bytes: number): KernelRegion {
+  if (!wasmSimdSupported()) return { arena: null, buffer: null, bytes };
+  const k = moduleInstance();
+  if (k === null) fail('E_CONFIG', 'kernelMemory: the kernels are still compiling here; await loadKernels() first');
+  const start = k.reserve(KERNEL_SCRATCH, bytes);
+  if (start < 0)
+    fail('E_LIMIT', `kernelMemory: ${bytes} bytes do not fit in the kernels' memory (2 GB with their scratch)`);
+  const mem = k.memory;
+  const size = mem.buffer.byteLength - 64 - start;
+  const arena = new Arena(mem, start, mem.buffer.byteLength / 65536, (b) => fullMessage(b, size));
+  return { arena, buffer: mem.buffer, bytes: size };
+}
 
 /**
  * Arrays in the WebAssembly kernels' own memory, from {@link kernelMemory}: every public function reads
@@ -469,17 +492,13 @@ let reserved: KernelMemory | null = null;
  * ```
  */
 export class KernelMemory {
-  readonly #arena: Arena | null;
-  readonly #buffer: ArrayBufferLike | null;
-  readonly #bytes: number;
+  readonly #r: KernelRegion;
   #plainUsed = 0;
   readonly #plain = new WeakSet<object>();
 
   /** Internal: use {@link kernelMemory}. */
-  constructor(bytes: number, arena: Arena | null, buffer: ArrayBufferLike | null) {
-    this.#bytes = bytes;
-    this.#arena = arena;
-    this.#buffer = buffer;
+  constructor(region: KernelRegion) {
+    this.#r = region;
   }
 
   /**
@@ -491,7 +510,7 @@ export class KernelMemory {
    * ```
    */
   get inPlace(): boolean {
-    return this.#arena !== null;
+    return this.#r.arena !== null;
   }
 
   /**
@@ -503,7 +522,7 @@ export class KernelMemory {
    * ```
    */
   get bytes(): number {
-    return this.#bytes;
+    return this.#r.bytes;
   }
 
   /**
@@ -517,7 +536,7 @@ export class KernelMemory {
    * ```
    */
   get used(): number {
-    return this.#arena?.used ?? this.#plainUsed;
+    return this.#r.arena?.used ?? this.#plainUsed;
   }
 
   /**
@@ -567,7 +586,8 @@ export class KernelMemory {
    * ```
    */
   owns(a: ArrayBufferView): boolean {
-    return this.#arena !== null ? a.buffer === this.#buffer && a.byteLength > 0 : this.#plain.has(a);
+    const { arena, buffer } = this.#r;
+    return arena !== null ? a.buffer === buffer && a.byteLength > 0 : this.#plain.has(a);
   }
 
   /**
@@ -581,7 +601,8 @@ export class KernelMemory {
    */
   release(a: Float32Array | Uint32Array | Uint8Array): void {
     if (a.length === 0 && !this.owns(a)) return;
-    if (this.#arena === null) {
+    const { arena, buffer } = this.#r;
+    if (arena === null) {
       check(
         this.#plain.delete(a),
         'E_CONFIG',
@@ -591,7 +612,7 @@ export class KernelMemory {
       return;
     }
     check(
-      a.buffer === this.#buffer && this.#arena.release(a.byteOffset),
+      a.buffer === buffer && arena.release(a.byteOffset),
       'E_CONFIG',
       'KernelMemory.release: not an array of this memory (or released already)',
     );
@@ -609,15 +630,16 @@ export class KernelMemory {
     );
     if (n === 0) return new C(0);
     const bytes = n * C.BYTES_PER_ELEMENT;
-    if (this.#arena === null) {
+    const { arena, buffer, bytes: size } = this.#r;
+    if (arena === null) {
       const need = Math.ceil(bytes / 64) * 64;
-      check(this.#plainUsed + need <= this.#bytes, 'E_LIMIT', () => fullMessage(bytes, this.#bytes));
+      check(this.#plainUsed + need <= size, 'E_LIMIT', () => fullMessage(bytes, size));
       const a = new C(n);
       this.#plain.add(a);
       this.#plainUsed += need;
       return a;
     }
-    return new C(this.#buffer!, this.#arena.alloc(bytes), n);
+    return new C(buffer!, arena.alloc(bytes), n);
   }
 }
 
@@ -629,7 +651,8 @@ function fullMessage(bytes: number, size: number): string {
  * Reserve `bytes` of the WebAssembly kernels' memory for tensors (see {@link KernelMemory}). The first
  * call grows the module's memory once (below the reservation the kernels keep 32 MB of scratch) and fixes
  * it: a grown memory would detach the arrays handed out, so later calls return the same reservation when
- * they ask for no more than it holds, and fail with E_CONFIG otherwise. At most about 2 GB in all
+ * they ask for no more than it holds, grow it when none of its arrays is in use, and fail with E_CONFIG
+ * otherwise. At most about 2 GB in all
  * (E_LIMIT). In a browser whose main thread refuses to compile the module synchronously, call
  * {@link loadKernels} first (E_CONFIG until it resolves).
  *
@@ -649,33 +672,22 @@ export function kernelMemory(bytes: number): KernelMemory {
     'E_CONFIG',
     () => `kernelMemory: bytes must be a positive integer, got ${bytes}`,
   );
-  if (reserved !== null) {
-    check(
-      bytes <= reserved.bytes,
-      'E_CONFIG',
-      () =>
-        `kernelMemory: ${reserved!.bytes} bytes are reserved already; the kernels' memory cannot grow to ${bytes} ` +
-        '(that would detach the arrays handed out): ask for enough in the first call',
-    );
-    return reserved;
+  if (reserved === null) {
+    const region = reserveRegion(bytes);
+    reserved = { mem: new KernelMemory(region), region };
+    return reserved.mem;
   }
-  if (!wasmSimdSupported()) {
-    reserved = new KernelMemory(bytes, null, null);
-    return reserved;
-  }
-  const k = moduleInstance();
-  if (k === null) fail('E_CONFIG', 'kernelMemory: the kernels are still compiling here; await loadKernels() first');
-  const start = k.reserve(KERNEL_SCRATCH, bytes);
-  if (start < 0)
-    fail('E_LIMIT', `kernelMemory: ${bytes} bytes do not fit in the kernels' memory (2 GB with their scratch)`);
-  const mem = k.memory;
-  const size = mem.buffer.byteLength - 64 - start;
-  reserved = new KernelMemory(
-    size,
-    new Arena(mem, start, mem.buffer.byteLength / 65536, (b) => fullMessage(b, size)),
-    mem.buffer,
+  const { mem, region } = reserved;
+  if (bytes <= region.bytes) return mem;
+  check(
+    mem.used === 0,
+    'E_CONFIG',
+    () =>
+      `kernelMemory: ${region.bytes} bytes are reserved and ${mem.used} in use; the kernels' memory cannot grow to ` +
+      `${bytes} while arrays are handed out (growing would detach them): release them first, or ask for enough at first`,
   );
-  return reserved;
+  Object.assign(region, reserveRegion(bytes));
+  return mem;
 }
 
 /** Arguments of {@link WasmKernels.kiviAttend} (a cache state, the queries and the output). Internal. */

@@ -18,8 +18,8 @@ import { firstDiff } from '../helpers/bits.js';
 import { randomData } from '../helpers/data.js';
 
 const MB = 1 << 20;
-// one reservation per module instance (this file's): 96 MB
-const mem = kernelMemory(96 * MB);
+// one reservation per module instance (this file's): 64 MB, grown to 96 MB by the first test
+const mem = kernelMemory(64 * MB);
 
 const t32 = (data: Float32Array, shape: number[]): Float32Tensor => ({ dtype: 'float32', data, shape });
 
@@ -91,13 +91,25 @@ function sameInPlace<Q>(
 afterEach(() => setKernelBackend('auto'));
 
 describe('kernelMemory', () => {
-  it('reserves once: the same memory for no more bytes, E_CONFIG for more or for bad sizes', () => {
+  it('one reservation: the same memory for no more bytes; more only while none of its arrays is in use (E_CONFIG)', () => {
     expect(mem.inPlace).toBe(true);
-    expect(mem.bytes).toBeGreaterThanOrEqual(96 * MB);
+    expect(mem.bytes).toBeGreaterThanOrEqual(64 * MB);
     expect(kernelMemory(MB)).toBe(mem);
     expect(kernelMemory(mem.bytes)).toBe(mem);
-    for (const b of [mem.bytes + 1, 0, -1, 1.5, Number.NaN]) expect(code(() => kernelMemory(b))).toBe('E_CONFIG');
-    expect(kernelMemory(96 * MB)).toBe(mem);
+    for (const b of [0, -1, 1.5, Number.NaN]) expect(code(() => kernelMemory(b))).toBe('E_CONFIG');
+    const a = mem.float32(10);
+    const before = mem.bytes;
+    expect(code(() => kernelMemory(before + 1))).toBe('E_CONFIG'); // a is in use: growing would detach it
+    expect(mem.bytes).toBe(before);
+    expect(a.byteLength).toBe(40);
+    mem.release(a);
+    expect(kernelMemory(96 * MB)).toBe(mem); // nothing in use: the memory grows, the same object
+    expect(mem.bytes).toBeGreaterThanOrEqual(96 * MB);
+    const b = mem.float32(10);
+    expect(mem.owns(b) && !mem.owns(a)).toBe(true); // a's buffer (released) is the old one
+    mem.release(b);
+    expect(code(() => kernelMemory(2 ** 31))).toBe('E_LIMIT');
+    expect(mem.bytes).toBeGreaterThanOrEqual(96 * MB);
   });
 
   it('hands out zero-filled views of one buffer; release, misuse and the budget (E_LIMIT, nothing taken)', () => {
@@ -220,7 +232,7 @@ describe('kernelMemory', () => {
   });
 
   it('without WebAssembly SIMD (the form kernelMemory returns there): ordinary arrays under the same budget', () => {
-    const m = new KernelMemory(1000, null, null);
+    const m = new KernelMemory({ arena: null, buffer: null, bytes: 1000 });
     expect(m.inPlace).toBe(false);
     const a = m.float32(100);
     const b = m.uint8(500);
