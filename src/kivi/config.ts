@@ -133,7 +133,8 @@ export interface KiviCacheConfig {
   /**
    * Where the cache allocates its storage (code words, scales, mins, residual windows); default: new
    * ordinary typed arrays. A Node `KernelPool` (`lowbit/node`) fits: with `arrays: pool` the cache lives in
-   * the pool's shared memory and `pool.attend(cache, q)` splits its attention across threads.
+   * the pool's shared memory and `pool.attend(cache, q)` splits its attention across threads; so does
+   * `kernelMemory(bytes)` (`lowbit/common`, any engine): the wasm kernels then read the cache in place.
    */
   readonly arrays?: KiviArrays;
 }
