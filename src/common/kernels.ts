@@ -1312,6 +1312,7 @@ export class WasmKernels {
     const kAt = a.kBlocks.map(inPlace);
     const vAt = a.vChunks.map(inPlace);
     const kResAt = this.at(a.kRes, 0);
+    const vResAt = this.at(a.vRes, 0);
     for (let r0 = rowLo; r0 < rowHi; r0 += rowsTile) {
       const nr = Math.min(rowsTile, rowHi - r0);
       f32.set(q.subarray(r0 * D, (r0 + nr) * D), pq >>> 2);
@@ -1415,25 +1416,39 @@ export class WasmKernels {
         }
       }
       x.kiviAttnValuesFinish(pacc, pvm, vmRow, nr, D, valueBits, GV, pout);
-      // p · V over residual values (ring rows copied in token order)
+      // p · V over residual values, in token order: the ring's two runs read in place from this module's
+      // memory (one call per run: the same accumulations in the same order), else copied into the tile
       if (a.vResLen > 0 && a.vQLen < limMax) {
         const HD = H * D;
         const n1 = Math.min(a.vResLen, a.ring - a.vResStart);
-        f32.set(a.vRes.subarray(a.vResStart * HD, (a.vResStart + n1) * HD), pt >>> 2);
-        if (a.vResLen > n1) f32.set(a.vRes.subarray(0, (a.vResLen - n1) * HD), (pt >>> 2) + n1 * HD);
+        // runs: [address of the first row, tokens, index of the first token]
+        const runs: [number, number, number][] =
+          vResAt >= 0
+            ? [
+                [vResAt + a.vResStart * HD * 4, n1, 0],
+                [vResAt, a.vResLen - n1, n1],
+              ]
+            : [[pt, a.vResLen, 0]];
+        if (vResAt < 0) {
+          f32.set(a.vRes.subarray(a.vResStart * HD, (a.vResStart + n1) * HD), pt >>> 2);
+          if (a.vResLen > n1) f32.set(a.vRes.subarray(0, (a.vResLen - n1) * HD), (pt >>> 2) + n1 * HD);
+        }
         for (let kv = kv0; kv <= kv1; kv++) {
           const rs = Math.max(r0, kv * rowsPerKv) - r0;
           const re = Math.min(r0 + nr, (kv + 1) * rowsPerKv) - r0;
-          x.kiviAttnValuesF32(
-            pt + kv * D * 4,
-            a.vResLen,
-            HD * 4,
-            D,
-            pl + (rs * ld + a.vQLen) * 4,
-            ld,
-            re - rs,
-            pout + rs * D * 4,
-          );
+          for (const [at, n, t0] of runs) {
+            if (n === 0) continue;
+            x.kiviAttnValuesF32(
+              at + kv * D * 4,
+              n,
+              HD * 4,
+              D,
+              pl + (rs * ld + a.vQLen + t0) * 4,
+              ld,
+              re - rs,
+              pout + rs * D * 4,
+            );
+          }
         }
       }
       for (let k = 0; k < nr; k++) {
