@@ -62,7 +62,7 @@ export async function main(): Promise<void> {
   const xm = { ...x, data: mem.float32(n) };
   xm.data.set(data);
   const outM = mem.float32(n);
-  const inPool = 'wasm SIMD, kernel memory (in place)';
+  const inMem = 'wasm SIMD, kernel memory (in place)';
   const cin = { name: 'copy-in alone (what plain adds)', fn: copyIn(data), baseline: true };
   for (const bits of [2, 4, 8] as KiviBits[]) {
     const o = { bits, groupSize: 32 };
@@ -96,7 +96,7 @@ export async function main(): Promise<void> {
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeKeys(x, ko)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeKeys(x, o)) },
-        { name: inPool, fn: () => quantizeKeys(xm, km) },
+        { name: inMem, fn: () => quantizeKeys(xm, km) },
         cin,
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeKeys(x, ko)) },
       ],
@@ -109,7 +109,7 @@ export async function main(): Promise<void> {
       cases: [
         { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeValues(x, vo)) },
         { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeValues(x, o)) },
-        { name: inPool, fn: () => quantizeValues(xm, vm) },
+        { name: inMem, fn: () => quantizeValues(xm, vm) },
         cin,
         { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeValues(x, vo)) },
       ],
@@ -126,7 +126,7 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qk, out)) },
-        { name: inPool, fn: () => dequantize(qkm, outM) },
+        { name: inMem, fn: () => dequantize(qkm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qk, out)) },
       ],
     });
@@ -137,7 +137,7 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantize(qv, out)) },
-        { name: inPool, fn: () => dequantize(qvm, outM) },
+        { name: inMem, fn: () => dequantize(qvm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantize(qv, out)) },
       ],
     });
@@ -162,7 +162,7 @@ export async function main(): Promise<void> {
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => quantizeAffine(x, aoo)) },
       { name: 'wasm SIMD (new outputs)', fn: withBackend('wasm', () => quantizeAffine(x, ao)) },
-      { name: inPool, fn: () => quantizeAffine(xm, aom) },
+      { name: inMem, fn: () => quantizeAffine(xm, aom) },
       cin,
       { name: 'JS kernel (into out)', fn: withBackend('js', () => quantizeAffine(x, aoo)) },
     ],
@@ -178,7 +178,7 @@ export async function main(): Promise<void> {
         name: 'wasm SIMD',
         fn: withBackend('wasm', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })),
       },
-      { name: inPool, fn: () => fwht({ dtype: 'float32', data: outM, shape: [n / 4096, 4096] }) },
+      { name: inMem, fn: () => fwht({ dtype: 'float32', data: outM, shape: [n / 4096, 4096] }) },
       { name: 'JS kernel', fn: withBackend('js', () => fwht({ dtype: 'float32', data: fx, shape: [n / 4096, 4096] })) },
     ],
   });
@@ -191,7 +191,7 @@ export async function main(): Promise<void> {
     cases: [
       { name: 'wasm SIMD (into out)', fn: withBackend('wasm', () => dequantizeAffine(qa, aOut)) },
       { name: 'wasm SIMD (new output)', fn: withBackend('wasm', () => dequantizeAffine(qa)) },
-      { name: inPool, fn: () => dequantizeAffine(qam, outM) },
+      { name: inMem, fn: () => dequantizeAffine(qam, outM) },
       { name: 'JS kernel (into out)', fn: withBackend('js', () => dequantizeAffine(qa, aOut)) },
     ],
   });
@@ -213,7 +213,7 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => quantizeBlocks(x, bo)) },
-        { name: inPool, fn: () => quantizeBlocks(xm, bm) },
+        { name: inMem, fn: () => quantizeBlocks(xm, bm) },
         cin,
         { name: 'JS kernel', fn: withBackend('js', () => quantizeBlocks(x, bo)) },
       ],
@@ -226,7 +226,7 @@ export async function main(): Promise<void> {
       twin: 'JS kernel',
       cases: [
         { name: 'wasm SIMD', fn: withBackend('wasm', () => dequantizeBlocks(qb, bout)) },
-        { name: inPool, fn: () => dequantizeBlocks(qbm, outM) },
+        { name: inMem, fn: () => dequantizeBlocks(qbm, outM) },
         { name: 'JS kernel', fn: withBackend('js', () => dequantizeBlocks(qb, bout)) },
       ],
     });

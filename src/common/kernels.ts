@@ -602,20 +602,9 @@ export class KernelMemory {
   release(a: Float32Array | Uint32Array | Uint8Array): void {
     if (a.length === 0 && !this.owns(a)) return;
     const { arena, buffer } = this.#r;
-    if (arena === null) {
-      check(
-        this.#plain.delete(a),
-        'E_CONFIG',
-        'KernelMemory.release: not an array of this memory (or released already)',
-      );
-      this.#plainUsed -= Math.ceil(a.byteLength / 64) * 64;
-      return;
-    }
-    check(
-      a.buffer === buffer && arena.release(a.byteOffset),
-      'E_CONFIG',
-      'KernelMemory.release: not an array of this memory (or released already)',
-    );
+    const ok = arena === null ? this.#plain.delete(a) : a.buffer === buffer && arena.release(a.byteOffset);
+    check(ok, 'E_CONFIG', 'KernelMemory.release: not an array of this memory (or released already)');
+    if (arena === null) this.#plainUsed -= Math.ceil(a.byteLength / 64) * 64;
   }
 
   #alloc<A extends Float32Array | Uint32Array | Uint8Array>(
@@ -1422,16 +1411,16 @@ export class WasmKernels {
         const HD = H * D;
         const n1 = Math.min(a.vResLen, a.ring - a.vResStart);
         // runs: [address of the first row, tokens, index of the first token]
-        const runs: [number, number, number][] =
-          vResAt >= 0
-            ? [
-                [vResAt + a.vResStart * HD * 4, n1, 0],
-                [vResAt, a.vResLen - n1, n1],
-              ]
-            : [[pt, a.vResLen, 0]];
-        if (vResAt < 0) {
+        let runs: [number, number, number][];
+        if (vResAt >= 0)
+          runs = [
+            [vResAt + a.vResStart * HD * 4, n1, 0],
+            [vResAt, a.vResLen - n1, n1],
+          ];
+        else {
           f32.set(a.vRes.subarray(a.vResStart * HD, (a.vResStart + n1) * HD), pt >>> 2);
           if (a.vResLen > n1) f32.set(a.vRes.subarray(0, (a.vResLen - n1) * HD), (pt >>> 2) + n1 * HD);
+          runs = [[pt, a.vResLen, 0]];
         }
         for (let kv = kv0; kv <= kv1; kv++) {
           const rs = Math.max(r0, kv * rowsPerKv) - r0;
@@ -1625,7 +1614,7 @@ export class WasmKernels {
     // arrays in this module's memory (the Node pool's, kernelMemory's) are read / written in place: the
     // group and level scales at their offsets, each output vector's rows; the planes are copied by chunk
     // with memory.copy (see below)
-    const inPlanes = this.at(planes, 0) >= 0;
+    const planesAt = this.at(planes, 0);
     const inGroups = this.at(scales, 0) >= 0 && this.at(zeros, 0) >= 0 && (nL === 0 || this.at(levelScales, 0) >= 0);
     const inOut = this.at(out, 0) >= 0;
     // vectors in batches of Bc whose tables stay cache-resident (≤ 1 MB); the planes are copied once per batch
@@ -1650,7 +1639,7 @@ export class WasmKernels {
         const u = this.u32();
         for (let p = 0; p < P; p++) {
           const d = (pp >>> 2) + p * cw;
-          if (inPlanes) this.x.copyBytes(pp + p * cw * 4, this.at(planes, p * W + w0), (w1 - w0) * 4);
+          if (planesAt >= 0) this.x.copyBytes(pp + p * cw * 4, planesAt + (p * W + w0) * 4, (w1 - w0) * 4);
           else u.set(planes.subarray(p * W + w0, p * W + w1), d);
           u.fill(0, d + w1 - w0, d + cw);
         }

@@ -271,11 +271,6 @@ function valuesCodes(
   const lo = swzLo(2);
   const hi = swzHi(2);
   const badL = bits <= 4 ? i32x4.splat(0x4380fffe) : i32x4.splat(LIM8);
-  // 8 bits: byte 2 of each lane of y2_k → bytes 4k … 4k + 3 of the 4 words' 16 code bytes
-  const s0 = i8x16(2, 6, 10, 14, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128);
-  const s1 = i8x16(-128, -128, -128, -128, 2, 6, 10, 14, -128, -128, -128, -128, -128, -128, -128, -128);
-  const s2 = i8x16(-128, -128, -128, -128, -128, -128, -128, -128, 2, 6, 10, 14, -128, -128, -128, -128);
-  const s3 = i8x16(-128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, 2, 6, 10, 14);
   let gi: usize = 0;
   let left = wpg;
   let vm = v128.load32_splat(mins);
@@ -373,9 +368,10 @@ function valuesCodes(
       acc = i16x8.max_u(acc, i16x8.max_u(y0, y1));
       q3 = pack4(y0, y1, lo, hi);
     } else {
+      // 8 bits: the y2 of the 4 words, their code bytes gathered at the store (bytes2of4)
       let y = yMul8(v128.load(xp), vm, vp);
       acc = y;
-      q0 = i8x16.swizzle(y, s0);
+      q0 = y;
       xp += wB;
       if (--left == 0) {
         gi++;
@@ -385,7 +381,7 @@ function valuesCodes(
       }
       y = yMul8(v128.load(xp), vm, vp);
       acc = i16x8.max_u(acc, y);
-      q1 = i8x16.swizzle(y, s1);
+      q1 = y;
       xp += wB;
       if (--left == 0) {
         gi++;
@@ -395,7 +391,7 @@ function valuesCodes(
       }
       y = yMul8(v128.load(xp), vm, vp);
       acc = i16x8.max_u(acc, y);
-      q2 = i8x16.swizzle(y, s2);
+      q2 = y;
       xp += wB;
       if (--left == 0) {
         gi++;
@@ -405,7 +401,7 @@ function valuesCodes(
       }
       y = yMul8(v128.load(xp), vm, vp);
       acc = i16x8.max_u(acc, y);
-      q3 = i8x16.swizzle(y, s3);
+      q3 = y;
     }
     xp += wB;
     if (--left == 0) {
@@ -414,7 +410,7 @@ function valuesCodes(
       vm = v128.load32_splat(mins + (gi << 2));
       vp = v128.load32_splat(prm + (gi << 2));
     }
-    v128.store(codes + (wi << 2), bits == 8 ? v128.or(v128.or(q0, q1), v128.or(q2, q3)) : narrow4(q0, q1, q2, q3));
+    v128.store(codes + (wi << 2), bits == 8 ? bytes2of4(q0, q1, q2, q3) : narrow4(q0, q1, q2, q3));
     if (codesBad(acc, badL) && !valuesExact(x, wi, 4, bits, G, qmaxF, codes, scales, mins)) return -1;
   }
   if (wi < NW && !valuesExact(x, wi, NW - wi, bits, G, qmaxF, codes, scales, mins)) return -1;
