@@ -109,6 +109,7 @@ interface RawExports {
     mins: number,
     prm: number,
   ): number;
+  /** `cached` 1: `out` is a cache-resident tile (the kernel writes f rows at once), 0: memory (row by row). */
   kiviKeysDequant(
     codes: number,
     nTok: number,
@@ -118,6 +119,7 @@ interface RawExports {
     scales: number,
     mins: number,
     out: number,
+    cached: number,
   ): void;
   affineFloatQuant(
     x: number,
@@ -994,7 +996,7 @@ export class WasmKernels {
    * {@link WasmKernels.deqChunk} elements).
    */
   private kiviDequant(
-    kernel: RawExports['kiviValuesDequant'],
+    kernel: RawExports['kiviKeysDequant'],
     unit: number,
     codes: Uint32Array,
     cOff: number,
@@ -1021,7 +1023,8 @@ export class WasmKernels {
       const m0 = mOff + (t0 * D) / G;
       const qo = this.outp(out, oOff + t0 * D, m, po);
       const qc = this.inp(codes, c0, m / f, pc);
-      kernel(qc, nt, D, bits, G, this.inp(scales, m0, m / G, ps), this.inp(mins, m0, m / G, pm), qo);
+      // (the values' kernel takes no `cached`: JS drops the extra argument)
+      kernel(qc, nt, D, bits, G, this.inp(scales, m0, m / G, ps), this.inp(mins, m0, m / G, pm), qo, qo === po ? 1 : 0);
       this.back(out, oOff + t0 * D, m, qo, po);
     }
     return true;
