@@ -13,7 +13,10 @@
  * pooled runs alternate (so load drift on a shared machine hits both alike; 21 pairs); medians; GB/s of float32
  * input (dequantize: output), the ratio to a same-process copy of the same bytes — by one thread, and by
  * two threads (the calling thread and a worker each copy half: the ceiling of a memory-bound pooled
- * kernel) — and the speed-up over one thread and over the JS twin (3 runs), and how much two threads'
+ * kernel) — and the speed-up over one thread and over the JS twin (3 runs); for the decoders also the
+ * time one thread and two threads take just to store their output's bytes with wasm vector stores, and
+ * "write-bound ×" = 1 thread ms ÷ that two-thread store time, the most the pool could gain over one
+ * thread when it only had to write the output; and how much two threads'
  * pure ALU work scales at that moment (2.0× on two free cores: on a shared VM the host may give it less, and
  * then no pooled row can scale either). Then a size sweep of two kernels to place the pool threshold.
  * (The pooled KIVI attention, `pool.attend` on a cache in the pool memory, is measured in
@@ -38,14 +41,63 @@ import { gemv, quantizeNested } from '../src/mwq/index.js';
 import { KernelPool } from '../src/node/index.js';
 import { lcgData, machineLine, QUICK } from './harness.js';
 
+/** The slice of the WebAssembly JS API used here (the project's TS lib has no WebAssembly globals). */
+const Wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Memory: new (d: { initial: number; maximum: number; shared: boolean }) => object;
+      Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+    };
+  }
+).WebAssembly;
+
 /**
- * The machine's two-thread copy speed, the ceiling of a memory-bound pooled kernel: this thread and a
+ * A wasm module whose `s(p, end)` stores a constant vector to bytes [p, end) of its imported shared
+ * memory `e.m`, 64 bytes per iteration with `v128.store` — the instruction every decoder writes its
+ * output with (wasm has no non-temporal store), so its time is the floor of a decoder's time. Encoded here
+ * rather than built, as it is only this; its text form:
+ * `(func (export "s") (param i32 i32) (local v128) (local.set 2 (v128.const f32x4 1.5 1.5 1.5 1.5))
+ *   (loop (v128.store offset=0|16|32|48 (local.get 0) (local.get 2)) …
+ *     (br_if 0 (i32.lt_u (local.tee 0 (i32.add (local.get 0) (i32.const 64))) (local.get 1)))))`.
+ */
+function storeModule(): object {
+  const store = (off: number) => [0x20, 0, 0x20, 2, 0xfd, 0x0b, 4, off]; // local.get 0, 2; v128.store
+  const body = [
+    ...[1, 1, 0x7b], // one v128 local
+    ...[0xfd, 0x0c, ...[0, 0, 0xc0, 0x3f, 0, 0, 0xc0, 0x3f, 0, 0, 0xc0, 0x3f, 0, 0, 0xc0, 0x3f]], // v128.const
+    ...[0x21, 2, 0x03, 0x40], // local.set 2; loop
+    ...store(0),
+    ...store(16),
+    ...store(32),
+    ...store(48),
+    ...[0x20, 0, 0x41, 0xc0, 0, 0x6a, 0x22, 0], // p += 64 (local.tee)
+    ...[0x20, 1, 0x49, 0x0d, 0, 0x0b, 0x0b], // p < end: br_if 0; end loop; end
+  ];
+  const sec = (id: number, b: number[]) => [id, b.length, ...b];
+  return new Wasm.Module(
+    new Uint8Array([
+      ...[0, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
+      ...sec(1, [1, 0x60, 2, 0x7f, 0x7f, 0]), // type (i32, i32) → ()
+      ...sec(2, [1, 1, 0x65, 1, 0x6d, 2, 3, 1, 0x80, 0x80, 4]), // import e.m: memory 1..65536 shared
+      ...sec(3, [1, 0]),
+      ...sec(7, [1, 1, 0x73, 0, 0]), // export "s"
+      ...sec(10, [1, body.length, ...body]),
+    ]),
+  );
+}
+
+/**
+ * The machine's two-thread memory speeds, the ceilings of a memory-bound pooled kernel: this thread and a
  * worker (blocked in `Atomics.wait` between runs, woken by `Atomics.notify`, as the pool's calling thread
- * waits for its workers) each copy half of `bytes` between two `SharedArrayBuffer`s. `copy()` returns
- * after both halves; `close()` ends the worker.
+ * waits for its workers) each copy half of `bytes` between two `SharedArrayBuffer`s (`copy`), or each
+ * write half of `bytes` with wasm vector stores (`store`; `store1`: this thread writes all of it).
+ * `close()` ends the worker.
  */
 function twoThreadCopy(bytes: number): {
   copy: () => void;
+  store: () => void;
+  store1: () => void;
   alu: () => number;
   close: () => Promise<number>;
 } {
@@ -54,6 +106,9 @@ function twoThreadCopy(bytes: number): {
   const dst = new Uint8Array(new SharedArrayBuffer(bytes));
   for (let i = 0; i < bytes; i += 4096) src[i] = i & 255;
   const half = (bytes >> 7) << 6; // 64-byte aligned
+  const module = storeModule();
+  const memory = new Wasm.Memory({ initial: Math.ceil(bytes / 65536), maximum: 65536, shared: true });
+  const st = new Wasm.Instance(module, { e: { m: memory } }).exports.s as (p: number, e: number) => void;
   // pure ALU work (an LCG chain, ~5 ms), no memory traffic
   const spin = (n: number): number => {
     let s = 1;
@@ -62,19 +117,21 @@ function twoThreadCopy(bytes: number): {
   };
   const N = 2e7;
   const w = new Worker(
-    `const { workerData: { flag, src, dst, half, N } } = require('node:worker_threads');
+    `const { workerData: { flag, src, dst, half, N, module, memory, bytes } } = require('node:worker_threads');
     const spin = ${spin.toString()};
+    const st = new WebAssembly.Instance(module, { e: { m: memory } }).exports.s;
     for (;;) {
       Atomics.wait(flag, 0, 0);
       const cmd = Atomics.load(flag, 0);
       if (cmd === 2) break;
       if (cmd === 3) flag[2] = spin(N);
+      else if (cmd === 4) st(half, bytes & ~63);
       else dst.set(src.subarray(half), half);
       Atomics.store(flag, 0, 0);
       Atomics.store(flag, 1, 1);
       Atomics.notify(flag, 1);
     }`,
-    { eval: true, workerData: { flag, src, dst, half, N } },
+    { eval: true, workerData: { flag, src, dst, half, N, module, memory, bytes } },
   );
   const both = (cmd: number, mine: () => void): void => {
     Atomics.store(flag, 1, 0);
@@ -85,6 +142,8 @@ function twoThreadCopy(bytes: number): {
   };
   return {
     copy: () => both(1, () => dst.set(src.subarray(0, half))),
+    store: () => both(4, () => st(0, half)),
+    store1: () => st(0, bytes & ~63),
     /**
      * How many times one thread's pure ALU work the two threads do in the same time (2.0: two free
      * cores; a VM whose host gives it less than two cores' time shows less): medians of 5.
@@ -199,9 +258,9 @@ export async function main(): Promise<void> {
     `\n## worker pool vs one thread, wasm kernels, [${shape.join(', ')}] float32 (${(n * 4e-6).toFixed(1)} MB)`,
   );
   console.log(
-    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | × (pairs) | pool × JS twin | 2-thread ALU × |',
+    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | × (pairs) | 1-thread write ms | 2-thread write ms | write-bound × | pool × JS twin | 2-thread ALU × |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const copy2 = twoThreadCopy(n * 4);
   const src = new Uint8Array(n * 4);
   const dst = new Uint8Array(n * 4);
@@ -227,6 +286,10 @@ export async function main(): Promise<void> {
     const tc = median(() => dst.set(src), runs);
     median(copy2.copy, 2); // (wakes the worker's core)
     const tc2 = median(copy2.copy, runs);
+    // decoders write n floats with vector stores: two threads' pure stores of those bytes bound the pool
+    const writes = name.includes('dequantize');
+    const tw1 = writes ? median(copy2.store1, runs) : Number.NaN;
+    const tw2 = writes ? median(copy2.store, runs) : Number.NaN;
     const alu = QUICK ? Number.NaN : copy2.alu();
     setKernelBackend('js');
     twin(); // warm-up of the JS twin
@@ -234,7 +297,7 @@ export async function main(): Promise<void> {
     setKernelBackend('wasm');
     const ms = (t: number): string => (t * 1e3).toFixed(2);
     console.log(
-      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${tr.toFixed(2)}× | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
+      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${tr.toFixed(2)}× | ${writes ? `${ms(tw1)} | ${ms(tw2)} | ${(t1 / tw2).toFixed(2)}×` : '– | – | –'} | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
     );
   };
   for (const bits of [2, 4, 8] as KiviBits[]) {
