@@ -1247,14 +1247,14 @@ function keysDeq(
           v128.store(o + 7 * rowB, kdqV(c, vs, vm, 7 * bits, vmask));
         }
         if (bits == 2) {
-          v128.store(o + 8 * rowB, kdqV(c, vs, vm, 16, vmask));
-          v128.store(o + 9 * rowB, kdqV(c, vs, vm, 18, vmask));
-          v128.store(o + 10 * rowB, kdqV(c, vs, vm, 20, vmask));
-          v128.store(o + 11 * rowB, kdqV(c, vs, vm, 22, vmask));
-          v128.store(o + 12 * rowB, kdqV(c, vs, vm, 24, vmask));
-          v128.store(o + 13 * rowB, kdqV(c, vs, vm, 26, vmask));
-          v128.store(o + 14 * rowB, kdqV(c, vs, vm, 28, vmask));
-          v128.store(o + 15 * rowB, kdqV(c, vs, vm, 30, vmask));
+          v128.store(o + 8 * rowB, kdqV(c, vs, vm, 8 * bits, vmask));
+          v128.store(o + 9 * rowB, kdqV(c, vs, vm, 9 * bits, vmask));
+          v128.store(o + 10 * rowB, kdqV(c, vs, vm, 10 * bits, vmask));
+          v128.store(o + 11 * rowB, kdqV(c, vs, vm, 11 * bits, vmask));
+          v128.store(o + 12 * rowB, kdqV(c, vs, vm, 12 * bits, vmask));
+          v128.store(o + 13 * rowB, kdqV(c, vs, vm, 13 * bits, vmask));
+          v128.store(o + 14 * rowB, kdqV(c, vs, vm, 14 * bits, vmask));
+          v128.store(o + 15 * rowB, kdqV(c, vs, vm, 15 * bits, vmask));
         }
       }
     } else {
