@@ -94,7 +94,7 @@ function storeModule(): object {
  * write half of `bytes` with wasm vector stores (`store`; `store1`: this thread writes all of it).
  * `close()` ends the worker.
  */
-function twoThreadCopy(bytes: number): {
+function twoThreads(bytes: number): {
   copy: () => void;
   store: () => void;
   store1: () => void;
@@ -261,7 +261,7 @@ export async function main(): Promise<void> {
     '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | × (pairs) | 1-thread write ms | 2-thread write ms | write-bound × | pool × JS twin | 2-thread ALU × |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-  const copy2 = twoThreadCopy(n * 4);
+  const two = twoThreads(n * 4);
   const src = new Uint8Array(n * 4);
   const dst = new Uint8Array(n * 4);
   for (let i = 0; i < src.length; i += 4096) src[i] = i & 255;
@@ -284,13 +284,13 @@ export async function main(): Promise<void> {
   ): Promise<void> => {
     const [t1, tp, tr] = await pair(one, many, runs);
     const tc = median(() => dst.set(src), runs);
-    median(copy2.copy, 2); // (wakes the worker's core)
-    const tc2 = median(copy2.copy, runs);
+    median(two.copy, 2); // (wakes the worker's core)
+    const tc2 = median(two.copy, runs);
     // decoders write n floats with vector stores: two threads' pure stores of those bytes bound the pool
     const writes = name.includes('dequantize');
-    const tw1 = writes ? median(copy2.store1, runs) : Number.NaN;
-    const tw2 = writes ? median(copy2.store, runs) : Number.NaN;
-    const alu = QUICK ? Number.NaN : copy2.alu();
+    const tw1 = writes ? median(two.store1, runs) : Number.NaN;
+    const tw2 = writes ? median(two.store, runs) : Number.NaN;
+    const alu = QUICK ? Number.NaN : two.alu();
     setKernelBackend('js');
     twin(); // warm-up of the JS twin
     const tj = median(twin, QUICK ? 1 : 3);
@@ -575,7 +575,7 @@ export async function main(): Promise<void> {
       }
     console.log(`| ${e} | ${cells.join(' | ')} |`);
   }
-  await copy2.close();
+  await two.close();
   await pool.close();
   await pool1.close();
   setKernelBackend('auto');

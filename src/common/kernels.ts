@@ -1614,6 +1614,7 @@ export class WasmKernels {
     if (L === null) return false;
     const [px, plut, pX, pwt, pp, ps, pz, pls, po, pacc] = L;
     new Float64Array(this.x.memory.buffer, pwt, P).set(wt.subarray(0, P));
+    const [f32, u32] = [this.f32(), this.u32()]; // (the memory does not grow during the call)
     // arrays in this module's memory (the Node pool's, kernelMemory's) are read / written in place: the
     // group and level scales at their offsets, each output vector's rows; the planes are copied by chunk
     // with memory.copy (see below)
@@ -1623,10 +1624,9 @@ export class WasmKernels {
     // vectors in batches of Bc whose tables stay cache-resident (≤ 1 MB); the planes are copied once per batch
     for (let b0 = 0; b0 < B; b0 += Bc) {
       const b1 = Math.min(B, b0 + Bc);
-      const f = this.f32();
       for (let b = b0; b < b1; b++) {
-        f.set(xs.subarray(b * cols, (b + 1) * cols), px >>> 2);
-        f.fill(0, (px >>> 2) + cols, (px >>> 2) + nb * 8);
+        f32.set(xs.subarray(b * cols, (b + 1) * cols), px >>> 2);
+        f32.fill(0, (px >>> 2) + cols, (px >>> 2) + nb * 8);
         this.x.gemvPrep(px, cols, G, plut + (b - b0) * nb * 2048, pX + (b - b0) * gpr * 8);
       }
       for (let o0 = r0; o0 < r1; o0 += R) {
@@ -1639,30 +1639,27 @@ export class WasmKernels {
         // each plane's rows of the chunk, side by side (from this module's memory by memory.copy): read in
         // place at their stride of W words the P planes are P streams a power of two apart in most shapes
         // (4096 × 4096: 2 MB), which share cache sets — twice as slow at 4 planes, measured
-        const u = this.u32();
         for (let p = 0; p < P; p++) {
           const d = (pp >>> 2) + p * cw;
           if (planesAt >= 0) this.x.copyBytes(pp + p * cw * 4, planesAt + (p * W + w0) * 4, (w1 - w0) * 4);
-          else u.set(planes.subarray(p * W + w0, p * W + w1), d);
-          u.fill(0, d + w1 - w0, d + cw);
+          else u32.set(planes.subarray(p * W + w0, p * W + w1), d);
+          u32.fill(0, d + w1 - w0, d + cw);
         }
         if (!inGroups) {
-          const fv = this.f32();
-          fv.set(scales.subarray(g0, g0 + ng), ps >>> 2);
-          fv.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
+          f32.set(scales.subarray(g0, g0 + ng), ps >>> 2);
+          f32.set(zeros.subarray(g0, g0 + ng), pz >>> 2);
           for (let l = 0; l < nL; l++)
-            fv.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
+            f32.set(levelScales.subarray(l * nG + g0, l * nG + g0 + ng), (pls >>> 2) + l * R * gpr);
         }
-        // (addresses of this chunk's planes and groups, for every vector of the batch)
-        const [qp, qs, qz, ql] = [
-          pp,
+        // (addresses of this chunk's groups, for every vector of the batch; its planes are at pp)
+        const [qs, qz, ql] = [
           inGroups ? this.at(scales, g0) : ps,
           inGroups ? this.at(zeros, g0) : pz,
           inGroups && nL > 0 ? this.at(levelScales, g0) : pls,
         ];
         for (let b = b0; b < b1; b++) {
           this.x.gemvRows(
-            qp,
+            pp,
             cw * 4,
             nr,
             cols,
@@ -1685,9 +1682,8 @@ export class WasmKernels {
           );
         }
         if (inOut) continue;
-        const fo = this.f32();
         for (let b = b0; b < b1; b++)
-          out.set(fo.subarray((po >>> 2) + (b - b0) * R, (po >>> 2) + (b - b0) * R + nr), b * rows + o0);
+          out.set(f32.subarray((po >>> 2) + (b - b0) * R, (po >>> 2) + (b - b0) * R + nr), b * rows + o0);
       }
     }
     return true;

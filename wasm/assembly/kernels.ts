@@ -1230,12 +1230,13 @@ function keysDeq(
     const mrow = <usize>(t0 / G) * rowB;
     const srow = scales + mrow;
     const nrow = mins + mrow;
+    const o0 = out + <usize>t0 * rowB;
     if (cached) {
       for (let db: usize = 0; db < de; db += 16) {
         const c = v128.load(crow + db);
         const vs = v128.load(srow + db);
         const vm = v128.load(nrow + db);
-        const o = out + <usize>t0 * rowB + db;
+        const o = o0 + db;
         v128.store(o, kdqV(c, vs, vm, 0, vmask));
         v128.store(o + rowB, kdqV(c, vs, vm, bits, vmask));
         v128.store(o + 2 * rowB, kdqV(c, vs, vm, 2 * bits, vmask));
@@ -1259,7 +1260,7 @@ function keysDeq(
       }
     } else {
       for (let j = 0; j < f; j++) {
-        const orow = out + <usize>(t0 + j) * rowB;
+        const orow = o0 + <usize>j * rowB;
         const sh = bits * j;
         let db: usize = 0;
         for (; db + 64 <= de; db += 64) {
@@ -1271,14 +1272,13 @@ function keysDeq(
         for (; db < de; db += 16) v128.store(orow + db, kdqAt(crow + db, srow + db, nrow + db, sh, vmask));
       }
     }
-    const orow = out + <usize>t0 * rowB;
     for (let d = D4; d < D; d++) {
       const db = <usize>d << 2;
       const word = load<u32>(crow + db);
-      const s = load<f32>(scales + mrow + db);
-      const m = load<f32>(mins + mrow + db);
+      const s = load<f32>(srow + db);
+      const m = load<f32>(nrow + db);
       for (let j = 0; j < f; j++) {
-        store<f32>(orow + <usize>j * rowB + db, <f32>((word >>> (<u32>bits * <u32>j)) & maskI) * s + m);
+        store<f32>(o0 + <usize>j * rowB + db, <f32>((word >>> (<u32>bits * <u32>j)) & maskI) * s + m);
       }
     }
   }
