@@ -13,10 +13,13 @@
  * pooled runs alternate (so load drift on a shared machine hits both alike; 21 pairs); medians; GB/s of float32
  * input (dequantize: output), the ratio to a same-process copy of the same bytes — by one thread, and by
  * two threads (the calling thread and a worker each copy half: the ceiling of a memory-bound pooled
- * kernel) — and the speed-up over one thread and over the JS twin (3 runs); for the decoders also the
- * time one thread and two threads take just to store their output's bytes with wasm vector stores, and
- * "write-bound ×" = 1 thread ms ÷ that two-thread store time, the most the pool could gain over one
- * thread when it only had to write the output; and how much two threads'
+ * kernel) — and the speed-up over one thread and over the JS twin (3 runs); the machine's memory streams
+ * at that moment: the time one thread and two threads (each half) take just to read the n floats with wasm
+ * vector loads and just to write them with wasm vector stores, "streams 2-thread ×" (read; write) = one
+ * thread's time ÷ two threads' (2.0 where the memory serves two cores as it serves one), and "stream-bound
+ * ×" = 1 thread ms ÷ two threads' stream of the kernel's main traffic (decoders: the write of their
+ * output; the others: the read of their input), the most the pool could gain over one thread if it only had
+ * to move those bytes; and how much two threads'
  * pure ALU work scales at that moment (2.0× on two free cores: on a shared VM the host may give it less, and
  * then no pooled row can scale either). Then a size sweep of two kernels to place the pool threshold.
  * (The pooled KIVI attention, `pool.attend` on a cache in the pool memory, is measured in
@@ -53,36 +56,48 @@ const Wasm = (
 ).WebAssembly;
 
 /**
- * A wasm module whose `s(p, end)` stores a constant vector to bytes [p, end) of its imported shared
- * memory `e.m`, 64 bytes per iteration with `v128.store` — the instruction every decoder writes its
- * output with (wasm has no non-temporal store), so its time is the floor of a decoder's time. Encoded here
- * rather than built, as it is only this; its text form:
+ * A wasm module over its imported shared memory `e.m`: `s(p, end)` stores a constant vector to bytes
+ * [p, end), 64 bytes per iteration with `v128.store` — the instruction every decoder writes its output
+ * with (wasm has no non-temporal store), so its time is the floor of a decoder's time; `l(p, end)` reads
+ * bytes [p, end) with `v128.load`, 64 bytes per iteration (or-ed into a vector that it stores at 0), the
+ * floor of an encoder's pass over its input. Encoded here rather than built, as it is only this; text form:
  * `(func (export "s") (param i32 i32) (local v128) (local.set 2 (v128.const f32x4 1.5 1.5 1.5 1.5))
  *   (loop (v128.store offset=0|16|32|48 (local.get 0) (local.get 2)) …
- *     (br_if 0 (i32.lt_u (local.tee 0 (i32.add (local.get 0) (i32.const 64))) (local.get 1)))))`.
+ *     (br_if 0 (i32.lt_u (local.tee 0 (i32.add (local.get 0) (i32.const 64))) (local.get 1)))))
+ *  (func (export "l") (param i32 i32) (local v128)
+ *   (loop (local.set 2 (v128.or (local.get 2) (v128.load offset=0|16|32|48 (local.get 0)))) … (br_if 0 …))
+ *   (v128.store (i32.const 0) (local.get 2)))`.
  */
-function storeModule(): object {
+function streamModule(): object {
   const store = (off: number) => [0x20, 0, 0x20, 2, 0xfd, 0x0b, 4, off]; // local.get 0, 2; v128.store
-  const body = [
+  // local.get 2, 0; v128.load; v128.or; local.set 2
+  const load = (off: number) => [0x20, 2, 0x20, 0, 0xfd, 0x00, 4, off, 0xfd, 0x50, 0x21, 2];
+  const next = [0x20, 0, 0x41, 0xc0, 0, 0x6a, 0x22, 0, 0x20, 1, 0x49, 0x0d, 0, 0x0b]; // p += 64; br_if p < end; end loop
+  const s = [
     ...[1, 1, 0x7b], // one v128 local
     ...[0xfd, 0x0c, ...[0, 0, 0xc0, 0x3f, 0, 0, 0xc0, 0x3f, 0, 0, 0xc0, 0x3f, 0, 0, 0xc0, 0x3f]], // v128.const
     ...[0x21, 2, 0x03, 0x40], // local.set 2; loop
-    ...store(0),
-    ...store(16),
-    ...store(32),
-    ...store(48),
-    ...[0x20, 0, 0x41, 0xc0, 0, 0x6a, 0x22, 0], // p += 64 (local.tee)
-    ...[0x20, 1, 0x49, 0x0d, 0, 0x0b, 0x0b], // p < end: br_if 0; end loop; end
+    ...[0, 16, 32, 48].flatMap(store),
+    ...next,
+    0x0b,
   ];
-  const sec = (id: number, b: number[]) => [id, b.length, ...b];
+  const l = [
+    ...[1, 1, 0x7b, 0x03, 0x40], // one v128 local; loop
+    ...[0, 16, 32, 48].flatMap(load),
+    ...next,
+    ...[0x41, 0, 0x20, 2, 0xfd, 0x0b, 4, 0], // v128.store at 0
+    0x0b,
+  ];
+  const leb = (v: number): number[] => (v < 128 ? [v] : [(v & 127) | 128, ...leb(v >> 7)]); // unsigned LEB128
+  const sec = (id: number, b: number[]) => [id, ...leb(b.length), ...b];
   return new Wasm.Module(
     new Uint8Array([
       ...[0, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
       ...sec(1, [1, 0x60, 2, 0x7f, 0x7f, 0]), // type (i32, i32) → ()
       ...sec(2, [1, 1, 0x65, 1, 0x6d, 2, 3, 1, 0x80, 0x80, 4]), // import e.m: memory 1..65536 shared
-      ...sec(3, [1, 0]),
-      ...sec(7, [1, 1, 0x73, 0, 0]), // export "s"
-      ...sec(10, [1, body.length, ...body]),
+      ...sec(3, [2, 0, 0]),
+      ...sec(7, [2, 1, 0x73, 0, 0, 1, 0x6c, 0, 1]), // export "s", "l"
+      ...sec(10, [2, ...leb(s.length), ...s, ...leb(l.length), ...l]),
     ]),
   );
 }
@@ -91,13 +106,16 @@ function storeModule(): object {
  * The machine's two-thread memory speeds, the ceilings of a memory-bound pooled kernel: this thread and a
  * worker (blocked in `Atomics.wait` between runs, woken by `Atomics.notify`, as the pool's calling thread
  * waits for its workers) each copy half of `bytes` between two `SharedArrayBuffer`s (`copy`), or each
- * write half of `bytes` with wasm vector stores (`store`; `store1`: this thread writes all of it).
+ * write half of `bytes` with wasm vector stores (`store`; `store1`: this thread writes all of it), or
+ * each read half of them with wasm vector loads (`load`; `load1`: this thread reads all of it).
  * `close()` ends the worker.
  */
 function twoThreads(bytes: number): {
   copy: () => void;
   store: () => void;
   store1: () => void;
+  load: () => void;
+  load1: () => void;
   alu: () => number;
   close: () => Promise<number>;
 } {
@@ -106,9 +124,12 @@ function twoThreads(bytes: number): {
   const dst = new Uint8Array(new SharedArrayBuffer(bytes));
   for (let i = 0; i < bytes; i += 4096) src[i] = i & 255;
   const half = (bytes >> 7) << 6; // 64-byte aligned
-  const module = storeModule();
+  const module = streamModule();
   const memory = new Wasm.Memory({ initial: Math.ceil(bytes / 65536), maximum: 65536, shared: true });
-  const st = new Wasm.Instance(module, { e: { m: memory } }).exports.s as (p: number, e: number) => void;
+  const ex = new Wasm.Instance(module, { e: { m: memory } }).exports;
+  const st = ex.s as (p: number, e: number) => void;
+  const ld = ex.l as (p: number, e: number) => void;
+  st(0, bytes & ~63); // every page mapped (an untouched page reads as the kernel's shared zero page)
   // pure ALU work (an LCG chain, ~5 ms), no memory traffic
   const spin = (n: number): number => {
     let s = 1;
@@ -119,13 +140,14 @@ function twoThreads(bytes: number): {
   const w = new Worker(
     `const { workerData: { flag, src, dst, half, N, module, memory, bytes } } = require('node:worker_threads');
     const spin = ${spin.toString()};
-    const st = new WebAssembly.Instance(module, { e: { m: memory } }).exports.s;
+    const { s: st, l: ld } = new WebAssembly.Instance(module, { e: { m: memory } }).exports;
     for (;;) {
       Atomics.wait(flag, 0, 0);
       const cmd = Atomics.load(flag, 0);
       if (cmd === 2) break;
       if (cmd === 3) flag[2] = spin(N);
       else if (cmd === 4) st(half, bytes & ~63);
+      else if (cmd === 5) ld(half, bytes & ~63);
       else dst.set(src.subarray(half), half);
       Atomics.store(flag, 0, 0);
       Atomics.store(flag, 1, 1);
@@ -144,6 +166,8 @@ function twoThreads(bytes: number): {
     copy: () => both(1, () => dst.set(src.subarray(0, half))),
     store: () => both(4, () => st(0, half)),
     store1: () => st(0, bytes & ~63),
+    load: () => both(5, () => ld(0, half)),
+    load1: () => ld(0, bytes & ~63),
     /**
      * How many times one thread's pure ALU work the two threads do in the same time (2.0: two free
      * cores; a VM whose host gives it less than two cores' time shows less): medians of 5.
@@ -258,9 +282,9 @@ export async function main(): Promise<void> {
     `\n## worker pool vs one thread, wasm kernels, [${shape.join(', ')}] float32 (${(n * 4e-6).toFixed(1)} MB)`,
   );
   console.log(
-    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | × (pairs) | 1-thread write ms | 2-thread write ms | write-bound × | pool × JS twin | 2-thread ALU × |',
+    '| kernel | input | memcpy ms | 2-thread copy ms | JS twin ms | 1 thread ms | pool ms | pool GB/s | 1 thread ÷ copy | pool ÷ copy | pool ÷ 2-thread copy | pool × 1 thread | × (pairs) | 1-thread read ms | 2-thread read ms | 1-thread write ms | 2-thread write ms | streams 2-thread × (read; write) | stream-bound × | pool × JS twin | 2-thread ALU × |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log(`|${'---|'.repeat(21)}`);
   const two = twoThreads(n * 4);
   const src = new Uint8Array(n * 4);
   const dst = new Uint8Array(n * 4);
@@ -274,6 +298,21 @@ export async function main(): Promise<void> {
     }
     return medianS(t);
   };
+  /** Medians in seconds of `a` and `b` run alternately `reps` times each. */
+  const alternate = (a: () => unknown, b: () => unknown, reps: number): [number, number] => {
+    const ta: number[] = [];
+    const tb: number[] = [];
+    for (let i = 0; i < reps; i++)
+      for (const [fn, t] of [
+        [a, ta],
+        [b, tb],
+      ] as const) {
+        const t0 = performance.now();
+        fn();
+        t.push(performance.now() - t0);
+      }
+    return [medianS(ta), medianS(tb)];
+  };
   /** `twin`: the single-threaded call on plain arrays whose JS kernel is timed (default `one`). */
   const row = async (
     name: string,
@@ -286,10 +325,12 @@ export async function main(): Promise<void> {
     const tc = median(() => dst.set(src), runs);
     median(two.copy, 2); // (wakes the worker's core)
     const tc2 = median(two.copy, runs);
-    // decoders write n floats with vector stores: two threads' pure stores of those bytes bound the pool
-    const writes = name.includes('dequantize');
-    const tw1 = writes ? median(two.store1, runs) : Number.NaN;
-    const tw2 = writes ? median(two.store, runs) : Number.NaN;
+    // the machine's memory streams at this moment: one thread, then two threads, reading / writing the
+    // n floats; the pooled kernel cannot beat two threads' stream of its main traffic (decoders write n
+    // floats, the others read them)
+    const [tr1, tr2] = alternate(two.load1, two.load, runs);
+    const [tw1, tw2] = alternate(two.store1, two.store, runs);
+    const floor = name.includes('dequantize') ? tw2 : tr2;
     const alu = QUICK ? Number.NaN : two.alu();
     setKernelBackend('js');
     twin(); // warm-up of the JS twin
@@ -297,7 +338,7 @@ export async function main(): Promise<void> {
     setKernelBackend('wasm');
     const ms = (t: number): string => (t * 1e3).toFixed(2);
     console.log(
-      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${tr.toFixed(2)}× | ${writes ? `${ms(tw1)} | ${ms(tw2)} | ${(t1 / tw2).toFixed(2)}×` : '– | – | –'} | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
+      `| ${name} | ${kind} | ${ms(tc)} | ${ms(tc2)} | ${ms(tj)} | ${ms(t1)} | ${ms(tp)} | ${((n * 4) / tp / 1e9).toFixed(2)} | ${(tc / t1).toFixed(2)} | ${(tc / tp).toFixed(2)} | ${(tc2 / tp).toFixed(2)} | ${(t1 / tp).toFixed(2)}× | ${tr.toFixed(2)}× | ${ms(tr1)} | ${ms(tr2)} | ${ms(tw1)} | ${ms(tw2)} | ${(tr1 / tr2).toFixed(2)}; ${(tw1 / tw2).toFixed(2)} | ${(t1 / floor).toFixed(2)}× | ${(tj / tp).toFixed(1)}× | ${QUICK ? '–' : `${alu.toFixed(2)}×`} |`,
     );
   };
   for (const bits of [2, 4, 8] as KiviBits[]) {
