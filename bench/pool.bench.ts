@@ -298,21 +298,6 @@ export async function main(): Promise<void> {
     }
     return medianS(t);
   };
-  /** Medians in seconds of `a` and `b` run alternately `reps` times each. */
-  const alternate = (a: () => unknown, b: () => unknown, reps: number): [number, number] => {
-    const ta: number[] = [];
-    const tb: number[] = [];
-    for (let i = 0; i < reps; i++)
-      for (const [fn, t] of [
-        [a, ta],
-        [b, tb],
-      ] as const) {
-        const t0 = performance.now();
-        fn();
-        t.push(performance.now() - t0);
-      }
-    return [medianS(ta), medianS(tb)];
-  };
   /** `twin`: the single-threaded call on plain arrays whose JS kernel is timed (default `one`). */
   const row = async (
     name: string,
@@ -328,8 +313,8 @@ export async function main(): Promise<void> {
     // the machine's memory streams at this moment: one thread, then two threads, reading / writing the
     // n floats; the pooled kernel cannot beat two threads' stream of its main traffic (decoders write n
     // floats, the others read them)
-    const [tr1, tr2] = alternate(two.load1, two.load, runs);
-    const [tw1, tw2] = alternate(two.store1, two.store, runs);
+    const [tr1, tr2] = await pair(two.load1, async () => two.load(), runs);
+    const [tw1, tw2] = await pair(two.store1, async () => two.store(), runs);
     const floor = name.includes('dequantize') ? tw2 : tr2;
     const alu = QUICK ? Number.NaN : two.alu();
     setKernelBackend('js');
